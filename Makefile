@@ -1,0 +1,55 @@
+# A thin layer over `python -m tfgan_cifar.<command>`; every variable maps to one flag.
+# Uses the active virtualenv if there is one, else ./.venv (created by `make install`).
+VENV    ?= .venv
+PYTHON  ?= $(if $(VIRTUAL_ENV),python,$(VENV)/bin/python)
+MODEL   ?= dcgan
+DATASET ?=
+DATA_DIR ?=
+EPOCHS  ?=
+BATCH   ?=
+STEPS   ?=
+RUN     ?=
+RESUME  ?=
+N       ?= 64
+OUT     ?= samples/$(MODEL).png
+LABELS  ?=
+ARGS    ?=
+
+flag = $(if $(2),--$(1)=$(2))
+
+.PHONY: install demo train export sample tensorboard test bench clean
+
+install:
+	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
+	$(PYTHON) -m pip install --upgrade pip >/dev/null
+	$(PYTHON) -m pip install -e '.[dev]'
+
+# The offline main job: a few CPU minutes of DCGAN on the built-in `shapes` data, export, sample.
+demo:
+	$(PYTHON) -m tfgan_cifar.train --model=dcgan --dataset=shapes --epochs=$(or $(EPOCHS),4) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/dcgan --n=64 --out=samples/demo.png
+	@echo "demo done: sample grid samples/demo.png, SavedModel models/dcgan/, TensorBoard logs runs/dcgan/ (make tensorboard)"
+
+train:
+	$(PYTHON) -m tfgan_cifar.train --model=$(MODEL) $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
+		$(call flag,epochs,$(EPOCHS)) $(call flag,batch_size,$(BATCH)) $(call flag,steps_per_epoch,$(STEPS)) \
+		$(call flag,run_dir,$(RUN)) $(if $(RESUME),--resume) $(ARGS)
+
+# Export a run's newest checkpoint (default: the newest run of MODEL).
+export:
+	$(PYTHON) -m tfgan_cifar.export --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
+
+sample:
+	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(N) --out=$(OUT) $(call flag,labels,$(LABELS)) $(ARGS)
+
+tensorboard:
+	$(PYTHON) -m tensorboard.main --logdir runs
+
+test:
+	$(PYTHON) -m pytest -q
+
+bench:
+	$(PYTHON) -m tfgan_cifar.bench $(ARGS)
+
+clean:
+	rm -rf runs samples .pytest_cache

@@ -1,0 +1,44 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "cifar10")
+
+
+def tiny_config(model="dcgan", **overrides):
+    """A validated RunConfig small enough for a CPU test: 16x16-wide networks, 32x32 images."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.config import RunConfig, apply_preset, validate
+    config = RunConfig(model=model, examples=256, batch_size=16, epochs=1, log_every=2)
+    explicit = set()
+    for key, value in overrides.items():
+        setattr(config, key, value)
+        explicit.add(key)
+    if "width" not in overrides and "width" in gans.VARIANTS[model].PRESET:
+        config.width, explicit = 8, explicit | {"width"}
+    apply_preset(config, gans.VARIANTS[model].PRESET, explicit)
+    validate(config, gans.VARIANTS)
+    return config
+
+
+def run_cli(module, *args, cwd=None):
+    """Run `python -m tfgan_cifar.<module> args` and return the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", f"tfgan_cifar.{module}", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def error_lines(stderr):
+    """stderr without TensorFlow's native start-up chatter (which no Python setting silences)."""
+    noise = ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable the following instructions")
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

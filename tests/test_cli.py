@@ -1,0 +1,42 @@
+"""Bad input at the command line: one line on stderr, exit code 2, no traceback, nothing written."""
+import os
+
+import pytest
+
+from conftest import error_lines, run_cli
+
+CASES = [
+    ("train", ["--model=nope"], "choose one of"),
+    ("train", ["--dataset=mnist"], "unknown dataset"),
+    ("train", ["--image_size=48"], "--image_size"),
+    ("train", ["--batch_size=0"], "--batch_size"),
+    ("train", ["--epochs=0"], "--epochs"),
+    ("train", ["--classes=x"], "--classes"),
+    ("train", ["--classes=11"], "out of range"),
+    ("train", ["--g_lr=-1"], "--g_lr"),
+    ("train", ["--beta1=1.5"], "--beta1"),
+    ("train", ["--clip_value=0.01"], "does not apply to dcgan"),
+    ("train", ["--epochs=abc"], "epochs"),
+    ("train", ["--no_such_flag=1"], "no_such_flag"),
+    ("train", ["--dataset=folder:/does/not/exist"], "does not exist"),
+    ("train", ["--resume", "--run_dir=/does/not/exist"], "--resume"),
+    ("train", ["extra_positional"], "positional"),
+    ("sample", ["--n=0"], "--n"),
+    ("sample", ["--model_dir=/does/not/exist"], "no SavedModel"),
+    ("sample", ["--out=grid.gif"], "--out"),
+    ("export", ["--run_dir=/does/not/exist"], "--run_dir"),
+]
+
+
+def snapshot(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files)
+
+
+@pytest.mark.parametrize("module,args,needle", CASES, ids=[f"{m}:{' '.join(a)}" for m, a, _ in CASES])
+def test_bad_command_lines(in_tmp, module, args, needle):
+    before = snapshot(in_tmp)
+    res = run_cli(module, *args, cwd=in_tmp)
+    lines = error_lines(res.stderr)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert snapshot(in_tmp) == before  # no runs/, models/ or any other file

@@ -1,0 +1,89 @@
+"""Losses against hand-computed values; the gradient penalty against an analytic critic."""
+import numpy as np
+import tensorflow as tf
+
+from tfgan_cifar import losses
+
+REAL = np.array([[1.5], [-0.5], [0.2]], np.float32)
+FAKE = np.array([[-2.0], [0.7], [0.1]], np.float32)
+
+
+def log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+
+
+def test_bce_losses():
+    d = losses.minimax_discriminator_loss(REAL, FAKE).numpy()
+    # TF-GAN sums the real and fake means: -mean log D(x) - mean log(1 - D(G(z)))
+    expected = -np.mean(log_sigmoid(REAL)) - np.mean(log_sigmoid(-FAKE))
+    np.testing.assert_allclose(d, expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.non_saturating_generator_loss(FAKE).numpy(), -np.mean(log_sigmoid(FAKE)),
+                               rtol=1e-5)
+
+
+def test_wasserstein_losses():
+    np.testing.assert_allclose(losses.wasserstein_critic_loss(REAL, FAKE).numpy(), FAKE.mean() - REAL.mean(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(losses.wasserstein_generator_loss(FAKE).numpy(), -FAKE.mean(), rtol=1e-5)
+
+
+def test_hinge_losses():
+    expected = np.mean(np.maximum(0, 1 - REAL)) + np.mean(np.maximum(0, 1 + FAKE))
+    np.testing.assert_allclose(losses.hinge_discriminator_loss(REAL, FAKE).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.hinge_generator_loss(FAKE).numpy(), -FAKE.mean(), rtol=1e-5)
+
+
+def test_acgan_class_losses():
+    logits_real = np.array([[2.0, 0.0, -1.0], [0.1, 0.3, 0.2]], np.float32)
+    logits_fake = np.array([[0.0, 1.0, 0.0], [1.0, -1.0, 3.0]], np.float32)
+    labels = np.array([0, 2])
+
+    def xent(logits):
+        logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        return -np.mean(logp[np.arange(2), labels])
+
+    np.testing.assert_allclose(losses.acgan_discriminator_class_loss(logits_real, logits_fake, labels, 3).numpy(),
+                               xent(logits_real) + xent(logits_fake), rtol=1e-5)
+    np.testing.assert_allclose(losses.acgan_generator_class_loss(logits_fake, labels, 3).numpy(), xent(logits_fake),
+                               rtol=1e-5)
+
+
+def test_gradient_penalty_of_linear_critic_is_analytic():
+    # D(x) = <w, x>: its input gradient is w everywhere, so the penalty is (||w|| - 1)^2 exactly.
+    w = tf.constant(np.random.default_rng(0).normal(size=(1, 4, 4, 3)).astype(np.float32) * 0.3)
+    critic = lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])
+    real = tf.random.normal([5, 4, 4, 3])
+    fake = tf.random.normal([5, 4, 4, 3])
+    expected = (np.linalg.norm(w.numpy()) - 1.0) ** 2
+    np.testing.assert_allclose(losses.gradient_penalty(critic, real, fake).numpy(), expected, rtol=1e-4)
+
+
+def test_gradient_penalty_matches_finite_differences_for_a_nonlinear_critic():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(2 * 2 * 1,)).astype(np.float64)
+    critic_np = lambda x: np.tanh(x.reshape(len(x), -1) @ w) ** 2
+    critic = lambda x: tf.tanh(tf.reshape(x, [tf.shape(x)[0], -1]) @ tf.constant(w[:, None], tf.float32))[:, 0] ** 2
+    real = rng.normal(size=(3, 2, 2, 1)).astype(np.float32)
+    fake = rng.normal(size=(3, 2, 2, 1)).astype(np.float32)
+    tf.random.set_seed(7)
+    got = losses.gradient_penalty(critic, real, fake).numpy()
+    tf.random.set_seed(7)  # the same interpolation weights, drawn as gradient_penalty draws them
+    alpha = tf.random.uniform([3, 1, 1, 1]).numpy()
+    x_hat = (alpha * real + (1 - alpha) * fake).astype(np.float64)
+    grads = np.zeros_like(x_hat)
+    h = 1e-5
+    for idx in np.ndindex(x_hat.shape[1:]):
+        e = np.zeros_like(x_hat)
+        e[(slice(None),) + idx] = h
+        grads[(slice(None),) + idx] = (critic_np(x_hat + e) - critic_np(x_hat - e)) / (2 * h)
+    expected = np.mean((np.sqrt((grads ** 2).reshape(3, -1).sum(1)) - 1) ** 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-3)
+
+
+def test_gradient_penalty_is_finite_where_the_gradient_vanishes():
+    critic = lambda x: tf.zeros([tf.shape(x)[0]])
+    x = tf.Variable(tf.zeros([2, 4, 4, 3]))
+    with tf.GradientTape() as tape:
+        gp = losses.gradient_penalty(lambda y: critic(y) + 0.0 * tf.reduce_sum(y * x), x, x)
+    assert np.isfinite(gp.numpy()) and abs(gp.numpy() - 1.0) < 1e-4
+    assert np.all(np.isfinite(tape.gradient(gp, x).numpy()))

@@ -1,0 +1,101 @@
+"""End to end on `shapes`: a one-epoch run writes every run-dir file, export -> load -> sample reproduces the
+in-memory generator, and --resume continues from the saved epoch/step with optimizer state restored."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import error_lines, run_cli, tiny_config
+from tfgan_cifar import export, images, sample, train
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    config = tiny_config("dcgan", run_dir=str(root / "run"), export_dir=str(root / "models"))
+    gan, run_dir, path = train.train(config, verbose=0)
+    return config, gan, run_dir, path
+
+
+def test_run_dir_has_every_artifact(one_epoch):
+    config, gan, run_dir, path = one_epoch
+    for name in ("config.json", "metrics.jsonl", "steps.jsonl", "loss_curve.png", "samples/epoch_0001.png",
+                 "checkpoints/checkpoint"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert json.load(open(os.path.join(run_dir, "config.json")))["model"] == "dcgan"
+    [record] = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    assert record["epoch"] == 1 and record["step"] == 256 // 16 and record["img_per_s"] > 0
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(record)
+    steps = [json.loads(line) for line in open(os.path.join(run_dir, "steps.jsonl"))]
+    assert [s["step"] for s in steps] == list(range(2, 17, 2))  # every --log_every=2 steps
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tags = set()
+    for sub in ("steps", "train"):
+        acc = EventAccumulator(os.path.join(run_dir, "tensorboard", sub), size_guidance={"tensors": 0})
+        acc.Reload()
+        tags |= set(acc.Tags()["tensors"])
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "img/s", "epoch_seconds", "fake", "real"} <= tags
+
+
+def test_export_load_sample_matches_in_memory_generator(one_epoch):
+    config, gan, run_dir, path = one_epoch
+    loaded, meta = export.load(path)
+    assert (meta["nz"], meta["image_size"], meta["conditional"], meta["epoch"]) == (100, 32, False, 1)
+    assert meta["class_names"][0] == "red disc"
+    z = np.random.default_rng(0).standard_normal((10, 100)).astype(np.float32)
+    exported = sample.generate(loaded, z, batch_size=4)  # several batches
+    in_memory = images.to_uint8(gan.generate(z).numpy())
+    assert exported.dtype == np.uint8 and exported.shape == (10, 32, 32, 3)
+    np.testing.assert_array_equal(exported, in_memory)
+
+
+def test_saved_model_needs_only_tensorflow(one_epoch):
+    path = one_epoch[3]
+    code = ("import sys, tensorflow as tf; g = tf.saved_model.load(sys.argv[1]);"
+            "x = g.signatures['serving_default'](z=tf.zeros([3, 100]))['images'];"
+            "assert x.dtype == tf.uint8 and x.shape == (3, 32, 32, 3), x.shape;"
+            "assert not [m for m in sys.modules if m.startswith('tfgan_cifar')]; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_sample_cli_writes_png_and_npz(one_epoch, tmp_path):
+    path = one_epoch[3]
+    res = run_cli("sample", f"--model_dir={path}", "--n=6", f"--out={tmp_path}/s.npz", "--seed=3")
+    assert res.returncode == 0, res.stderr[-2000:]
+    npz = np.load(tmp_path / "s.npz")
+    assert npz["images"].shape == (6, 32, 32, 3)
+    loaded, _ = export.load(path)
+    np.testing.assert_array_equal(npz["images"], sample.generate(loaded, npz["z"]))
+    res = run_cli("sample", f"--model_dir={path}", "--n=6", f"--out={tmp_path}/s.png")
+    assert res.returncode == 0 and (tmp_path / "s.png").stat().st_size > 500
+
+
+def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):
+    import shutil
+    config, gan, run_dir, _ = one_epoch
+    resumed_dir = str(tmp_path / "run")
+    shutil.copytree(run_dir, resumed_dir)
+    # The restored model holds exactly the saved weights and Adam slots.
+    saved = tiny_config("dcgan", run_dir=resumed_dir)
+    gan2, checkpoint, step, epoch = train.build(saved, 10)
+    train.restore(checkpoint, resumed_dir)
+    assert (int(epoch), int(step)) == (1, 16)
+    assert int(gan2.d_optimizer.iterations) == 16 and int(gan2.g_optimizer.iterations) == 16
+    for a, b in zip(gan.d_optimizer.variables, gan2.d_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(gan.generator.weights, gan2.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    # Resuming through the CLI runs only the missing epoch, and logs continue without duplicates.
+    res = run_cli("train", "--resume", f"--run_dir={resumed_dir}", "--epochs=2", f"--export_dir={tmp_path}/m")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resumed" in res.stdout and "at epoch 1, step 16" in res.stdout
+    epochs = [json.loads(line)["epoch"] for line in open(os.path.join(resumed_dir, "metrics.jsonl"))]
+    assert epochs == [1, 2]
+    _, meta = export.load(f"{tmp_path}/m/dcgan")
+    assert (meta["epoch"], meta["step"]) == (2, 32)

@@ -1,0 +1,129 @@
+"""Training callbacks: per-step TensorBoard scalars and img/s, per-epoch sample grids, metrics.jsonl,
+loss-curve plot, and checkpoints. Every file is written atomically (temp file, then rename)."""
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan_cifar import images as imgs
+
+METRICS_FILE = "metrics.jsonl"
+STEPS_FILE = "steps.jsonl"
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path, records):
+    imgs.atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in records).encode())
+
+
+def truncate_logs(run_dir, epoch, step):
+    """After a resume from (epoch, step): drop log records the restored state has not reached yet."""
+    for name, key, limit in ((METRICS_FILE, "epoch", epoch), (STEPS_FILE, "step", step)):
+        path = os.path.join(run_dir, name)
+        records = read_jsonl(path)
+        kept = [r for r in records if r[key] <= limit]
+        if len(kept) != len(records):
+            write_jsonl(path, kept)
+
+
+def sample_grid(gan, fixed_z, fixed_labels, rows):
+    fake = gan.generate(fixed_z, fixed_labels if gan.conditional else None, training=False)
+    return imgs.grid(imgs.to_uint8(fake), rows=rows)
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """What a person watches during training: progress-bar img/s, TensorBoard scalars every `log_every`
+    steps (both losses, D(x), D(G(z)), img/s), real/fake grids and epoch time each epoch, a sample grid
+    PNG from a fixed z per epoch, metrics.jsonl, and loss_curve.png."""
+
+    def __init__(self, run_dir, gan, step, fixed_z, fixed_labels, grid_rows, real_batch, batch_size, log_every):
+        super().__init__()
+        self.run_dir, self.gan, self.step = run_dir, gan, step
+        self.fixed_z, self.fixed_labels, self.grid_rows = fixed_z, fixed_labels, grid_rows
+        self.real_grid = imgs.grid(imgs.to_uint8(real_batch), rows=grid_rows)
+        self.batch_size, self.log_every = batch_size, log_every
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "steps"))
+        self.steps = read_jsonl(os.path.join(run_dir, STEPS_FILE))
+        self.img_per_s = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = self.last = time.perf_counter()
+        self.epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        rate = self.batch_size / max(now - self.last, 1e-9)
+        self.last = now
+        # Exponential smoothing; the first step of an epoch includes tracing/prefetch warm-up.
+        self.img_per_s = rate if self.img_per_s is None or self.epoch_steps == 0 else 0.9 * self.img_per_s + 0.1 * rate
+        self.epoch_steps += 1
+        step = int(self.step.assign_add(1))
+        if logs is not None:
+            logs["img/s"] = self.img_per_s  # shown by the progress bar
+        if step % self.log_every == 0 and logs:
+            values = {k: float(v) for k, v in logs.items()}
+            self.steps.append(dict(step=step, **values))
+            with self.writer.as_default(step=step):
+                for name, value in values.items():
+                    tf.summary.scalar(name, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.epoch_start
+        done = epoch + 1
+        grid = sample_grid(self.gan, self.fixed_z, self.fixed_labels, self.grid_rows)
+        imgs.save_png(os.path.join(self.run_dir, "samples", f"epoch_{done:04d}.png"), grid, scale=2)
+        record = dict(epoch=done, step=int(self.step), epoch_seconds=round(seconds, 3),
+                      img_per_s=round(self.epoch_steps * self.batch_size / seconds, 2),
+                      **{k: float(v) for k, v in (logs or {}).items() if k != "img/s"})
+        with self.writer.as_default(step=int(self.step)):
+            tf.summary.scalar("epoch_seconds", seconds)
+            tf.summary.image("fake", grid[None])
+            tf.summary.image("real", self.real_grid[None])
+        self.writer.flush()
+        metrics = [r for r in read_jsonl(os.path.join(self.run_dir, METRICS_FILE)) if r["epoch"] < done]
+        write_jsonl(os.path.join(self.run_dir, METRICS_FILE), metrics + [record])
+        write_jsonl(os.path.join(self.run_dir, STEPS_FILE), self.steps)
+        plot_losses(os.path.join(self.run_dir, "loss_curve.png"), self.steps, metrics + [record])
+
+
+def plot_losses(path, steps, epochs):
+    """Per-step losses (thin) and per-epoch means (markers) of every *_loss metric."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = sorted({k for r in epochs for k in r if k.endswith("_loss")})
+    for i, name in enumerate(names):
+        colour = f"C{i}"
+        xs = [r["step"] for r in steps if name in r]
+        if xs:
+            ax.plot(xs, [r[name] for r in steps if name in r], color=colour, alpha=0.35, lw=1)
+        ax.plot([r["step"] for r in epochs], [r[name] for r in epochs], "o-", color=colour, label=f"{name} (epoch mean)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    imgs.save_figure(path, fig)
+    plt.close(fig)
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves generator, discriminator, both optimizers, the RNG state and epoch/step at each epoch end."""
+
+    def __init__(self, manager, epoch):
+        super().__init__()
+        self.manager, self.epoch = manager, epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.assign(epoch + 1)
+        self.manager.save()

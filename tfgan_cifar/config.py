@@ -1,0 +1,203 @@
+"""One run's configuration: a dataclass filled from absl flags on top of the variant's preset.
+
+Precedence: `RunConfig` defaults < the variant's published preset (`gans.<variant>.PRESET`) < flags
+given on the command line. Every value is validated here, before any work, with one-line errors.
+"""
+import dataclasses
+import json
+import os
+from typing import Optional
+
+from absl import flags
+
+from tfgan_cifar.errors import UsageError
+
+# Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
+# any other one on the command line is an error (e.g. --clip_value for dcgan).
+HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
+               "loss", "norm", "label_smoothing")
+IMAGE_SIZES = (32, 64)
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: str = "dcgan"
+    dataset: str = "shapes"
+    data_dir: str = "data"
+    image_size: int = 32
+    classes: Optional[list] = None  # None: every class; else a subset of class indices
+    examples: int = 20000  # size of the generated `shapes` training split
+    epochs: int = 10
+    batch_size: int = 64
+    steps_per_epoch: int = 0  # 0: one pass over the training split
+    seed: int = 0
+    run_dir: str = ""
+    export_dir: str = "models"
+    resume: bool = False
+    jit_compile: bool = False
+    log_every: int = 20  # steps between TensorBoard scalar writes
+    keep_checkpoints: int = 3
+    # Hyper-parameters; None means "not used by this variant".
+    nz: Optional[int] = None
+    width: Optional[int] = None
+    g_lr: Optional[float] = None
+    d_lr: Optional[float] = None
+    beta1: Optional[float] = None
+    beta2: Optional[float] = None
+    n_critic: Optional[int] = None
+    gp_weight: Optional[float] = None
+    clip_value: Optional[float] = None
+    loss: Optional[str] = None
+    norm: Optional[str] = None
+    label_smoothing: Optional[float] = None
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json_file(cls, path):
+        with open(path) as f:
+            values = json.load(f)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def parse_classes(text):
+    """'3' -> [3]; '0,1' -> [0, 1]; '' or 'all' -> None."""
+    if text is None or str(text).strip() in ("", "all"):
+        return None
+    try:
+        classes = sorted({int(c) for c in str(text).split(",") if c.strip()})
+    except ValueError:
+        raise UsageError(f"--classes must be comma-separated class indices like 3 or 0,1, got {text!r}")
+    if not classes:
+        raise UsageError(f"--classes names no class: {text!r}")
+    return classes
+
+
+def validate(config, variants):
+    """Raise UsageError with one sentence for the first impossible value. `variants` maps name -> class."""
+    if config.model not in variants:
+        raise UsageError(f"unknown model {config.model!r}; choose one of: {', '.join(sorted(variants))}")
+    from tfgan_cifar import data  # local import: data imports tensorflow, config must stay light
+    data.parse_dataset(config.dataset)  # raises for an unknown dataset spec
+    checks = [
+        (config.image_size in IMAGE_SIZES, f"--image_size must be one of {IMAGE_SIZES}, got {config.image_size}"),
+        (1 <= config.batch_size <= 4096, f"--batch_size must be in 1..4096, got {config.batch_size}"),
+        (config.epochs >= 1, f"--epochs must be >= 1, got {config.epochs}"),
+        (config.steps_per_epoch >= 0, f"--steps_per_epoch must be >= 0, got {config.steps_per_epoch}"),
+        (config.examples >= config.batch_size,
+         f"--examples ({config.examples}) must be at least --batch_size ({config.batch_size})"),
+        (config.log_every >= 1, f"--log_every must be >= 1, got {config.log_every}"),
+        (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
+        (config.classes is None or all(c >= 0 for c in config.classes),
+         f"--classes must be non-negative, got {config.classes}"),
+    ]
+    for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
+        value = getattr(config, name)
+        checks.append((value is None or value > 0, f"--{name} must be > 0, got {value}"))
+    for name in ("beta1", "beta2", "label_smoothing"):
+        value = getattr(config, name)
+        checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))
+    for name, low in (("nz", 1), ("width", 8), ("n_critic", 1)):
+        value = getattr(config, name)
+        checks.append((value is None or value >= low, f"--{name} must be >= {low}, got {value}"))
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    variants[config.model].validate_config(config)
+
+
+def apply_preset(config, preset, explicit):
+    """Fill hyper-parameters from the variant's preset; refuse explicit ones the variant does not use."""
+    for name in HYPERPARAMS:
+        if name in explicit and name not in preset:
+            raise UsageError(f"--{name} does not apply to {config.model}")
+        if name not in explicit:
+            setattr(config, name, preset.get(name))
+    for name in ("batch_size", "image_size", "epochs"):  # run-shape defaults a preset may publish
+        if name in preset and name not in explicit:
+            setattr(config, name, preset[name])
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags. Defaults of hyper-parameter flags are None: "take the variant's preset".
+
+def define_data_flags():
+    flags.DEFINE_string("dataset", "shapes", "Dataset: 'shapes' (built-in, offline), 'cifar10' (TFDS, or the "
+                        "official python batches in --data_dir), or 'folder:PATH' (class sub-folders of images).")
+    flags.DEFINE_string("data_dir", "data", "Where datasets are downloaded/cached; also searched for "
+                        "cifar-10-batches-py/ or cifar-10-python.tar.gz.")
+    flags.DEFINE_integer("image_size", 32, "Training image size: 32 or 64 (images are resized).")
+    flags.DEFINE_string("classes", "", "Train on a subset of classes, e.g. '3' or '0,1'. Empty: all classes.")
+    flags.DEFINE_integer("examples", 20000, "Number of training images generated for --dataset=shapes.")
+
+
+def define_train_flags():
+    define_data_flags()
+    flags.DEFINE_string("model", "dcgan", "GAN variant to train (see README for the list).")
+    flags.DEFINE_integer("epochs", 10, "Number of epochs.")
+    flags.DEFINE_integer("batch_size", 64, "Global batch size.")
+    flags.DEFINE_integer("steps_per_epoch", 0, "Steps per epoch; 0 means one pass over the training split.")
+    flags.DEFINE_integer("seed", 0, "Random seed (data order, latent vectors, initialisation).")
+    flags.DEFINE_string("run_dir", "", "Run directory; default runs/<model>/<timestamp>. With --resume and no "
+                        "--run_dir, the newest run of --model is resumed.")
+    flags.DEFINE_string("export_dir", "models", "Exported generators go to <export_dir>/<model>/.")
+    flags.DEFINE_bool("resume", False, "Continue the run in --run_dir (or the newest one) from its last checkpoint.")
+    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("nz", None, "Latent dimension (preset: 100).")
+    flags.DEFINE_integer("width", None, "Base channel width of both networks (preset: 64).")
+    flags.DEFINE_float("g_lr", None, "Generator learning rate (preset per variant).")
+    flags.DEFINE_float("d_lr", None, "Discriminator/critic learning rate (preset per variant).")
+    flags.DEFINE_float("beta1", None, "Adam beta1 (preset per variant).")
+    flags.DEFINE_float("beta2", None, "Adam beta2 (preset per variant).")
+    flags.DEFINE_integer("n_critic", None, "Critic steps per generator step (Wasserstein variants).")
+    flags.DEFINE_float("gp_weight", None, "Gradient-penalty weight lambda (gradient-penalty variants).")
+    flags.DEFINE_float("clip_value", None, "Critic weight clipping bound c (wgan).")
+    flags.DEFINE_string("loss", None, "Adversarial loss where a variant offers a choice.")
+    flags.DEFINE_string("norm", None, "Critic normalisation where a variant offers a choice: none|layer|instance.")
+    flags.DEFINE_float("label_smoothing", None, "One-sided label smoothing of real labels for BCE discriminators.")
+
+
+def config_from_flags(flag_values, variants):
+    """Build and validate a RunConfig from parsed absl flags."""
+    explicit = {name for name in flag_values if flag_values[name].present}
+    config = RunConfig()
+    for field in dataclasses.fields(RunConfig):
+        if field.name in flag_values and field.name != "classes":
+            setattr(config, field.name, flag_values[field.name].value)
+    config.classes = parse_classes(flag_values.classes)
+    if config.resume:  # the saved config already holds the resolved hyper-parameters
+        config = _resumed_config(config, explicit)
+    elif config.model in variants:
+        apply_preset(config, variants[config.model].PRESET, explicit)
+    validate(config, variants)
+    return config
+
+
+def _resumed_config(config, explicit):
+    """The saved config of the run being resumed, with flags given now (e.g. more --epochs) on top."""
+    run_dir = config.run_dir or latest_run_dir(config.model)
+    if not run_dir or not os.path.exists(os.path.join(run_dir, "config.json")):
+        raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
+    saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    for name in explicit & {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir",
+                            "jit_compile", "data_dir"}:
+        setattr(saved, name, getattr(config, name))
+    fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})
+    changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))
+    if changed:
+        raise UsageError(f"--resume keeps the run's settings; cannot change {', '.join('--' + n for n in changed)}")
+    saved.run_dir, saved.resume = run_dir, True
+    return saved
+
+
+def latest_run_dir(model, root="runs"):
+    base = os.path.join(root, model)
+    if not os.path.isdir(base):
+        return ""
+    runs = sorted(d for d in os.listdir(base) if os.path.exists(os.path.join(base, d, "config.json")))
+    return os.path.join(base, runs[-1]) if runs else ""

@@ -1,0 +1,24 @@
+"""GAN variants, registered by name. Each module in this package defines one variant with
+`@register("name")`; importing the package imports them all, so adding a variant touches one file."""
+import importlib
+import pkgutil
+
+VARIANTS = {}
+
+
+def register(name):
+    def wrap(cls):
+        cls.NAME = name
+        VARIANTS[name] = cls
+        return cls
+    return wrap
+
+
+def build(config, num_classes=10):
+    """The GAN model for config.model (validated beforehand)."""
+    return VARIANTS[config.model](config, num_classes=num_classes)
+
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,0 +1,103 @@
+"""The base `GAN` model: two networks, two optimizers, loss trackers, sampling and the serving function.
+
+A variant subclasses it, builds its networks, and overrides `train_step` to wire its losses.
+"""
+import keras
+import tensorflow as tf
+
+from tfgan_cifar.errors import UsageError
+
+
+class GAN(keras.Model):
+    # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
+    PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
+    conditional = False  # True: generate(z, labels) and the SavedModel takes a `label` input
+    METRICS = ("d_loss", "g_loss")
+    SUMMARY = ""  # one line for the README table: losses and architecture
+
+    def __init__(self, config, num_classes=10, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.nz = config.nz
+        self.image_size = config.image_size
+        self.num_classes = num_classes
+        self.generator = self.build_generator()
+        self.discriminator = self.build_discriminator()
+        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.METRICS]
+        self.g_optimizer = self.d_optimizer = None
+
+    # -- to override ----------------------------------------------------------------------------------
+    def build_generator(self):
+        raise NotImplementedError
+
+    def build_discriminator(self):
+        raise NotImplementedError
+
+    @classmethod
+    def validate_config(cls, config):
+        """Variant-specific checks of a RunConfig; raise UsageError with one sentence."""
+
+    def make_optimizers(self):
+        c = self.config
+        return (keras.optimizers.Adam(c.g_lr, beta_1=c.beta1, beta_2=c.beta2, name="g_adam"),
+                keras.optimizers.Adam(c.d_lr, beta_1=c.beta1, beta_2=c.beta2, name="d_adam"))
+
+    # -- shared machinery ------------------------------------------------------------------------------
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        super().compile(**kwargs)
+        if g_optimizer is None or d_optimizer is None:
+            g_optimizer, d_optimizer = self.make_optimizers()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        # Build the slots now, not lazily in the first step: checkpoints can then restore them, and under
+        # tf.distribute a lazy build inside the replica context fails (keras-team/keras#19246).
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def record(self, **values):
+        """Update the loss trackers and return the running means (what train_step returns)."""
+        for tracker in self.trackers:
+            tracker.update_state(values[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    @staticmethod
+    def step(optimizer, tape, loss, network):
+        variables = network.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    def sample_z(self, n):
+        return keras.random.normal((n, self.nz), seed=self.seed_generator)
+
+    def generator_inputs(self, z, labels=None):
+        if self.conditional:
+            if labels is None:
+                raise UsageError(f"{self.config.model} is conditional: give labels")
+            return [z, tf.cast(labels, tf.int32)]
+        if labels is not None:
+            raise UsageError(f"{self.config.model} is unconditional: labels do not apply")
+        return z
+
+    def generate(self, z, labels=None, training=False):
+        """Images in [-1, 1] for latent vectors z (and class labels for conditional models)."""
+        return self.generator(self.generator_inputs(z, labels), training=training)
+
+    def serving_function(self):
+        """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}."""
+        z_spec = tf.TensorSpec([None, self.nz], tf.float32, name="z")
+
+        def images(x):
+            return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+        if self.conditional:
+            @tf.function(input_signature=[z_spec, tf.TensorSpec([None], tf.int32, name="label")])
+            def serve(z, label):
+                return {"images": images(self.generator([z, label], training=False))}
+        else:
+            @tf.function(input_signature=[z_spec])
+            def serve(z):
+                return {"images": images(self.generator(z, training=False))}
+        return serve

@@ -1,0 +1,70 @@
+"""Adversarial losses as pure functions of discriminator outputs (logits), each a scalar mean.
+
+Thin wrappers over TF-GAN's `losses_impl` where it has the loss; the wrappers fix the arguments that
+matter (no label smoothing unless asked, mean reduction) so a variant's train_step reads like the paper.
+"""
+import tensorflow as tf
+
+from tfgan_cifar.tfgan import losses_impl as _tfgan
+
+_NO_COLLECTION = dict(loss_collection=None)
+
+
+def minimax_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
+    """BCE: -log D(x) - log(1 - D(G(z))), D = sigmoid(logits)."""
+    return _tfgan.minimax_discriminator_loss(real_logits, fake_logits, label_smoothing=label_smoothing,
+                                             **_NO_COLLECTION)
+
+
+def non_saturating_generator_loss(fake_logits):
+    """-log D(G(z)): the 'modified' minimax generator loss of Goodfellow et al. (2014)."""
+    return _tfgan.modified_generator_loss(fake_logits, **_NO_COLLECTION)
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """E[D(G(z))] - E[D(x)]."""
+    return _tfgan.wasserstein_discriminator_loss(real_scores, fake_scores, **_NO_COLLECTION)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """-E[D(G(z))]."""
+    return _tfgan.wasserstein_generator_loss(fake_scores, **_NO_COLLECTION)
+
+
+def hinge_discriminator_loss(real_scores, fake_scores):
+    """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))] (SAGAN / SN-GAN)."""
+    return _tfgan.wasserstein_hinge_discriminator_loss(real_scores, fake_scores, **_NO_COLLECTION)
+
+
+def hinge_generator_loss(fake_scores):
+    """-E[D(G(z))], the generator side of the hinge loss."""
+    return wasserstein_generator_loss(fake_scores)
+
+
+def acgan_discriminator_class_loss(real_class_logits, fake_class_logits, labels, num_classes):
+    """Cross-entropy of the auxiliary classifier on real and generated images (TF-GAN's ACGAN loss)."""
+    one_hot = tf.one_hot(labels, num_classes)
+    return _tfgan.acgan_discriminator_loss(real_class_logits, fake_class_logits, one_hot, **_NO_COLLECTION)
+
+
+def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
+    """Cross-entropy of the auxiliary classifier on generated images, for the requested labels."""
+    return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
+
+
+def gradient_penalty(critic, real, fake, target=1.0, epsilon=1e-10):
+    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - target)^2] on x_hat = a*real + (1-a)*fake, a ~ U[0,1] per sample.
+
+    `critic` maps images to scores (close over labels/sketches for conditional critics). The epsilon
+    inside the sqrt keeps the gradient of the norm finite where the input gradient is exactly zero.
+    Computed in float32 whatever the compute dtype.
+    """
+    real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
+    alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], 0.0, 1.0)
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = tf.cast(critic(x_hat), tf.float32)
+    grads = tape.gradient(scores, x_hat)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + epsilon)
+    return tf.reduce_mean(tf.square(norm - target))

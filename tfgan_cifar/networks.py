@@ -1,0 +1,125 @@
+"""Generator and discriminator builders (Keras functional models).
+
+Generators map z (and labels for conditional models) to float32 images in [-1, 1]; discriminators map
+images (and labels) to unnormalised scores/logits. Output layers are float32 so mixed precision never
+changes what the losses see.
+"""
+import math
+
+import keras
+from keras import layers
+
+INIT = keras.initializers.RandomNormal(0.0, 0.02)  # DCGAN paper initialisation
+
+
+def _levels(image_size):
+    """Number of 2x up/down-sampling stages between 4x4 and image_size."""
+    n = int(math.log2(image_size // 4))
+    if 4 * 2 ** n != image_size:
+        raise ValueError(f"image_size must be 4 * 2^k, got {image_size}")
+    return n
+
+
+def normalization(kind, name=None):
+    """Critic/generator normalisation. 'instance' and 'layer' are per-sample, safe for gradient penalties."""
+    if kind == "batch":
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    if kind == "layer":
+        return layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)  # over H, W and C
+    if kind == "instance":
+        return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)  # one group per channel
+    if kind in (None, "none"):
+        return layers.Identity(name=name)
+    raise ValueError(f"unknown normalization {kind!r}")
+
+
+def _unwrap(inputs):
+    """A single-input model takes a tensor, not a one-element list (Keras warns otherwise)."""
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
+def label_input():
+    return keras.Input(shape=(), dtype="int32", name="label")
+
+
+def conditioned_latent(z, label, num_classes, nz, how):
+    """Combine z with a learned label embedding: 'multiply' (AC-GAN) or 'concat' (conditional GAN)."""
+    embedding = layers.Flatten()(layers.Embedding(num_classes, nz, name="label_embedding")(label[:, None]))
+    if how == "multiply":
+        return layers.Multiply()([z, embedding])
+    return layers.Concatenate()([z, embedding])
+
+
+def label_channel(label, num_classes, image_size):
+    """The label embedded as one extra image plane (conditional WGAN-GP critic)."""
+    plane = layers.Embedding(num_classes, image_size * image_size, name="label_plane")(label[:, None])
+    return layers.Reshape((image_size, image_size, 1))(plane)
+
+
+def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat", norm="batch", name="generator"):
+    """DCGAN generator: project z to 4x4, then stride-2 transposed convs (BN + ReLU), tanh output.
+    Channels halve per stage from width * 2^(stages-1) at 4x4 (64px: 512-256-128-64 for width 64)."""
+    stages = _levels(image_size)
+    z = keras.Input(shape=(nz,), name="z")
+    inputs, h = [z], z
+    if num_classes:
+        label = label_input()
+        inputs.append(label)
+        h = conditioned_latent(z, label, num_classes, nz, condition)
+    channels = width * 2 ** (stages - 1)
+    h = layers.Dense(4 * 4 * channels, use_bias=False, kernel_initializer=INIT)(h)
+    h = layers.Reshape((4, 4, channels))(h)
+    h = layers.ReLU()(normalization(norm)(h))
+    for _ in range(stages - 1):
+        channels //= 2
+        h = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=INIT)(h)
+        h = layers.ReLU()(normalization(norm)(h))
+    h = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=INIT)(h)
+    out = layers.Activation("tanh", dtype="float32", name="image")(h)
+    return keras.Model(_unwrap(inputs), out, name=name)
+
+
+def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label_plane=False, class_head=False,
+                        name="discriminator"):
+    """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first,
+    a linear score. Options: the label as an extra input plane (cgan), an auxiliary class head (acgan)."""
+    stages = _levels(image_size)
+    image = keras.Input(shape=(image_size, image_size, 3), name="image")
+    inputs, h = [image], image
+    if label_plane:
+        label = label_input()
+        inputs.append(label)
+        h = layers.Concatenate()([image, label_channel(label, num_classes, image_size)])
+    channels = width
+    h = layers.LeakyReLU(0.2)(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=INIT)(h))
+    for _ in range(stages - 1):
+        channels *= 2
+        h = layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=norm in (None, "none"),
+                          kernel_initializer=INIT)(h)
+        h = layers.LeakyReLU(0.2)(normalization(norm)(h))
+    h = layers.Flatten()(h)
+    score = layers.Dense(1, kernel_initializer=INIT, dtype="float32", name="score")(h)
+    outputs = score
+    if class_head:
+        outputs = [score, layers.Dense(num_classes, dtype="float32", name="class_logits")(h)]
+    return keras.Model(_unwrap(inputs), outputs, name=name)
+
+
+def mlp_generator(nz, image_size, hidden=(256, 512, 1024), name="generator"):
+    """Fully connected generator (the 'simple GAN' baseline)."""
+    z = keras.Input(shape=(nz,), name="z")
+    h = z
+    for units in hidden:
+        h = layers.LeakyReLU(0.2)(layers.Dense(units)(h))
+    h = layers.Dense(image_size * image_size * 3)(h)
+    out = layers.Activation("tanh", dtype="float32")(layers.Reshape((image_size, image_size, 3))(h))
+    return keras.Model(z, out, name=name)
+
+
+def mlp_discriminator(image_size, hidden=(1024, 512, 256), name="discriminator"):
+    """Fully connected discriminator (the 'simple GAN' baseline)."""
+    image = keras.Input(shape=(image_size, image_size, 3), name="image")
+    h = layers.Flatten()(image)
+    for units in hidden:
+        h = layers.LeakyReLU(0.2)(layers.Dense(units)(h))
+    return keras.Model(image, layers.Dense(1, dtype="float32")(h), name=name)

@@ -1,0 +1,138 @@
+"""Train a GAN variant, log to TensorBoard, checkpoint every epoch, export the generator.
+
+    python -m tfgan_cifar.train --model=dcgan --dataset=shapes --epochs=5
+    python -m tfgan_cifar.train --model=dcgan --resume            # continue the newest run
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+from tfgan_cifar import config as config_lib
+from tfgan_cifar.errors import UsageError
+
+RUNS_ROOT = "runs"
+
+
+def _grid_inputs(gan, class_names, classes, per_class=8, count=64, seed=1234):
+    """Fixed z (and labels: one row per class for conditional models) for the per-epoch grid."""
+    rng = np.random.default_rng(seed)
+    if gan.conditional:
+        rows = list(classes) if classes is not None else list(range(len(class_names)))
+        labels = np.repeat(np.asarray(rows, np.int32), per_class)
+        return rng.standard_normal((len(labels), gan.nz)).astype(np.float32), labels, len(rows)
+    return rng.standard_normal((count, gan.nz)).astype(np.float32), None, 8
+
+
+def build(config, num_classes):
+    """Model, optimizers and the checkpoint that holds everything a resume needs."""
+    import tensorflow as tf
+
+    from tfgan_cifar import gans
+    gan = gans.build(config, num_classes)
+    gan.compile(jit_compile=config.jit_compile)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
+                                     g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
+                                     rng=gan.seed_generator.state, step=step, epoch=epoch)
+    return gan, checkpoint, step, epoch
+
+
+def restore(checkpoint, run_dir, prefix=""):
+    import tensorflow as tf
+    prefix = prefix or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if not prefix:
+        raise UsageError(f"no checkpoint in {run_dir}/checkpoints to restore")
+    checkpoint.restore(prefix).assert_existing_objects_matched()
+    return prefix
+
+
+def train(config, verbose=1):
+    """Run training as configured; returns (gan, run_dir, export_path)."""
+    import keras
+    import tensorflow as tf
+
+    from tfgan_cifar import callbacks, data, export, images
+
+    keras.utils.set_random_seed(config.seed)
+    train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
+                          config.examples, config.seed)
+    if len(train_set) < config.batch_size:
+        raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
+
+    run_dir = config.run_dir or os.path.join(RUNS_ROOT, config.model, time.strftime("%Y%m%d-%H%M%S"))
+    config.run_dir = run_dir
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        if not config.resume:
+            images.atomic_write_bytes(os.path.join(run_dir, "config.json"), config.to_json().encode())
+    except OSError as e:
+        raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
+
+    gan, checkpoint, step, epoch = build(config, len(train_set.class_names))
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
+                                         max_to_keep=config.keep_checkpoints, step_counter=step)
+    if config.resume:
+        prefix = restore(checkpoint, run_dir)
+        callbacks.truncate_logs(run_dir, int(epoch), int(step))
+        print(f"resumed {prefix} at epoch {int(epoch)}, step {int(step)}")
+    initial_epoch = int(epoch)
+    if initial_epoch >= config.epochs:
+        print(f"run already has {initial_epoch} epochs (>= --epochs {config.epochs}); exporting only")
+
+    steps_per_epoch = config.steps_per_epoch or len(train_set) // config.batch_size
+    # Reseed the shuffle per start so a resumed run does not replay the first epochs' order.
+    dataset = data.make_pipeline(train_set, config.batch_size, config.image_size, seed=config.seed + initial_epoch,
+                                 repeat=bool(config.steps_per_epoch))
+    real_batch = next(iter(dataset))[0][:64].numpy()
+    fixed_z, fixed_labels, rows = _grid_inputs(gan, train_set.class_names, config.classes)
+    log = callbacks.TrainingLog(run_dir, gan, step, fixed_z, fixed_labels, rows, real_batch, config.batch_size,
+                                config.log_every)
+    cbs = [log, callbacks.Checkpointer(manager, epoch),
+           keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+    if initial_epoch < config.epochs:
+        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose, shuffle=False,
+                steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)
+    meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
+    path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+    return gan, run_dir, path
+
+
+def export_from_checkpoint(run_dir, export_dir="models", prefix=""):
+    """Rebuild the run's model, restore a checkpoint (default newest) and export its generator."""
+    from tfgan_cifar import data, export
+    config = config_lib.RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    class_names = _class_names(config)
+    gan, checkpoint, step, epoch = build(config, len(class_names))
+    restore(checkpoint, run_dir, prefix)
+    meta = export.metadata(gan, class_names, int(epoch), int(step))
+    return export.save_generator(gan, os.path.join(export_dir, config.model), meta)
+
+
+def _class_names(config):
+    from tfgan_cifar import data
+    kind, path = data.parse_dataset(config.dataset)
+    if kind == "shapes":
+        return data.SHAPES_CLASSES
+    if kind == "cifar10":
+        return data.CIFAR10_CLASSES
+    return tuple(data.load(config.dataset, "train", config.data_dir, config.image_size).class_names)
+
+
+def main(argv):
+    from absl import flags
+
+    from tfgan_cifar import gans
+    config = config_lib.config_from_flags(flags.FLAGS, gans.VARIANTS)
+    gan, run_dir, path = train(config, verbose=1 if sys.stdout.isatty() else 2)
+    print(f"run directory:  {run_dir}  (TensorBoard: make tensorboard, or tensorboard --logdir {run_dir})")
+    print(f"sample grids:   {run_dir}/samples/   loss curve: {run_dir}/loss_curve.png")
+    print(f"exported model: {path}")
+
+
+if __name__ == "__main__":
+    from tfgan_cifar.errors import run
+    config_lib.define_train_flags()
+    run(main)
