@@ -17,7 +17,7 @@ ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample tensorboard test bench clean
+.PHONY: install demo train export sample tensorboard test bench bench-quality evaluator clean
 
 install:
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -53,3 +53,11 @@ bench:
 
 clean:
 	rm -rf runs samples .pytest_cache
+
+evaluator:
+	$(PYTHON) -m tfgan_cifar.evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
+		$(call flag,epochs,$(EPOCHS)) $(ARGS)
+
+BUDGET ?= 120
+bench-quality:
+	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -127,3 +127,19 @@ class Checkpointer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.assign(epoch + 1)
         self.manager.save()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` of wall-clock time have passed (the epoch in progress is closed
+    normally, so its grid, log record and checkpoint are written)."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True

@@ -15,7 +15,7 @@ from tfgan_cifar.errors import UsageError
 # Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
 # any other one on the command line is an error (e.g. --clip_value for dcgan).
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
-               "loss", "norm", "label_smoothing")
+               "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm")
 IMAGE_SIZES = (32, 64)
 
 
@@ -37,6 +37,7 @@ class RunConfig:
     jit_compile: bool = False
     log_every: int = 20  # steps between TensorBoard scalar writes
     keep_checkpoints: int = 3
+    time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
     # Hyper-parameters; None means "not used by this variant".
     nz: Optional[int] = None
     width: Optional[int] = None
@@ -50,6 +51,8 @@ class RunConfig:
     loss: Optional[str] = None
     norm: Optional[str] = None
     label_smoothing: Optional[float] = None
+    conditioning: Optional[str] = None
+    g_spectral_norm: Optional[bool] = None
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -89,6 +92,7 @@ def validate(config, variants):
         (config.examples >= config.batch_size,
          f"--examples ({config.examples}) must be at least --batch_size ({config.batch_size})"),
         (config.log_every >= 1, f"--log_every must be >= 1, got {config.log_every}"),
+        (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
          f"--classes must be non-negative, got {config.classes}"),
@@ -108,11 +112,13 @@ def validate(config, variants):
     variants[config.model].validate_config(config)
 
 
-def apply_preset(config, preset, explicit):
+def apply_preset(config, preset, explicit, variants=None):
     """Fill hyper-parameters from the variant's preset; refuse explicit ones the variant does not use."""
     for name in HYPERPARAMS:
         if name in explicit and name not in preset:
-            raise UsageError(f"--{name} does not apply to {config.model}")
+            where = sorted(v for v, cls in (variants or {}).items() if name in cls.PRESET)
+            raise UsageError(f"--{name} does not apply to {config.model}"
+                             + (f"; it applies to: {', '.join(where)}" if where else ""))
         if name not in explicit:
             setattr(config, name, preset.get(name))
     for name in ("batch_size", "image_size", "epochs"):  # run-shape defaults a preset may publish
@@ -148,6 +154,8 @@ def define_train_flags():
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
     flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_float("time_budget", 0.0, "Stop training after this many seconds (then checkpoint and export); "
+                       "0 means no limit.")
     flags.DEFINE_integer("nz", None, "Latent dimension (preset: 100).")
     flags.DEFINE_integer("width", None, "Base channel width of both networks (preset: 64).")
     flags.DEFINE_float("g_lr", None, "Generator learning rate (preset per variant).")
@@ -160,6 +168,8 @@ def define_train_flags():
     flags.DEFINE_string("loss", None, "Adversarial loss where a variant offers a choice.")
     flags.DEFINE_string("norm", None, "Critic normalisation where a variant offers a choice: none|layer|instance.")
     flags.DEFINE_float("label_smoothing", None, "One-sided label smoothing of real labels for BCE discriminators.")
+    flags.DEFINE_string("conditioning", None, "How the discriminator sees the label (sagan): projection|concat.")
+    flags.DEFINE_bool("g_spectral_norm", None, "Spectral normalisation in the generator too (sagan).")
 
 
 def config_from_flags(flag_values, variants):
@@ -173,7 +183,7 @@ def config_from_flags(flag_values, variants):
     if config.resume:  # the saved config already holds the resolved hyper-parameters
         config = _resumed_config(config, explicit)
     elif config.model in variants:
-        apply_preset(config, variants[config.model].PRESET, explicit)
+        apply_preset(config, variants[config.model].PRESET, explicit, variants)
     validate(config, variants)
     return config
 
@@ -185,7 +195,7 @@ def _resumed_config(config, explicit):
         raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
     for name in explicit & {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir",
-                            "jit_compile", "data_dir"}:
+                            "jit_compile", "data_dir", "time_budget"}:
         setattr(saved, name, getattr(config, name))
     fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})
     changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))

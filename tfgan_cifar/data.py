@@ -212,10 +212,11 @@ def _load_cifar10_tfds(split, data_dir, download):
 def load_cifar10(split, data_dir):
     """TFDS's prepared copy if present, else the official python files in data_dir, else a TFDS download."""
     arrays = None
-    try:
-        arrays = _load_cifar10_tfds(split, data_dir, download=False)
-    except Exception:  # not prepared yet: fall through to local files, then to the download
-        pass
+    if os.path.isdir(os.path.join(data_dir, "tfds", "cifar10")):  # probing otherwise creates empty folders
+        try:
+            arrays = _load_cifar10_tfds(split, data_dir, download=False)
+        except Exception:  # not fully prepared: fall through to local files, then to the download
+            pass
     if arrays is None:
         arrays = load_cifar10_python(data_dir, split)
     if arrays is None:

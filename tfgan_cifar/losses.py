@@ -3,6 +3,9 @@
 Thin wrappers over TF-GAN's `losses_impl` where it has the loss; the wrappers fix the arguments that
 matter (no label smoothing unless asked, mean reduction) so a variant's train_step reads like the paper.
 """
+import functools
+
+import keras
 import tensorflow as tf
 
 from tfgan_cifar.tfgan import losses_impl as _tfgan
@@ -52,15 +55,17 @@ def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
     return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
 
 
-def gradient_penalty(critic, real, fake, target=1.0, epsilon=1e-10):
+def gradient_penalty(critic, real, fake, seed=None, target=1.0, epsilon=1e-10):
     """WGAN-GP: E[(||grad_x D(x_hat)||_2 - target)^2] on x_hat = a*real + (1-a)*fake, a ~ U[0,1] per sample.
 
     `critic` maps images to scores (close over labels/sketches for conditional critics). The epsilon
     inside the sqrt keeps the gradient of the norm finite where the input gradient is exactly zero.
-    Computed in float32 whatever the compute dtype.
+    Computed in float32 whatever the compute dtype. `seed`: a keras.random.SeedGenerator (checkpointable
+    RNG state); None draws from TensorFlow's global generator.
     """
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
-    alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], 0.0, 1.0)
+    shape = [tf.shape(real)[0], 1, 1, 1]
+    alpha = tf.random.uniform(shape) if seed is None else keras.random.uniform(shape, seed=seed)
     x_hat = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
@@ -68,3 +73,17 @@ def gradient_penalty(critic, real, fake, target=1.0, epsilon=1e-10):
     grads = tape.gradient(scores, x_hat)
     norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + epsilon)
     return tf.reduce_mean(tf.square(norm - target))
+
+
+# --loss choices of the variants that offer one: name -> (discriminator loss, generator loss).
+ADVERSARIAL = {
+    "bce": (minimax_discriminator_loss, non_saturating_generator_loss),
+    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
+}
+
+
+def adversarial_pair(name, label_smoothing=0.0):
+    d_loss, g_loss = ADVERSARIAL[name]
+    if name == "bce" and label_smoothing:
+        d_loss = functools.partial(d_loss, label_smoothing=label_smoothing)
+    return d_loss, g_loss

@@ -123,3 +123,52 @@ def mlp_discriminator(image_size, hidden=(1024, 512, 256), name="discriminator")
     for units in hidden:
         h = layers.LeakyReLU(0.2)(layers.Dense(units)(h))
     return keras.Model(image, layers.Dense(1, dtype="float32")(h), name=name)
+
+
+def sagan_generator(nz, image_size, width, num_classes, spectral_norm=True, attention_at=16, name="generator"):
+    """Conditional SN-SAGAN generator: upsample + 3x3 conv stages with class-conditional batch norm and
+    ReLU, self-attention at `attention_at` pixels, tanh output. 32px: 4x4x256 -> 8 -> 16 (attention) -> 32."""
+    from tfgan_cifar.layers import ConditionalBatchNorm, SelfAttention, sn
+    stages = _levels(image_size)
+    z, label = keras.Input(shape=(nz,), name="z"), label_input()
+    channels = width * 2 ** (stages - 1)
+    h = sn(layers.Dense(4 * 4 * channels), spectral_norm)(z)
+    h = layers.Reshape((4, 4, channels))(h)
+    resolution = 4
+    for _ in range(stages):
+        h = layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
+        h = layers.UpSampling2D()(h)
+        channels = max(channels // 2, width // 2)
+        h = sn(layers.Conv2D(channels, 3, padding="same"), spectral_norm)(h)
+        resolution *= 2
+        if resolution == attention_at:
+            h = SelfAttention(spectral_norm=spectral_norm)(h)
+    h = layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
+    h = sn(layers.Conv2D(3, 3, padding="same"), spectral_norm)(h)
+    return keras.Model([z, label], layers.Activation("tanh", dtype="float32")(h), name=name)
+
+
+def sagan_discriminator(image_size, width, num_classes, conditioning="projection", attention_at=16,
+                        name="discriminator"):
+    """Conditional SN-SAGAN discriminator: spectral norm on every layer, LeakyReLU(0.1), self-attention at
+    `attention_at` pixels, global average pooling, a linear score plus the projection term <embed(y), phi(x)>
+    ('projection') or the label as an extra input plane ('concat')."""
+    from tfgan_cifar.layers import Projection, SelfAttention, sn
+    stages = _levels(image_size)
+    image, label = keras.Input(shape=(image_size, image_size, 3), name="image"), label_input()
+    h = image
+    if conditioning == "concat":
+        h = layers.Concatenate()([image, label_channel(label, num_classes, image_size)])
+    channels, resolution = width, image_size
+    for _ in range(stages):
+        h = layers.LeakyReLU(0.1)(sn(layers.Conv2D(channels, 4, strides=2, padding="same"))(h))
+        resolution //= 2
+        if resolution == attention_at:
+            h = SelfAttention(spectral_norm=True)(h)
+        channels *= 2
+    h = layers.LeakyReLU(0.1)(sn(layers.Conv2D(channels, 3, padding="same"))(h))
+    features = layers.GlobalAveragePooling2D()(h)
+    score = sn(layers.Dense(1, dtype="float32"))(features)
+    if conditioning == "projection":
+        score = layers.Add(dtype="float32")([score, Projection(num_classes, dtype="float32")([features, label])])
+    return keras.Model([image, label], score, name=name)

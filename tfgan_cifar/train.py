@@ -92,6 +92,8 @@ def train(config, verbose=1):
                                 config.log_every)
     cbs = [log, callbacks.Checkpointer(manager, epoch),
            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+    if config.time_budget:
+        cbs.insert(0, callbacks.TimeBudget(config.time_budget))
     if initial_epoch < config.epochs:
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose, shuffle=False,
                 steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)

@@ -22,3 +22,17 @@ def build(config, num_classes=10):
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
+
+
+def _fmt(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def markdown_table():
+    """The README's variant table, generated from each variant's SUMMARY and PRESET (one source of truth)."""
+    rows = ["| name | conditional | losses and architecture | preset (published defaults) |", "| --- | --- | --- | --- |"]
+    for name in sorted(VARIANTS):
+        cls = VARIANTS[name]
+        preset = ", ".join(f"{k}={_fmt(v)}" for k, v in cls.PRESET.items())
+        rows.append(f"| `{name}` | {'yes' if cls.conditional else 'no'} | {cls.SUMMARY} | {preset} |")
+    return "\n".join(rows)

@@ -72,7 +72,22 @@ class GAN(keras.Model):
     def sample_z(self, n):
         return keras.random.normal((n, self.nz), seed=self.seed_generator)
 
+    def condition(self, labels):
+        """The labels a conditional model generates/discriminates with; None for unconditional ones."""
+        return labels if self.conditional else None
+
+    def discriminate(self, images, labels=None, training=True):
+        """Discriminator output for images (conditional critics override this to take the labels)."""
+        return self.discriminator(images, training=training)
+
+    @classmethod
+    def check_choice(cls, config, name, choices):
+        value = getattr(config, name)
+        if value is not None and value not in choices:
+            raise UsageError(f"--{name}={value} is not valid for {config.model}; choose one of: {', '.join(choices)}")
+
     def generator_inputs(self, z, labels=None):
+        z = tf.convert_to_tensor(z, tf.float32)
         if self.conditional:
             if labels is None:
                 raise UsageError(f"{self.config.model} is conditional: give labels")

@@ -1,5 +1,9 @@
 """DCGAN (Radford et al., 2015): BN + ReLU/tanh generator, BN + LeakyReLU discriminator,
-non-saturating minimax (BCE) losses, Adam(2e-4, beta1 0.5)."""
+non-saturating minimax (BCE) losses, Adam(2e-4, beta1 0.5).
+
+Its train_step is the plain alternating GAN algorithm; `mlp` and `sagan` reuse it with other networks,
+losses and conditioning.
+"""
 import tensorflow as tf
 
 from tfgan_cifar import losses, networks
@@ -9,9 +13,13 @@ from tfgan_cifar.gans.base import GAN
 
 @register("dcgan")
 class DCGAN(GAN):
-    PRESET = dict(GAN.PRESET, label_smoothing=0.0)
+    PRESET = dict(GAN.PRESET, loss="bce", label_smoothing=0.0)
     METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
-    SUMMARY = "BCE (non-saturating); conv-transpose G with BN+ReLU, conv D with BN+LeakyReLU"
+    SUMMARY = "BCE (non-saturating); transposed-conv G with BN+ReLU, tanh; strided-conv D with BN+LeakyReLU(0.2)"
+
+    @classmethod
+    def validate_config(cls, config):
+        cls.check_choice(config, "loss", tuple(losses.ADVERSARIAL))
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width)
@@ -20,19 +28,23 @@ class DCGAN(GAN):
         return networks.dcgan_discriminator(self.image_size, self.config.width, norm="batch")
 
     def train_step(self, data):
-        real, _ = data
+        real, labels = data
+        labels = self.condition(labels)
         batch = tf.shape(real)[0]
-        with tf.GradientTape() as tape:
-            fake = self.generator(self.sample_z(batch), training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            d_loss = losses.minimax_discriminator_loss(real_logits, fake_logits, self.config.label_smoothing)
-        self.step(self.d_optimizer, tape, d_loss, self.discriminator)
+        d_loss_fn, g_loss_fn = losses.adversarial_pair(self.config.loss, self.config.label_smoothing or 0.0)
+        for _ in range(self.config.n_critic or 1):
+            fake = self.generate(self.sample_z(batch), labels, training=True)
+            with tf.GradientTape() as tape:
+                real_out = self.discriminate(real, labels)
+                fake_out = self.discriminate(fake, labels)
+                d_loss = d_loss_fn(real_out, fake_out)
+            self.step(self.d_optimizer, tape, d_loss, self.discriminator)
 
         with tf.GradientTape() as tape:
-            fake_logits_g = self.discriminator(self.generator(self.sample_z(batch), training=True), training=True)
-            g_loss = losses.non_saturating_generator_loss(fake_logits_g)
+            fake = self.generate(self.sample_z(batch), labels, training=True)
+            g_loss = g_loss_fn(self.discriminate(fake, labels))
         self.step(self.g_optimizer, tape, g_loss, self.generator)
-        # D(x) and D(G(z)) as probabilities, the classic health signals of a BCE GAN.
-        return self.record(d_loss=d_loss, g_loss=g_loss, d_real=tf.reduce_mean(tf.sigmoid(real_logits)),
-                           d_fake=tf.reduce_mean(tf.sigmoid(fake_logits)))
+        # D(x) and D(G(z)): probabilities for BCE, raw scores for other losses.
+        readout = tf.sigmoid if self.config.loss == "bce" else tf.identity
+        return self.record(d_loss=d_loss, g_loss=g_loss, d_real=tf.reduce_mean(readout(real_out)),
+                           d_fake=tf.reduce_mean(readout(fake_out)))

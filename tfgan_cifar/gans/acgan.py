@@ -1,0 +1,44 @@
+"""AC-GAN (Odena et al., 2017): a class-conditional generator (label embedding multiplied into z) and a
+discriminator with two heads, real/fake and a K-way classifier. Both networks also minimise the class
+cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5)."""
+import tensorflow as tf
+
+from tfgan_cifar import losses, networks
+from tfgan_cifar.gans import register
+from tfgan_cifar.gans.base import GAN
+
+
+@register("acgan")
+class ACGAN(GAN):
+    conditional = True
+    METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
+    SUMMARY = "BCE + auxiliary class cross-entropy on real and fake; G: z x label embedding; D: DCGAN + class head"
+
+    def build_generator(self):
+        return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
+                                        condition="multiply")
+
+    def build_discriminator(self):
+        return networks.dcgan_discriminator(self.image_size, self.config.width, norm="batch",
+                                            num_classes=self.num_classes, class_head=True)
+
+    def train_step(self, data):
+        real, labels = data
+        batch = tf.shape(real)[0]
+        fake = self.generate(self.sample_z(batch), labels, training=True)
+        with tf.GradientTape() as tape:
+            real_score, real_class = self.discriminate(real)
+            fake_score, fake_class = self.discriminate(fake)
+            class_loss = losses.acgan_discriminator_class_loss(real_class, fake_class, labels, self.num_classes)
+            d_loss = losses.minimax_discriminator_loss(real_score, fake_score) + class_loss
+        self.step(self.d_optimizer, tape, d_loss, self.discriminator)
+
+        with tf.GradientTape() as tape:
+            fake_score, fake_class_g = self.discriminate(self.generate(self.sample_z(batch), labels, training=True))
+            g_loss = (losses.non_saturating_generator_loss(fake_score)
+                      + losses.acgan_generator_class_loss(fake_class_g, labels, self.num_classes))
+        self.step(self.g_optimizer, tape, g_loss, self.generator)
+        accuracy = lambda logits: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                                                                  tf.cast(labels, tf.int32)), tf.float32))
+        return self.record(d_loss=d_loss, g_loss=g_loss, d_class_loss=class_loss,
+                           real_class_acc=accuracy(real_class), fake_class_acc=accuracy(fake_class))

@@ -1,0 +1,22 @@
+"""Conditional WGAN-GP: the label is concatenated to z (as a learned embedding) in the generator and
+enters the critic as an extra image plane; otherwise WGAN-GP with its published hyper-parameters."""
+from tfgan_cifar import networks
+from tfgan_cifar.gans import register
+from tfgan_cifar.gans.wgan_gp import WGANGP
+
+
+@register("cgan")
+class ConditionalWGANGP(WGANGP):
+    conditional = True
+    SUMMARY = "Wasserstein + gradient penalty; G: z ++ label embedding; critic: image + label-embedding plane"
+
+    def build_generator(self):
+        return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
+                                        condition="concat")
+
+    def build_discriminator(self):
+        return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
+                                            num_classes=self.num_classes, label_plane=True)
+
+    def discriminate(self, images, labels=None, training=True):
+        return self.discriminator([images, labels], training=training)

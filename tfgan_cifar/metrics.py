@@ -1,0 +1,86 @@
+"""Sample-quality metrics from classifier features: FID, Inception/classifier score, KID, precision/recall,
+and the class accuracy of conditional samples. FID, IS and KID are TF-GAN's eval functions; precision
+and recall are the k-NN manifold estimates of Kynkäänniemi et al. (2019).
+
+Every number depends on the feature extractor, the sample count and the reference set: report them
+with it (`describe()` does).
+"""
+import numpy as np
+
+
+def _eval():
+    from tfgan_cifar import tfgan  # TF-GAN's eval imports tensorflow-probability: load it only when used
+    return tfgan.eval
+
+
+def fid_from_activations(real, fake):
+    """Fréchet distance between Gaussians fitted to two activation sets [N, D] (TF-GAN, float64)."""
+    import tensorflow as tf
+    return float(_eval().frechet_classifier_distance_from_activations(tf.constant(real, tf.float64),
+                                                                         tf.constant(fake, tf.float64)))
+
+
+def fid_from_statistics(mu1, sigma1, mu2, sigma2):
+    """The same distance from cached means and covariances: |mu1-mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^1/2).
+    Tr((S1 S2)^1/2) is the sum of square roots of the eigenvalues of S1 S2, which are those of the
+    symmetric sqrt(S1) S2 sqrt(S1) (as in TF-GAN)."""
+    import scipy.linalg
+    s1_half = scipy.linalg.sqrtm(sigma1).real
+    eig = np.linalg.eigvalsh(s1_half @ sigma2 @ s1_half)
+    trace_sqrt = np.sum(np.sqrt(np.clip(eig, 0, None)))
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+
+
+def statistics(activations):
+    a = np.asarray(activations, np.float64)
+    return a.mean(0), np.cov(a, rowvar=False)
+
+
+def classifier_score(logits):
+    """Inception score exp(E_x KL(p(y|x) || p(y))) from logits (TF-GAN)."""
+    import tensorflow as tf
+    return float(_eval().classifier_score_from_logits(tf.constant(logits, tf.float32)))
+
+
+def kid(real, fake, max_block_size=1000):
+    """Kernel Inception distance (cubic polynomial kernel MMD^2, unbiased) and its block std (TF-GAN)."""
+    import tensorflow as tf
+    value, std = _eval().kernel_classifier_distance_and_std_from_activations(
+        tf.constant(real, tf.float32), tf.constant(fake, tf.float32), max_block_size=max_block_size)
+    return float(value), float(std)
+
+
+def _pairwise_sq_dist(a, b):
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0)
+
+
+def _knn_radii(x, k, chunk):
+    radii = np.empty(len(x))
+    for i in range(0, len(x), chunk):
+        d = _pairwise_sq_dist(x[i:i + chunk], x)
+        radii[i:i + chunk] = np.sqrt(np.partition(d, k, axis=1)[:, k])  # index 0 is the point itself
+    return radii
+
+
+def _coverage(points, centres, radii, chunk):
+    inside = np.zeros(len(points), bool)
+    for i in range(0, len(points), chunk):
+        d = np.sqrt(_pairwise_sq_dist(points[i:i + chunk], centres))
+        inside[i:i + chunk] = (d <= radii[None]).any(1)
+    return inside.mean()
+
+
+def precision_recall(real, fake, k=3, chunk=1000):
+    """Improved precision (fake inside the real k-NN manifold) and recall (real inside the fake one)."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    precision = _coverage(fake, real, _knn_radii(real, k, chunk), chunk)
+    recall = _coverage(real, fake, _knn_radii(fake, k, chunk), chunk)
+    return float(precision), float(recall)
+
+
+def class_accuracy(logits, labels, num_classes=None):
+    """Fraction of images the classifier assigns to the requested class, overall and per class."""
+    predicted = np.argmax(logits, -1)
+    labels = np.asarray(labels)
+    per_class = {int(c): float(np.mean(predicted[labels == c] == c)) for c in np.unique(labels)}
+    return float(np.mean(predicted == labels)), per_class
