@@ -10,14 +10,14 @@ BATCH   ?=
 STEPS   ?=
 RUN     ?=
 RESUME  ?=
-N       ?= 64
+N       ?=
 OUT     ?= samples/$(MODEL).png
 LABELS  ?=
 ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample tensorboard test bench bench-quality evaluator clean
+.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator clean
 
 install:
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -40,7 +40,12 @@ export:
 	$(PYTHON) -m tfgan_cifar.export --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
 
 sample:
-	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(N) --out=$(OUT) $(call flag,labels,$(LABELS)) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(or $(N),64) --out=$(OUT) $(call flag,labels,$(LABELS)) $(ARGS)
+
+FEATURES ?= evaluator
+eval:
+	$(PYTHON) -m tfgan_cifar.evaluate --model_dir=models/$(MODEL) --n=$(or $(N),10000) --features=$(FEATURES) \
+		$(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
 tensorboard:
 	$(PYTHON) -m tensorboard.main --logdir runs

@@ -42,3 +42,13 @@ def error_lines(stderr):
 def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def evaluator_root(tmp_path_factory):
+    """A directory holding models/evaluator/shapes_32: a shapes evaluator trained once per test session."""
+    from tfgan_cifar import evaluator
+    root = tmp_path_factory.mktemp("project")
+    evaluator.train("shapes", image_size=32, epochs=2, examples=3000, verbose=0,
+                    out_dir=str(evaluator.evaluator_dir("shapes", 32, str(root / "models" / "evaluator"))))
+    return root

@@ -59,10 +59,9 @@ def test_class_accuracy_overall_and_per_class():
 
 
 @pytest.fixture(scope="module")
-def shapes_evaluator(tmp_path_factory):
+def shapes_evaluator(evaluator_root):
     from tfgan_cifar import evaluator
-    return evaluator.train("shapes", image_size=32, epochs=2, examples=3000, verbose=0,
-                           out_dir=str(tmp_path_factory.mktemp("evaluator")))
+    return evaluator.load(evaluator.evaluator_dir("shapes", 32, str(evaluator_root / "models" / "evaluator")))
 
 
 def test_evaluator_learns_shapes_and_conditional_accuracy_of_real_images_equals_it(shapes_evaluator):

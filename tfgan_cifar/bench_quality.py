@@ -11,26 +11,7 @@ import json
 import os
 import time
 
-import numpy as np
 from absl import flags
-
-flags.DEFINE_string("model", "dcgan", "Variant to benchmark, or 'all'.")
-flags.DEFINE_float("budget", 120.0, "Training wall-clock seconds per variant.")
-flags.DEFINE_integer("samples", 2000, "Generated (and real) images scored.")
-flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_string("out", "bench/quality_shapes.json", "Results file (one entry per variant, merged).")
-flags.DEFINE_string("work_dir", "bench/quality_runs", "Where the benchmark's runs and exports go.")
-
-
-def generate(gan, n, num_classes, seed=0, batch=500):
-    rng = np.random.default_rng(seed)
-    labels = (np.arange(n) % num_classes).astype(np.int32) if gan.conditional else None
-    out = []
-    for i in range(0, n, batch):
-        z = rng.standard_normal((min(batch, n - i), gan.nz)).astype(np.float32)
-        out.append(gan.generate(z, None if labels is None else labels[i:i + batch]).numpy())
-    from tfgan_cifar.images import to_uint8
-    return to_uint8(np.concatenate(out)), labels
 
 
 def score(evaluator, real, fake, fake_labels):
@@ -56,7 +37,7 @@ def run_one(model, budget, samples, seed, work_dir, evaluator, real):
     gan, run_dir, _ = train.train(config, verbose=0)
     seconds = time.perf_counter() - start
     steps = json.loads(open(os.path.join(run_dir, "metrics.jsonl")).readlines()[-1])["step"]
-    fake, labels = generate(gan, samples, 10, seed)
+    fake, labels = gan.sample_images(samples, seed)
     return dict(model=model, budget_s=budget, train_steps=steps, wall_s=round(seconds, 1), samples=samples,
                 run_dir=run_dir, **score(evaluator, real, fake, labels))
 
@@ -91,6 +72,16 @@ def main(argv):
     print(f"wrote {F.out}")
 
 
+def define_flags():
+    flags.DEFINE_string("model", "dcgan", "Variant to benchmark, or 'all'.")
+    flags.DEFINE_float("budget", 120.0, "Training wall-clock seconds per variant.")
+    flags.DEFINE_integer("samples", 2000, "Generated (and real) images scored.")
+    flags.DEFINE_integer("seed", 0, "Seed.")
+    flags.DEFINE_string("out", "bench/quality_shapes.json", "Results file (one entry per variant, merged).")
+    flags.DEFINE_string("work_dir", "bench/quality_runs", "Where the benchmark's runs and exports go.")
+
+
 if __name__ == "__main__":
     from tfgan_cifar.errors import run
+    define_flags()
     run(main)

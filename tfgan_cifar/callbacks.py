@@ -77,7 +77,7 @@ class TrainingLog(keras.callbacks.Callback):
                     tf.summary.scalar(name, value)
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.epoch_start
+        seconds = self.last - self.epoch_start  # training time: up to the last step, not FID or grids
         done = epoch + 1
         grid = sample_grid(self.gan, self.fixed_z, self.fixed_labels, self.grid_rows)
         imgs.save_png(os.path.join(self.run_dir, "samples", f"epoch_{done:04d}.png"), grid, scale=2)
@@ -143,3 +143,55 @@ class TimeBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() - self.start > self.seconds:
             self.model.stop_training = True
+
+
+class FIDMonitor(keras.callbacks.Callback):
+    """Every `every` epochs: FID, IS and KID of `n` samples against the real reference, added to the epoch's
+    logs (so TensorBoard and metrics.jsonl get them), an FID-per-epoch plot, and an export of the best
+    epoch's generator. Must come before TrainingLog in the callback list."""
+
+    def __init__(self, gan, extractor, reference, every, n, export_best, run_dir, classes=None):
+        super().__init__()
+        self.gan, self.extractor, self.reference = gan, extractor, reference
+        self.every, self.n, self.export_best, self.run_dir, self.classes = every, n, export_best, run_dir, classes
+        done = [r for r in read_jsonl(os.path.join(run_dir, METRICS_FILE)) if "fid" in r]
+        self.best = min((r["fid"] for r in done), default=float("inf"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tfgan_cifar import metrics
+        if (epoch + 1) % self.every:
+            return
+        fake, labels = self.gan.sample_images(self.n, seed=epoch, classes=self.classes)
+        feats, logits = self.extractor(fake)
+        result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head,
+                               precision_recall_k=0)
+        values = dict(fid=result["fid"], inception_score=result["inception_score"], kid=result["kid"])
+        if "class_accuracy" in result:
+            values["class_accuracy"] = result["class_accuracy"]
+        if logs is not None:
+            logs.update(values)
+        if values["fid"] < self.best:
+            self.best = values["fid"]
+            self.export_best(epoch + 1)
+        history = [r for r in read_jsonl(os.path.join(self.run_dir, METRICS_FILE)) if "fid" in r and r["epoch"] <= epoch]
+        plot_fid(os.path.join(self.run_dir, "fid_curve.png"), history + [dict(epoch=epoch + 1, **values)],
+                 f"{self.extractor.name} features, {self.n} samples")
+
+
+def plot_fid(path, records, subtitle):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs, fids = [r["epoch"] for r in records], [r["fid"] for r in records]
+    ax.plot(epochs, fids, "o-", label="FID")
+    best = int(np.argmin(fids))
+    ax.plot([epochs[best]], [fids[best]], "r*", markersize=14, label=f"best: epoch {epochs[best]} ({fids[best]:.2f})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("FID")
+    ax.set_title(f"FID per epoch ({subtitle})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    imgs.save_figure(path, fig)
+    plt.close(fig)

@@ -38,6 +38,10 @@ class RunConfig:
     log_every: int = 20  # steps between TensorBoard scalar writes
     keep_checkpoints: int = 3
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
+    fid_every: int = 1  # epochs between FID evaluations; 0: off
+    fid_samples: int = 2560
+    features: str = "evaluator"
+    inception_path: str = ""
     # Hyper-parameters; None means "not used by this variant".
     nz: Optional[int] = None
     width: Optional[int] = None
@@ -92,6 +96,10 @@ def validate(config, variants):
         (config.examples >= config.batch_size,
          f"--examples ({config.examples}) must be at least --batch_size ({config.batch_size})"),
         (config.log_every >= 1, f"--log_every must be >= 1, got {config.log_every}"),
+        (config.fid_every >= 0, f"--fid_every must be >= 0, got {config.fid_every}"),
+        (config.fid_samples >= 100, f"--fid_samples must be >= 100, got {config.fid_samples}"),
+        (config.features in ("evaluator", "inception"),
+         f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
@@ -140,6 +148,13 @@ def define_data_flags():
     flags.DEFINE_integer("examples", 20000, "Number of training images generated for --dataset=shapes.")
 
 
+def define_feature_flags():
+    flags.DEFINE_string("features", "evaluator", "Feature extractor for FID/IS/KID: 'evaluator' (the project's "
+                        "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
+    flags.DEFINE_string("inception_path", "", "A local copy of TF-GAN's Inception SavedModel, for offline "
+                        "--features=inception.")
+
+
 def define_train_flags():
     define_data_flags()
     flags.DEFINE_string("model", "dcgan", "GAN variant to train (see README for the list).")
@@ -154,6 +169,10 @@ def define_train_flags():
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
     flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("fid_every", 1, "Evaluate FID/IS/KID every N epochs (and export the best epoch to "
+                         "<export_dir>/<model>/best/); 0 turns it off.")
+    flags.DEFINE_integer("fid_samples", 2560, "Generated images per FID evaluation during training.")
+    define_feature_flags()
     flags.DEFINE_float("time_budget", 0.0, "Stop training after this many seconds (then checkpoint and export); "
                        "0 means no limit.")
     flags.DEFINE_integer("nz", None, "Latent dimension (preset: 100).")
@@ -195,7 +214,8 @@ def _resumed_config(config, explicit):
         raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
     for name in explicit & {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir",
-                            "jit_compile", "data_dir", "time_budget"}:
+                            "jit_compile", "data_dir", "time_budget", "fid_every", "fid_samples", "features",
+                            "inception_path"}:
         setattr(saved, name, getattr(config, name))
     fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})
     changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))

@@ -15,6 +15,8 @@ def run(main):
     from absl import app, flags, logging
 
     logging.set_verbosity(logging.WARNING)  # TF's savers log INFO lines through absl
+    import logging as std_logging
+    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)  # deprecation notices from TF-GAN internals
 
     def parse(argv):
         try:

@@ -15,6 +15,7 @@ import shutil
 import tensorflow as tf
 
 FORMAT = "tfgan_cifar/1"
+BEST = "best"  # models/<model>/best/: the generator of the best epoch by FID
 
 
 def metadata(gan, class_names, epoch, step):
@@ -38,13 +39,17 @@ def save_generator(gan, path, meta):
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         with open(os.path.join(tmp, "tfgan_cifar.json"), "w") as f:  # the same metadata, for people
             json.dump(meta, f, indent=2)
+        if os.path.isdir(os.path.join(path, BEST)):  # the best-epoch export lives inside; carry it over
+            os.rename(os.path.join(path, BEST), os.path.join(tmp, BEST))
         if os.path.exists(path):
             os.rename(path, old)
         os.rename(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.exists(old) and not os.path.exists(path):
+        if not os.path.exists(path) and os.path.exists(old):
             os.rename(old, path)  # put the previous export back
+        if os.path.isdir(os.path.join(tmp, BEST)) and not os.path.exists(os.path.join(path, BEST)):
+            os.rename(os.path.join(tmp, BEST), os.path.join(path, BEST))
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path

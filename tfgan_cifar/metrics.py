@@ -84,3 +84,20 @@ def class_accuracy(logits, labels, num_classes=None):
     labels = np.asarray(labels)
     per_class = {int(c): float(np.mean(predicted[labels == c] == c)) for c in np.unique(labels)}
     return float(np.mean(predicted == labels)), per_class
+
+
+def score(reference, fake_features, fake_logits, fake_labels=None, class_head=False, precision_recall_k=3,
+          seed=0):
+    """Every metric of a generated set against cached real reference features (see features.reference).
+    KID and precision/recall use an equal-sized random subset of the reference (they scale as N^2)."""
+    real = reference["features"]
+    n = min(len(real), len(fake_features))
+    subset = real[np.random.default_rng(seed).permutation(len(real))[:n]]
+    result = dict(fid=fid_from_activations(real, fake_features), inception_score=classifier_score(fake_logits))
+    result["kid"], result["kid_std"] = kid(subset, fake_features[:n], max_block_size=max(n // 10, 50))  # ~10 blocks
+    if precision_recall_k:
+        result["precision"], result["recall"] = precision_recall(subset, fake_features[:n], k=precision_recall_k)
+    if class_head and fake_labels is not None:
+        result["class_accuracy"], per_class = class_accuracy(fake_logits, fake_labels)
+        result["class_accuracy_per_class"] = per_class
+    return result

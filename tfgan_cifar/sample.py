@@ -10,14 +10,6 @@ from absl import flags
 
 from tfgan_cifar.errors import UsageError
 
-flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator (a SavedModel written by train/export).")
-flags.DEFINE_integer("n", 64, "Number of images.")
-flags.DEFINE_string("out", "samples.png", "Output: .png writes a grid, .npz writes images/labels/z arrays.")
-flags.DEFINE_string("labels", "", "Conditional models: class labels, e.g. '3' or '0,1,2' (repeated to --n). "
-                    "Default: every class, one grid row each.")
-flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
-flags.DEFINE_integer("batch_size", 256, "Images generated per call (bounds memory).")
-
 
 def parse_labels(text, n, meta):
     """Labels for n images: the given list repeated, or (default) classes in blocks, one grid row each."""
@@ -75,6 +67,17 @@ def main(argv):
     print(f"wrote {FLAGS.n} {meta['model']} samples to {FLAGS.out}")
 
 
+def define_flags():
+    flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator (a SavedModel written by train/export).")
+    flags.DEFINE_integer("n", 64, "Number of images.")
+    flags.DEFINE_string("out", "samples.png", "Output: .png writes a grid, .npz writes images/labels/z arrays.")
+    flags.DEFINE_string("labels", "", "Conditional models: class labels, e.g. '3' or '0,1,2' (repeated to --n). "
+                        "Default: every class, one grid row each.")
+    flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
+    flags.DEFINE_integer("batch_size", 256, "Images generated per call (bounds memory).")
+
+
 if __name__ == "__main__":
     from tfgan_cifar.errors import run
+    define_flags()
     run(main)

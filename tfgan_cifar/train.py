@@ -62,6 +62,7 @@ def train(config, verbose=1):
     if len(train_set) < config.batch_size:
         raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
 
+    extractor = _extractor(config)
     run_dir = config.run_dir or os.path.join(RUNS_ROOT, config.model, time.strftime("%Y%m%d-%H%M%S"))
     config.run_dir = run_dir
     try:
@@ -92,14 +93,51 @@ def train(config, verbose=1):
                                 config.log_every)
     cbs = [log, callbacks.Checkpointer(manager, epoch),
            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+    if extractor:  # before TrainingLog, which records the FID this adds to the epoch's logs
+        cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     if config.time_budget:
         cbs.insert(0, callbacks.TimeBudget(config.time_budget))
     if initial_epoch < config.epochs:
-        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose, shuffle=False,
-                steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)
+        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
+                shuffle=False, steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)
     meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
     path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
     return gan, run_dir, path
+
+
+def _extractor(config):
+    """The feature extractor for per-epoch FID, or None (off, or no evaluator trained for this dataset yet).
+    Created before anything is written, so a bad --features/--inception_path leaves no trace."""
+    from tfgan_cifar import features
+    if not config.fid_every:
+        return None
+    try:
+        return features.make(config.features, config.dataset, config.image_size, config.inception_path,
+                             cache_dir=config.data_dir)
+    except UsageError as e:
+        if config.features != "evaluator":
+            raise
+        print(f"FID per epoch is off: {e}")
+        return None
+
+
+def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
+    from tfgan_cifar import callbacks, export, features
+    images = train_set.images[np.random.default_rng(0).permutation(len(train_set))[:10000]]
+    if images.shape[1] != config.image_size:
+        import tensorflow as tf
+        images = tf.cast(tf.round(tf.image.resize(images, (config.image_size,) * 2, antialias=True)), tf.uint8).numpy()
+    classes = "all" if config.classes is None else "-".join(map(str, config.classes))
+    tag = f"{config.dataset.replace(os.sep, '_').replace(':', '_')}_train_{config.image_size}px_classes-{classes}"
+    reference, _ = features.reference(extractor, images, tag, os.path.join(config.data_dir, "reference_stats"))
+    best_path = os.path.join(config.export_dir, config.model, export.BEST)
+
+    def export_best(epoch):
+        meta = export.metadata(gan, train_set.class_names, epoch, int(step))
+        export.save_generator(gan, best_path, dict(meta, best_by="fid"))
+
+    return callbacks.FIDMonitor(gan, extractor, reference, config.fid_every, config.fid_samples, export_best,
+                                run_dir, config.classes)
 
 
 def export_from_checkpoint(run_dir, export_dir="models", prefix=""):

@@ -100,6 +100,22 @@ class GAN(keras.Model):
         """Images in [-1, 1] for latent vectors z (and class labels for conditional models)."""
         return self.generator(self.generator_inputs(z, labels), training=training)
 
+    def sample_images(self, n, seed=0, classes=None, batch_size=500):
+        """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
+        import numpy as np
+
+        from tfgan_cifar.images import to_uint8
+        rng = np.random.default_rng(seed)
+        labels = None
+        if self.conditional:
+            classes = np.asarray(classes if classes is not None else range(self.num_classes), np.int32)
+            labels = classes[np.arange(n) % len(classes)]
+        out = []
+        for i in range(0, n, batch_size):
+            z = rng.standard_normal((min(batch_size, n - i), self.nz)).astype(np.float32)
+            out.append(to_uint8(self.generate(z, None if labels is None else labels[i:i + batch_size]).numpy()))
+        return np.concatenate(out), labels
+
     def serving_function(self):
         """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}."""
         z_spec = tf.TensorSpec([None, self.nz], tf.float32, name="z")

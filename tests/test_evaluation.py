@@ -1,0 +1,104 @@
+"""Feature extractors, cached reference statistics, per-epoch FID with best-epoch export, and `evaluate`."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import error_lines, run_cli, tiny_config
+from tfgan_cifar import data, export, features, train
+from tfgan_cifar.errors import UsageError
+
+
+class CountingExtractor(features.Extractor):
+    name, key = "counting", "k"
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, images, progress=False):
+        self.calls += 1
+        flat = images.reshape(len(images), -1)[:, :8].astype(np.float32)
+        return flat, flat[:, :3]
+
+
+def test_reference_statistics_are_cached_and_reused(tmp_path):
+    images = data.make_shapes(200).images
+    extractor = CountingExtractor()
+    first, path = features.reference(extractor, images, "shapes_train", str(tmp_path))
+    second, path2 = features.reference(extractor, images, "shapes_train", str(tmp_path))
+    assert extractor.calls == 1 and path == path2 and os.path.exists(path)
+    np.testing.assert_array_equal(first["features"], second["features"])
+    np.testing.assert_allclose(second["mu"], images.reshape(200, -1)[:, :8].mean(0), rtol=1e-6)
+    features.reference(extractor, images[:100], "shapes_train", str(tmp_path))  # another count: new entry
+    assert extractor.calls == 2
+
+
+def test_offline_inception_is_a_one_line_error_naming_the_evaluator(monkeypatch, tmp_path):
+    monkeypatch.setattr(features, "_reachable", lambda host: False)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(UsageError) as err:
+        features.make("inception", "shapes", 32)
+    assert "--features=evaluator" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_inception_path_takes_a_local_savedmodel(tmp_path):
+    """A stand-in with Inception's interface (299x299 in, pool_3 and logits out) loads from --inception_path."""
+    class FakeInception(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
+        def __call__(self, images):
+            pooled = tf.reduce_mean(images, axis=[1, 2])
+            return {"pool_3": tf.concat([pooled, pooled ** 2], -1), "logits": pooled * 10.0}
+
+    tf.saved_model.save(FakeInception(), str(tmp_path / "inception"))
+    extractor = features.make("inception", "shapes", 32, inception_path=str(tmp_path / "inception"))
+    images = data.make_shapes(7).images
+    feats, logits = extractor(images, batch_size=3)
+    assert feats.shape == (7, 6) and logits.shape == (7, 3)
+    expected = tf.reduce_mean(tf.image.resize(images / 127.5 - 1.0, (299, 299)), axis=[1, 2]).numpy()
+    np.testing.assert_allclose(feats[:, :3], expected, atol=1e-4)
+
+
+def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
+    monkeypatch.chdir(evaluator_root)
+    config = tiny_config("dcgan", epochs=3, fid_samples=200, run_dir="runs/fid", export_dir="models")
+    train.train(config, verbose=0)
+    records = [json.loads(line) for line in open("runs/fid/metrics.jsonl")]
+    fids = [r["fid"] for r in records]
+    assert len(fids) == 3 and all(np.isfinite(fids))
+    assert os.path.exists("runs/fid/fid_curve.png")
+    _, best = export.load("models/dcgan/best")
+    _, last = export.load("models/dcgan")
+    assert best["epoch"] == 1 + int(np.argmin(fids)) and last["epoch"] == 3
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator("runs/fid/tensorboard/train", size_guidance={"tensors": 0})  # Keras' epoch scalars
+    acc.Reload()
+    assert {"epoch_fid", "epoch_inception_score", "epoch_kid"} <= set(acc.Tags()["tensors"])
+
+
+def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeypatch, tmp_path):
+    monkeypatch.chdir(evaluator_root)
+    gan, _, path = train.train(tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"),
+                                           export_dir=str(tmp_path / "models")), verbose=0)
+    res = run_cli("evaluate", f"--model_dir={path}", "--n=300", f"--out={tmp_path}/eval.json",
+                  f"--data_dir={tmp_path}/data", cwd=evaluator_root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.load(open(tmp_path / "eval.json"))
+    for part in ("generated", "real_test_floor"):
+        assert {"fid", "inception_score", "kid", "kid_std", "precision", "recall", "class_accuracy"} <= set(result[part])
+    assert result["samples"] == 300 and result["features"] == "evaluator"
+    ev = json.load(open(evaluator_root / "models/evaluator/shapes_32/evaluator.json"))
+    assert result["real_test_floor"]["class_accuracy"] >= ev["test_accuracy"] - 0.05
+    assert result["real_test_floor"]["fid"] < result["generated"]["fid"]  # one step of training is far from real
+    assert "FID" in res.stdout and "real test floor" in res.stdout
+
+
+def test_evaluate_bad_input(in_tmp):
+    res = run_cli("evaluate", "--features=inception", "--inception_path=/does/not/exist", "--model_dir=/nope",
+                  cwd=in_tmp)
+    lines = error_lines(res.stderr)
+    assert res.returncode == 2 and len(lines) == 1 and "no SavedModel" in lines[0]
+    res = run_cli("evaluate", "--n=5", cwd=in_tmp)
+    assert res.returncode == 2 and "--n must be >= 100" in error_lines(res.stderr)[0]

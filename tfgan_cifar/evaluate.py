@@ -1,0 +1,104 @@
+"""Evaluate an exported generator from its SavedModel alone: FID, IS, KID +- std, precision, recall and, for
+conditional models with the evaluator's features, class accuracy; next to the same metrics for held-out real
+images (the real-data floor), so every number can be read in context.
+
+    python -m tfgan_cifar.evaluate --model_dir=models/acgan --n=10000 --features=evaluator
+"""
+import json
+import os
+import time
+
+import numpy as np
+from absl import flags
+
+from tfgan_cifar.config import define_feature_flags
+from tfgan_cifar.errors import UsageError
+
+
+def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir="data", inception_path="", seed=0,
+             evaluator_root="models/evaluator", progress=True):
+    from tfgan_cifar import data, export, features, metrics, sample
+    loaded, meta = export.load(model_dir)
+    dataset = dataset or meta["dataset"]
+    size = meta["image_size"]
+    extractor = features.make(features_kind, dataset, size, inception_path, evaluator_root, data_dir)
+    classes = meta.get("classes")
+    train_set = data.load(dataset, "train", data_dir, size, classes)
+    test_set = data.load(dataset, "test", data_dir, size, classes)
+    tag = f"{dataset.replace(os.sep, '_').replace(':', '_')}_train_{size}px_classes-" + \
+        ("all" if classes is None else "-".join(map(str, classes)))
+    start = time.perf_counter()
+    reference, ref_path = features.reference(extractor, _at_size(train_set.images, size), tag,
+                                             os.path.join(data_dir, "reference_stats"), progress)
+
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, meta["nz"])).astype(np.float32)
+    labels = None
+    if meta["conditional"]:
+        chosen = np.asarray(classes if classes else range(meta["num_classes"]), np.int32)
+        labels = chosen[np.arange(n) % len(chosen)]
+    if progress:
+        print(f"generating {n} images")
+    fake = sample.generate(loaded, z, labels, progress=progress)
+    if progress:
+        print(f"{extractor.name} features of the generated images")
+    fake_f, fake_l = extractor(fake, progress=progress)
+    generated = metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed)
+    # The floor: held-out real images with their true labels, scored exactly like samples.
+    real = _at_size(test_set.images[:n], size)
+    real_f, real_l = extractor(real)
+    floor = metrics.score(reference, real_f, real_l, test_set.labels[:n], extractor.has_class_head, seed=seed)
+    return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
+                samples=n, floor_samples=len(real), reference=f"{dataset} train split ({len(train_set)} images)",
+                reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
+                generated=generated, real_test_floor=floor)
+
+
+def _at_size(images, size):
+    if images.shape[1] == size:
+        return images
+    import tensorflow as tf
+    return tf.cast(tf.round(tf.image.resize(images, (size, size), antialias=True)), tf.uint8).numpy()
+
+
+def format_table(result):
+    rows = [("FID", "fid"), ("IS (classifier score)", "inception_score"), ("KID", "kid"), ("precision", "precision"),
+            ("recall", "recall"), ("class accuracy", "class_accuracy")]
+    g, r = result["generated"], result["real_test_floor"]
+    lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "
+             f"{result['features']} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
+    for title, key in rows:
+        if key in g:
+            fmt = (lambda d: f"{d[key]:.4f} ± {d['kid_std']:.4f}") if key == "kid" else (lambda d: f"{d[key]:.4f}")
+            lines.append(f"{title:24s}{fmt(g):>14s}{fmt(r):>18s}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    F = flags.FLAGS
+    if F.n < 100:
+        raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
+    if F.features not in ("evaluator", "inception"):
+        raise UsageError(f"--features must be evaluator or inception, got {F.features!r}")
+    result = evaluate(F.model_dir, F.n, F.features, F.dataset, F.data_dir, F.inception_path, F.seed)
+    out = F.out or os.path.join(F.model_dir, f"eval_{result['features']}_n{F.n}.json")
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(format_table(result))
+    print(f"wrote {out}")
+
+
+def define_flags():
+    flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator to evaluate.")
+    flags.DEFINE_integer("n", 10000, "Generated images to score.")
+    flags.DEFINE_string("dataset", "", "Reference dataset; default: the one the model was trained on.")
+    flags.DEFINE_string("data_dir", "data", "Dataset directory (and where reference statistics are cached).")
+    flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
+    flags.DEFINE_string("out", "", "JSON results file; default <model_dir>/eval_<features>_n<N>.json.")
+    define_feature_flags()
+
+
+if __name__ == "__main__":
+    from tfgan_cifar.errors import run
+    define_flags()
+    run(main)

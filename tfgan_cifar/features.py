@@ -1,0 +1,112 @@
+"""Feature extractors for evaluation, and cached real-data reference statistics.
+
+  inception  TF-GAN's Inception v3 from TF-Hub (pool_3 2048-d features, logits for IS), at 299x299:
+             the numbers papers report. `--inception_path` takes a local copy of the model (a SavedModel
+             directory); downloads are cached under data/tfhub (TFHUB_CACHE_DIR overrides).
+  evaluator  the project's own classifier for the dataset (make evaluator), which works offline and also
+             gives the class accuracy of conditional samples.
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from tfgan_cifar.errors import UsageError
+
+TFHUB_HOST = "tfhub.dev"
+
+
+class Extractor:
+    """name, and __call__(uint8 images [N, H, W, 3]) -> (features [N, D], logits [N, K])."""
+    name = ""
+    has_class_head = False  # True when logits index the dataset's classes (class accuracy is meaningful)
+
+
+class InceptionExtractor(Extractor):
+    name = "inception"
+
+    def __init__(self, path=None, cache_dir="data/tfhub"):
+        from tfgan_cifar import tfgan
+        os.environ.setdefault("TFHUB_CACHE_DIR", os.path.abspath(cache_dir))
+        handle = path or tfgan.eval.INCEPTION_TFHUB
+        if path and not os.path.isdir(path):
+            raise UsageError(f"--inception_path {path!r} is not a directory (expected a SavedModel of TF-GAN's "
+                             f"Inception); or use --features=evaluator")
+        if not path and not _cached(handle) and not _reachable(TFHUB_HOST):
+            raise UsageError(f"cannot download the Inception model from {TFHUB_HOST} (offline?); pass "
+                             f"--inception_path=DIR with a local copy, or use --features=evaluator")
+        import tensorflow_hub as hub
+        try:
+            self.module = hub.load(handle)
+        except Exception as e:
+            raise UsageError(f"cannot load the Inception model from {handle} ({type(e).__name__}); pass "
+                             f"--inception_path=DIR, or use --features=evaluator")
+        self.pool, self.logits = tfgan.eval.INCEPTION_FINAL_POOL, tfgan.eval.INCEPTION_OUTPUT
+        self.key = hashlib.sha1(handle.encode()).hexdigest()[:8]
+
+    def __call__(self, images_uint8, batch_size=100, progress=False):
+        import keras
+        import tensorflow as tf
+        feats, logits = [], []
+        bar = keras.utils.Progbar(len(images_uint8), unit_name="image") if progress else None
+        for i in range(0, len(images_uint8), batch_size):
+            x = tf.cast(images_uint8[i:i + batch_size], tf.float32) / 127.5 - 1.0
+            out = self.module(tf.image.resize(x, (299, 299), method="bilinear"))
+            feats.append(tf.reshape(out[self.pool], [len(x), -1]).numpy())
+            logits.append(tf.reshape(out[self.logits], [len(x), -1]).numpy())
+            if bar:
+                bar.update(min(i + batch_size, len(images_uint8)))
+        return np.concatenate(feats), np.concatenate(logits)
+
+
+class EvaluatorExtractor(Extractor):
+    name = "evaluator"
+    has_class_head = True
+
+    def __init__(self, dataset, image_size, root="models/evaluator"):
+        from tfgan_cifar import evaluator
+        self.evaluator = evaluator.load(evaluator.evaluator_dir(dataset, image_size, root))
+        self.meta = self.evaluator.meta
+        stamp = os.path.getmtime(os.path.join(self.evaluator.path, "model.keras"))
+        self.key = hashlib.sha1(f"{self.evaluator.path}:{stamp}".encode()).hexdigest()[:8]  # retrained: new key
+
+    def __call__(self, images_uint8, batch_size=500, progress=False):
+        return self.evaluator(images_uint8, batch_size, progress)
+
+
+def make(kind, dataset, image_size, inception_path="", evaluator_root="models/evaluator", cache_dir="data"):
+    if kind == "inception":
+        return InceptionExtractor(inception_path or None, os.path.join(cache_dir, "tfhub"))
+    if kind == "evaluator":
+        return EvaluatorExtractor(dataset, image_size, evaluator_root)
+    raise UsageError(f"--features must be inception or evaluator, got {kind!r}")
+
+
+def _cached(handle):
+    cache = os.environ.get("TFHUB_CACHE_DIR", "")
+    return bool(cache) and os.path.isdir(cache) and any(
+        os.path.exists(os.path.join(cache, d, "saved_model.pb")) for d in os.listdir(cache))
+
+
+def _reachable(host):
+    from tfgan_cifar.data import _reachable as reachable
+    return reachable(host)
+
+
+def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", progress=False):
+    """Features/logits of a real image set, computed once per (extractor, dataset/split/size tag, count) and
+    cached as .npz (mean, covariance, features for KID and precision/recall, logits)."""
+    path = os.path.join(cache_dir, f"{tag}_{extractor.name}-{extractor.key}_n{len(images_uint8)}.npz")
+    if os.path.exists(path):
+        with np.load(path) as cached:
+            return {k: cached[k] for k in cached.files}, path
+    feats, logits = extractor(images_uint8, progress=progress)
+    stats = dict(features=feats.astype(np.float32), logits=logits.astype(np.float32), mu=feats.mean(0),
+                 sigma=np.cov(feats, rowvar=False))
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **stats)
+    os.replace(tmp, path)
+    return stats, path
+
