@@ -99,3 +99,56 @@ def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):
     assert epochs == [1, 2]
     _, meta = export.load(f"{tmp_path}/m/dcgan")
     assert (meta["epoch"], meta["step"]) == (2, 32)
+
+
+def test_export_cli_from_a_checkpoint(one_epoch, tmp_path):
+    config, gan, run_dir, _ = one_epoch
+    res = run_cli("export", f"--run_dir={run_dir}", f"--export_dir={tmp_path}/m")
+    assert res.returncode == 0, res.stderr[-2000:]
+    loaded, meta = export.load(f"{tmp_path}/m/dcgan")
+    assert (meta["epoch"], meta["step"]) == (1, 16)
+    z = np.random.default_rng(1).standard_normal((4, 100)).astype(np.float32)
+    np.testing.assert_array_equal(sample.generate(loaded, z), images.to_uint8(gan.generate(z).numpy()))
+
+
+def test_interrupted_export_leaves_the_previous_model_loadable(one_epoch, tmp_path, monkeypatch):
+    import tensorflow as tf
+    config, gan, run_dir, path = one_epoch
+    target = str(tmp_path / "dcgan")
+    export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 1, 16))
+    export.save_generator(gan, os.path.join(target, export.BEST), export.metadata(gan, ["c"] * 10, 1, 16))
+    real_save = tf.saved_model.save
+
+    def crash_midway(obj, export_dir, signatures=None):
+        real_save(obj, export_dir, signatures=signatures)  # a complete write beside the target...
+        raise OSError(28, "No space left on device")  # ...then the disk fills before the swap
+
+    monkeypatch.setattr(tf.saved_model, "save", crash_midway)
+    with pytest.raises(OSError):
+        export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 99, 999))
+    monkeypatch.undo()
+    _, meta = export.load(target)
+    assert meta["epoch"] == 1  # the old model, intact
+    assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
+    assert sorted(os.listdir(tmp_path)) == ["dcgan"]  # no temp directories left behind
+
+
+def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, monkeypatch):
+    config, gan, run_dir, path = one_epoch
+    target = str(tmp_path / "dcgan")
+    export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 1, 16))
+    export.save_generator(gan, os.path.join(target, export.BEST), export.metadata(gan, ["c"] * 10, 1, 16))
+    real_rename = os.rename
+
+    def failing_rename(src, dst):
+        if ".tmp-" in str(src) and str(dst) == target:
+            raise OSError(5, "Input/output error")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(export.os, "rename", failing_rename)
+    with pytest.raises(OSError):
+        export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 99, 999))
+    monkeypatch.undo()
+    assert export.load(target)[1]["epoch"] == 1
+    assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
+    assert sorted(os.listdir(tmp_path)) == ["dcgan"]

@@ -271,6 +271,15 @@ def load_folder(path, split, image_size):
 
 # --------------------------------------------------------------------------------------------- pipeline
 
+def resize_uint8(images, size):
+    """uint8 images resized (antialiased) to size x size; unchanged when already that size."""
+    if images.shape[1] == size:
+        return images
+    import tensorflow as tf
+    resized = tf.image.resize(tf.constant(images), (size, size), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
+
+
 def to_float(images_uint8):
     """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
     import tensorflow as tf
@@ -287,11 +296,7 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
     """
     import tensorflow as tf
 
-    images = data.images
-    if cache and images.shape[1] != image_size:
-        images = tf.cast(tf.round(tf.clip_by_value(
-            tf.image.resize(tf.constant(images), (image_size, image_size), antialias=True), 0, 255)),
-            tf.uint8).numpy()
+    images = resize_uint8(data.images, image_size) if cache else data.images
     images, labels = tf.constant(images), tf.constant(data.labels, tf.int32)
     n = len(data)
 

@@ -25,10 +25,9 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     classes = meta.get("classes")
     train_set = data.load(dataset, "train", data_dir, size, classes)
     test_set = data.load(dataset, "test", data_dir, size, classes)
-    tag = f"{dataset.replace(os.sep, '_').replace(':', '_')}_train_{size}px_classes-" + \
-        ("all" if classes is None else "-".join(map(str, classes)))
+    tag = features.reference_tag(dataset, "train", size, classes)
     start = time.perf_counter()
-    reference, ref_path = features.reference(extractor, _at_size(train_set.images, size), tag,
+    reference, ref_path = features.reference(extractor, data.resize_uint8(train_set.images, size), tag,
                                              os.path.join(data_dir, "reference_stats"), progress)
 
     rng = np.random.default_rng(seed)
@@ -45,20 +44,13 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     fake_f, fake_l = extractor(fake, progress=progress)
     generated = metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    real = _at_size(test_set.images[:n], size)
+    real = data.resize_uint8(test_set.images[:n], size)
     real_f, real_l = extractor(real)
     floor = metrics.score(reference, real_f, real_l, test_set.labels[:n], extractor.has_class_head, seed=seed)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
                 samples=n, floor_samples=len(real), reference=f"{dataset} train split ({len(train_set)} images)",
                 reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
-
-
-def _at_size(images, size):
-    if images.shape[1] == size:
-        return images
-    import tensorflow as tf
-    return tf.cast(tf.round(tf.image.resize(images, (size, size), antialias=True)), tf.uint8).numpy()
 
 
 def format_table(result):

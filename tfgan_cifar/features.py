@@ -66,7 +66,11 @@ class EvaluatorExtractor(Extractor):
 
     def __init__(self, dataset, image_size, root="models/evaluator"):
         from tfgan_cifar import evaluator
-        self.evaluator = evaluator.load(evaluator.evaluator_dir(dataset, image_size, root))
+        path = evaluator.evaluator_dir(dataset, image_size, root)
+        if not os.path.exists(os.path.join(path, "model.keras")):
+            raise UsageError(f"no {dataset} evaluator at {image_size}px in {path!r}; train one with: make evaluator "
+                             f"DATASET={dataset}" + (f" ARGS=--image_size={image_size}" if image_size != 32 else ""))
+        self.evaluator = evaluator.load(path)
         self.meta = self.evaluator.meta
         stamp = os.path.getmtime(os.path.join(self.evaluator.path, "model.keras"))
         self.key = hashlib.sha1(f"{self.evaluator.path}:{stamp}".encode()).hexdigest()[:8]  # retrained: new key
@@ -92,6 +96,12 @@ def _cached(handle):
 def _reachable(host):
     from tfgan_cifar.data import _reachable as reachable
     return reachable(host)
+
+
+def reference_tag(dataset, split, image_size, classes):
+    """Names a real reference set in the statistics cache."""
+    subset = "all" if not classes else "-".join(map(str, classes))
+    return f"{dataset.replace(os.sep, '_').replace(':', '_')}_{split}_{image_size}px_classes-{subset}"
 
 
 def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", progress=False):

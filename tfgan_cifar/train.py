@@ -122,13 +122,10 @@ def _extractor(config):
 
 
 def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
-    from tfgan_cifar import callbacks, export, features
-    images = train_set.images[np.random.default_rng(0).permutation(len(train_set))[:10000]]
-    if images.shape[1] != config.image_size:
-        import tensorflow as tf
-        images = tf.cast(tf.round(tf.image.resize(images, (config.image_size,) * 2, antialias=True)), tf.uint8).numpy()
-    classes = "all" if config.classes is None else "-".join(map(str, config.classes))
-    tag = f"{config.dataset.replace(os.sep, '_').replace(':', '_')}_train_{config.image_size}px_classes-{classes}"
+    from tfgan_cifar import callbacks, data, export, features
+    images = data.resize_uint8(train_set.images[np.random.default_rng(0).permutation(len(train_set))[:10000]],
+                               config.image_size)
+    tag = features.reference_tag(config.dataset, "train", config.image_size, config.classes)
     reference, _ = features.reference(extractor, images, tag, os.path.join(config.data_dir, "reference_stats"))
     best_path = os.path.join(config.export_dir, config.model, export.BEST)
 
