@@ -116,3 +116,23 @@ def test_readme_variant_table_is_generated_from_the_presets():
     block = readme.split("<!-- variants -->\n")[1].split("\n<!-- /variants -->")[0]
     assert block == gans.markdown_table()
     assert {"mlp", "dcgan", "wgan", "wgan_gp", "acgan", "cgan", "sagan"} <= set(gans.VARIANTS)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "wgan_gp", "acgan"])
+def test_a_nan_batch_is_never_applied(model):
+    """The discriminator's loss sees the poisoned real batch: its update must be skipped, weights and
+    optimizer slots untouched. (The generator's loss does not see real images, so its update may go on.)"""
+    gan = gans.build(tiny_config(model))
+    gan.compile()
+    images, labels = batch()
+    gan.train_step((images, labels))
+    weights = [v.numpy().copy() for v in gan.discriminator.trainable_variables]
+    slots = [v.numpy().copy() for v in gan.d_optimizer.variables]
+    poisoned = tf.tensor_scatter_nd_update(images, [[0, 0, 0, 0]], [np.nan])
+    gan.train_step((poisoned, labels))
+    assert int(gan.nonfinite_updates) >= 1
+    for before, variable in zip(weights, gan.discriminator.trainable_variables):
+        np.testing.assert_array_equal(before, variable.numpy())
+    for before, variable in zip(slots, gan.d_optimizer.variables):
+        np.testing.assert_array_equal(before, variable.numpy())
+    assert all(np.all(np.isfinite(v.numpy())) for v in gan.generator.trainable_variables)

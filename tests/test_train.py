@@ -152,3 +152,42 @@ def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, m
     assert export.load(target)[1]["epoch"] == 1
     assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
     assert sorted(os.listdir(tmp_path)) == ["dcgan"]
+
+
+def test_nan_guard_stops_names_the_step_and_exports_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from tfgan_cifar import losses
+    from tfgan_cifar.errors import TrainingDiverged
+    config = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
+                         nan_patience=3)
+    train.train(config, verbose=0)  # one good epoch: checkpoint 1 at step 16
+    d_loss, g_loss = losses.ADVERSARIAL["bce"]
+    monkeypatch.setitem(losses.ADVERSARIAL, "bce", (lambda r, f: d_loss(r, f) * float("nan"), g_loss))
+    resumed = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
+                          nan_patience=3, epochs=3, resume=True)
+    with pytest.raises(TrainingDiverged) as err:
+        train.train(resumed, verbose=0)
+    message = str(err.value)
+    assert "stopped at step 19" in message and "ckpt-" in message and "\n" not in message  # 16 + patience 3
+    for prefix in tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints")).all_model_checkpoint_paths:
+        for name, _ in tf.train.list_variables(prefix):
+            value = tf.train.load_variable(prefix, name)
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                assert np.all(np.isfinite(value)), (prefix, name)
+    loaded, meta = export.load(str(tmp_path / "m" / "dcgan"))
+    assert meta["step"] <= 19
+    assert np.all(np.isfinite(sample.generate(loaded, np.zeros((2, 100), np.float32)).astype(float)))
+
+
+def test_diverged_training_exits_non_zero_with_one_line(monkeypatch, capsys):
+    from tfgan_cifar import errors
+
+    def main(argv):
+        raise errors.TrainingDiverged("training stopped at step 7")
+
+    monkeypatch.setattr("sys.argv", ["prog"])
+    with pytest.raises(SystemExit) as code:
+        errors.run(main)
+    assert code.value.code == 1
+    assert capsys.readouterr().err.strip() == "error: training stopped at step 7"

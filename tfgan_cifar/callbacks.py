@@ -195,3 +195,36 @@ def plot_fid(path, records, subtitle):
     ax.legend()
     imgs.save_figure(path, fig)
     plt.close(fig)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training after `patience` consecutive steps whose updates were skipped as non-finite
+    (GAN.step never applies them). A bad batch can still poison batch-norm moving statistics in the
+    forward pass, so the small non-trainable state is copied after each good step and restored after a
+    bad one. Must come after TrainingLog, which counts the step. `tripped_at` is that global step."""
+
+    def __init__(self, step, patience):
+        super().__init__()
+        self.step, self.patience = step, patience
+        self.consecutive, self.tripped_at = 0, None
+
+    def on_train_begin(self, logs=None):
+        self.state = self.model.generator.non_trainable_variables + self.model.discriminator.non_trainable_variables
+        self.good = [v.numpy() for v in self.state]
+        self.seen = int(self.model.nonfinite_updates)
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = int(self.model.nonfinite_updates)
+        bad = count > self.seen
+        self.seen = count
+        if bad:
+            self.consecutive += 1
+            for variable, good in zip(self.state, self.good):
+                if not np.all(np.isfinite(variable.numpy())):
+                    variable.assign(good)
+        else:
+            self.consecutive = 0
+            self.good = [v.numpy() for v in self.state]
+        if self.consecutive >= self.patience:
+            self.tripped_at = int(self.step)
+            self.model.stop_training = True

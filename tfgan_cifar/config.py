@@ -37,6 +37,7 @@ class RunConfig:
     jit_compile: bool = False
     log_every: int = 20  # steps between TensorBoard scalar writes
     keep_checkpoints: int = 3
+    nan_patience: int = 10  # consecutive non-finite steps before training stops
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
     fid_every: int = 1  # epochs between FID evaluations; 0: off
     fid_samples: int = 2560
@@ -101,6 +102,7 @@ def validate(config, variants):
         (config.features in ("evaluator", "inception"),
          f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
+        (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
          f"--classes must be non-negative, got {config.classes}"),
@@ -169,6 +171,8 @@ def define_train_flags():
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
     flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("nan_patience", 10, "Stop after this many consecutive steps with non-finite losses or "
+                         "gradients (such updates are never applied); the last good checkpoint is exported.")
     flags.DEFINE_integer("fid_every", 1, "Evaluate FID/IS/KID every N epochs (and export the best epoch to "
                          "<export_dir>/<model>/best/); 0 turns it off.")
     flags.DEFINE_integer("fid_samples", 2560, "Generated images per FID evaluation during training.")
@@ -214,7 +218,7 @@ def _resumed_config(config, explicit):
         raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
     for name in explicit & {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir",
-                            "jit_compile", "data_dir", "time_budget", "fid_every", "fid_samples", "features",
+                            "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
                             "inception_path"}:
         setattr(saved, name, getattr(config, name))
     fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})

@@ -6,6 +6,10 @@ class UsageError(Exception):
     """Bad input from the user: a flag, a file, a dataset. Reported as one line, exit code 2."""
 
 
+class TrainingDiverged(Exception):
+    """Training stopped by the NaN guard. Reported as one line, exit code 1."""
+
+
 class DataError(UsageError):
     """A dataset that is missing, corrupt or unusable."""
 
@@ -35,3 +39,6 @@ def run(main):
     except UsageError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
+    except TrainingDiverged as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from tfgan_cifar import config as config_lib
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.errors import TrainingDiverged, UsageError
 
 RUNS_ROOT = "runs"
 
@@ -97,9 +97,19 @@ def train(config, verbose=1):
         cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     if config.time_budget:
         cbs.insert(0, callbacks.TimeBudget(config.time_budget))
+    guard = callbacks.NaNGuard(step, config.nan_patience)
+    cbs.insert(cbs.index(log) + 1, guard)  # after TrainingLog has counted the step
     if initial_epoch < config.epochs:
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
                 shuffle=False, steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)
+    if guard.tripped_at is not None:
+        prefix = restore(checkpoint, run_dir) if manager.latest_checkpoint else None
+        path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
+                                     export.metadata(gan, train_set.class_names, int(epoch), int(step)))
+        raise TrainingDiverged(
+            f"training stopped at step {guard.tripped_at}: {config.nan_patience} consecutive steps had non-finite "
+            f"losses or gradients (none was applied); exported the last good checkpoint "
+            f"{prefix or '(none: the initial weights)'} (epoch {int(epoch)}) to {path}")
     meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
     path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
     return gan, run_dir, path

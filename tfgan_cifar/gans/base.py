@@ -25,6 +25,9 @@ class GAN(keras.Model):
         self.discriminator = self.build_discriminator()
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.trackers = [keras.metrics.Mean(name=name) for name in self.METRICS]
+        # Updates skipped because their loss or gradients were not finite (read by callbacks.NaNGuard).
+        self.nonfinite_updates = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
+                                                 name="nonfinite_updates")
         self.g_optimizer = self.d_optimizer = None
 
     # -- to override ----------------------------------------------------------------------------------
@@ -64,10 +67,25 @@ class GAN(keras.Model):
             tracker.update_state(values[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}
 
-    @staticmethod
-    def step(optimizer, tape, loss, network):
+    def step(self, optimizer, tape, loss, network):
+        """One optimizer update of `network` from `loss` -- skipped (and counted) when the loss or any
+        gradient is NaN/Inf, so a bad batch can never write non-finite weights or optimizer slots."""
         variables = network.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        grads = tape.gradient(loss, variables)
+        checks = [tf.math.is_finite(loss)] + [
+            tf.reduce_all(tf.math.is_finite(g.values if isinstance(g, tf.IndexedSlices) else g))
+            for g in grads if g is not None]
+        finite = tf.reduce_all(tf.stack(checks))
+
+        def apply():
+            optimizer.apply_gradients(zip(grads, variables))
+            return tf.constant(True)
+
+        def skip():
+            self.nonfinite_updates.assign_add(1)
+            return tf.constant(False)
+
+        return tf.cond(finite, apply, skip)
 
     def sample_z(self, n):
         return keras.random.normal((n, self.nz), seed=self.seed_generator)
