@@ -172,3 +172,13 @@ def test_real_cifar10_from_shared_copy(tmp_path):
     ref = np.load(os.path.join(SHARED_CIFAR, "cifar10_jpeg.npz"))
     np.testing.assert_array_equal(np.sort(test.labels), np.sort(ref["labels"][~ref["is_train"]]))
     assert 100 < train.images.mean() < 140  # natural images, not noise or zeros
+
+
+def test_random_subset_is_not_a_prefix_of_a_class_sorted_set():
+    sorted_set = data.ImageSet(np.zeros((1000, 2, 2, 3), np.uint8), np.repeat(np.arange(10), 100).astype(np.int32),
+                               tuple("abcdefghij"))
+    sub = data.random_subset(sorted_set, 500, seed=0)
+    counts = np.bincount(sub.labels, minlength=10)
+    assert len(sub) == 500 and counts.min() >= 30  # a prefix would hold classes 0-4 only
+    np.testing.assert_array_equal(sub.labels, data.random_subset(sorted_set, 500, seed=0).labels)
+    assert len(data.random_subset(sorted_set, 5000)) == 1000

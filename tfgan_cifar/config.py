@@ -17,6 +17,10 @@ from tfgan_cifar.errors import UsageError
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm")
 IMAGE_SIZES = (32, 64)
+# Settings a resumed run may change (everything else is the run's identity and stays as saved).
+RESUME_MAY_CHANGE = {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir", "jit_compile",
+                     "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
+                     "inception_path"}
 
 
 @dataclasses.dataclass
@@ -217,9 +221,7 @@ def _resumed_config(config, explicit):
     if not run_dir or not os.path.exists(os.path.join(run_dir, "config.json")):
         raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
-    for name in explicit & {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir",
-                            "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
-                            "inception_path"}:
+    for name in explicit & RESUME_MAY_CHANGE:
         setattr(saved, name, getattr(config, name))
     fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})
     changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))

@@ -67,6 +67,13 @@ def load(spec, split="train", data_dir="data", image_size=32, classes=None, exam
     return data
 
 
+def random_subset(data, n, seed=0):
+    """Up to n images drawn uniformly without replacement (files such as CIFAR-10's test batch may be
+    ordered by class, so a prefix is not a fair sample)."""
+    keep = np.sort(np.random.default_rng(seed).permutation(len(data))[:n])
+    return ImageSet(data.images[keep], data.labels[keep], data.class_names)
+
+
 # --------------------------------------------------------------------------------------------- shapes
 
 def make_shapes(n, seed=0, size=32):

@@ -44,11 +44,11 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     fake_f, fake_l = extractor(fake, progress=progress)
     generated = metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    real = data.resize_uint8(test_set.images[:n], size)
-    real_f, real_l = extractor(real)
-    floor = metrics.score(reference, real_f, real_l, test_set.labels[:n], extractor.has_class_head, seed=seed)
+    held_out = data.random_subset(test_set, n, seed)
+    real_f, real_l = extractor(data.resize_uint8(held_out.images, size))
+    floor = metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
-                samples=n, floor_samples=len(real), reference=f"{dataset} train split ({len(train_set)} images)",
+                samples=n, floor_samples=len(held_out), reference=f"{dataset} train split ({len(train_set)} images)",
                 reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
 

@@ -133,8 +133,7 @@ def _extractor(config):
 
 def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
     from tfgan_cifar import callbacks, data, export, features
-    images = data.resize_uint8(train_set.images[np.random.default_rng(0).permutation(len(train_set))[:10000]],
-                               config.image_size)
+    images = data.resize_uint8(data.random_subset(train_set, 10000).images, config.image_size)
     tag = features.reference_tag(config.dataset, "train", config.image_size, config.classes)
     reference, _ = features.reference(extractor, images, tag, os.path.join(config.data_dir, "reference_stats"))
     best_path = os.path.join(config.export_dir, config.model, export.BEST)
