@@ -3,7 +3,7 @@ and the class accuracy of conditional samples. FID, IS and KID are TF-GAN's eval
 and recall are the k-NN manifold estimates of Kynkäänniemi et al. (2019).
 
 Every number depends on the feature extractor, the sample count and the reference set: report them
-with it (`describe()` does).
+with it (evaluate.py's JSON and table do).
 """
 import numpy as np
 

@@ -62,7 +62,8 @@ class GAN(keras.Model):
         return self.trackers
 
     def record(self, **values):
-        """Update the loss trackers and return the running means (what train_step returns)."""
+        """Update the loss trackers and return the running means (what train_step returns). Values with
+        no tracker of their name are ignored, so a shared train_step can offer more than a variant logs."""
         for tracker in self.trackers:
             tracker.update_state(values[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}

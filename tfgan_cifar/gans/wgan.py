@@ -55,7 +55,4 @@ class WGAN(GAN):
             fake = self.generate(self.sample_z(batch), labels, training=True)
             g_loss = losses.wasserstein_generator_loss(self.discriminate(fake, labels))
         self.step(self.g_optimizer, tape, g_loss, self.generator)
-        return self.record(d_loss=d_loss, g_loss=g_loss, w_distance=-w_loss, gp=penalty)
-
-    def record(self, **values):
-        return super().record(**{k: v for k, v in values.items() if k in self.METRICS})
+        return self.record(d_loss=d_loss, g_loss=g_loss, w_distance=-w_loss, gp=penalty)  # gp: if in METRICS
