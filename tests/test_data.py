@@ -150,13 +150,18 @@ def test_pipeline_scaling_shapes_and_labels(size, cache):
         np.testing.assert_allclose(images.numpy(), d.images[:16] / 127.5 - 1.0, atol=1e-6)
 
 
-def test_pipeline_shuffles_every_epoch_deterministically():
-    d = data.make_shapes(64, seed=1)
-    ds = data.make_pipeline(d, 64, seed=5)
-    first, second = [next(iter(ds))[1].numpy() for _ in range(2)]
-    again = next(iter(data.make_pipeline(d, 64, seed=5)))[1].numpy()
-    assert sorted(first.tolist()) == sorted(d.labels.tolist())
-    np.testing.assert_array_equal(first, again)
+def test_pipeline_shuffles_every_pass_and_starts_at_any_step():
+    d = data.make_shapes(96, seed=1)
+    stream = [labels.numpy() for _, labels in data.make_pipeline(d, 32, seed=5, repeat=True).take(9)]
+    pass0, pass1 = np.concatenate(stream[:3]), np.concatenate(stream[3:6])
+    assert sorted(pass0.tolist()) == sorted(pass1.tolist()) == sorted(d.labels.tolist())  # each pass: every image once
+    assert not np.array_equal(pass0, pass1)  # a fresh permutation per pass
+    assert not np.array_equal(pass0, d.labels)  # shuffled at all
+    for start in (1, 3, 7):  # a resumed run continues the same stream, within and across passes
+        resumed = [labels.numpy() for _, labels in data.make_pipeline(d, 32, seed=5, repeat=True, start_step=start).take(2)]
+        np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(stream[start:start + 2]))
+    other_seed = next(iter(data.make_pipeline(d, 32, seed=6)))[1].numpy()
+    assert not np.array_equal(other_seed, stream[0])
 
 
 @pytest.mark.slow

@@ -136,3 +136,21 @@ def test_a_nan_batch_is_never_applied(model):
     for before, variable in zip(slots, gan.d_optimizer.variables):
         np.testing.assert_array_equal(before, variable.numpy())
     assert all(np.all(np.isfinite(v.numpy())) for v in gan.generator.trainable_variables)
+
+
+def test_initialisation_is_seeded_and_independent_per_layer():
+    import keras
+
+    def kernels():
+        keras.utils.set_random_seed(7)
+        gan = gans.build(tiny_config("dcgan"))
+        return [v.numpy().ravel() for v in gan.generator.weights + gan.discriminator.weights if "kernel" in v.path]
+
+    first, second = kernels(), kernels()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)  # the seed fixes the initial weights
+    heads = [k[:16] for k in first]
+    for i in range(len(heads)):
+        for j in range(i):  # a shared initializer instance would give every layer the same draws
+            assert not np.allclose(heads[i], heads[j]), (i, j)
+    assert all(abs(np.std(k) - 0.02) < 0.005 for k in first if k.size > 1000)  # N(0, 0.02)

@@ -1,5 +1,6 @@
 """Training callbacks: per-step TensorBoard scalars and img/s, per-epoch sample grids, metrics.jsonl,
-loss-curve plot, and checkpoints. Every file is written atomically (temp file, then rename)."""
+loss-curve plot, and checkpoints. Every file is written atomically (temp file, then rename), except that
+per-step records are appended to steps.jsonl as they come (a torn last line is dropped on reading)."""
 import json
 import os
 import time
@@ -15,10 +16,19 @@ STEPS_FILE = "steps.jsonl"
 
 
 def read_jsonl(path):
+    """The records of a .jsonl file; a final line torn by a kill mid-append is dropped."""
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    return [json.loads(line) for line in lines]
+
+
+def append_jsonl(path, record):
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def write_jsonl(path, records):
@@ -26,13 +36,12 @@ def write_jsonl(path, records):
 
 
 def truncate_logs(run_dir, epoch, step):
-    """After a resume from (epoch, step): drop log records the restored state has not reached yet."""
+    """After a resume from (epoch, step): drop log records the restored state has not reached yet (and a
+    line torn by the kill), so the resumed run logs each epoch and step exactly once."""
     for name, key, limit in ((METRICS_FILE, "epoch", epoch), (STEPS_FILE, "step", step)):
         path = os.path.join(run_dir, name)
-        records = read_jsonl(path)
-        kept = [r for r in records if r[key] <= limit]
-        if len(kept) != len(records):
-            write_jsonl(path, kept)
+        if os.path.exists(path):
+            write_jsonl(path, [r for r in read_jsonl(path) if r[key] <= limit])
 
 
 def sample_grid(gan, fixed_z, fixed_labels, rows):
@@ -45,8 +54,10 @@ class TrainingLog(keras.callbacks.Callback):
     steps (both losses, D(x), D(G(z)), img/s), real/fake grids and epoch time each epoch, a sample grid
     PNG from a fixed z per epoch, metrics.jsonl, and loss_curve.png."""
 
-    def __init__(self, run_dir, gan, step, fixed_z, fixed_labels, grid_rows, real_batch, batch_size, log_every):
+    def __init__(self, run_dir, gan, step, fixed_z, fixed_labels, grid_rows, real_batch, batch_size, log_every,
+                 steps_per_epoch):
         super().__init__()
+        self.steps_per_epoch = steps_per_epoch
         self.run_dir, self.gan, self.step = run_dir, gan, step
         self.fixed_z, self.fixed_labels, self.grid_rows = fixed_z, fixed_labels, grid_rows
         self.real_grid = imgs.grid(imgs.to_uint8(real_batch), rows=grid_rows)
@@ -72,6 +83,8 @@ class TrainingLog(keras.callbacks.Callback):
         if step % self.log_every == 0 and logs:
             values = {k: float(v) for k, v in logs.items()}
             self.steps.append(dict(step=step, **values))
+            # Appended as they come, so a kill loses none that a checkpoint covers (a resume drops later ones).
+            append_jsonl(os.path.join(self.run_dir, STEPS_FILE), self.steps[-1])
             with self.writer.as_default(step=step):
                 for name, value in values.items():
                     tf.summary.scalar(name, value)
@@ -84,6 +97,8 @@ class TrainingLog(keras.callbacks.Callback):
         record = dict(epoch=done, step=int(self.step), epoch_seconds=round(seconds, 3),
                       img_per_s=round(self.epoch_steps * self.batch_size / seconds, 2),
                       **{k: float(v) for k, v in (logs or {}).items() if k != "img/s"})
+        if int(self.step) % self.steps_per_epoch:
+            record["partial"] = True  # cut short (--time_budget); a resume finishes this epoch and replaces the record
         with self.writer.as_default(step=int(self.step)):
             tf.summary.scalar("epoch_seconds", seconds)
             tf.summary.image("fake", grid[None])
@@ -91,7 +106,6 @@ class TrainingLog(keras.callbacks.Callback):
         self.writer.flush()
         metrics = [r for r in read_jsonl(os.path.join(self.run_dir, METRICS_FILE)) if r["epoch"] < done]
         write_jsonl(os.path.join(self.run_dir, METRICS_FILE), metrics + [record])
-        write_jsonl(os.path.join(self.run_dir, STEPS_FILE), self.steps)
         plot_losses(os.path.join(self.run_dir, "loss_curve.png"), self.steps, metrics + [record])
 
 
@@ -118,27 +132,45 @@ def plot_losses(path, steps, epochs):
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """Saves generator, discriminator, both optimizers, the RNG state and epoch/step at each epoch end."""
+    """Saves generator, discriminator, both optimizers, the RNG state and epoch/step every `every` steps and
+    at each epoch end. `epoch` counts *completed* epochs, so an epoch cut short (--time_budget) resumes
+    mid-epoch. TF writes a checkpoint's files before it names it in the `checkpoint` index, so a kill at any
+    moment leaves the previous checkpoint the newest readable one. Must come after TrainingLog (which counts
+    the step) and NaNGuard (which repairs state after a bad step)."""
 
-    def __init__(self, manager, epoch):
+    def __init__(self, manager, step, epoch, steps_per_epoch, every=0):
         super().__init__()
-        self.manager, self.epoch = manager, epoch
+        self.manager, self.step, self.epoch = manager, step, epoch
+        self.steps_per_epoch, self.every = steps_per_epoch, every
+        self.saved_step = None
+
+    def save(self):
+        step = int(self.step)
+        if step != self.saved_step:  # an epoch end that is also a --ckpt_every multiple saves once
+            self.epoch.assign(step // self.steps_per_epoch)
+            try:
+                self.manager.save(checkpoint_number=step)
+            except tf.errors.OpError as e:
+                # TF reports a full file system as an OpError (EFBIG even as OutOfRangeError, which fit would take
+                # for the end of the data): make it an OSError, which train() reports as a storage failure.
+                raise OSError(f"writing checkpoint {step} failed: {e.message}") from e
+            self.saved_step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every and int(self.step) % self.every == 0:
+            self.save()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch.assign(epoch + 1)
-        self.manager.save()
+        self.save()
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `seconds` of wall-clock time have passed (the epoch in progress is closed
-    normally, so its grid, log record and checkpoint are written)."""
+    """Stops training once `seconds` of wall-clock time have passed since it was made (the epoch in
+    progress is closed normally, so its grid, log record and checkpoint are written)."""
 
     def __init__(self, seconds):
         super().__init__()
-        self.seconds = seconds
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
+        self.seconds, self.start = seconds, time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.perf_counter() - self.start > self.seconds:

@@ -18,8 +18,9 @@ HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm")
 IMAGE_SIZES = (32, 64)
 # Settings a resumed run may change (everything else is the run's identity and stays as saved).
-RESUME_MAY_CHANGE = {"epochs", "steps_per_epoch", "log_every", "keep_checkpoints", "export_dir", "jit_compile",
-                     "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
+# steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
+RESUME_MAY_CHANGE = {"epochs", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
+                     "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
                      "inception_path"}
 
 
@@ -41,6 +42,8 @@ class RunConfig:
     jit_compile: bool = False
     log_every: int = 20  # steps between TensorBoard scalar writes
     keep_checkpoints: int = 3
+    ckpt_every: int = 500  # steps between checkpoints (and one at each epoch end); 0: epoch ends only
+    deterministic: bool = False  # deterministic TF ops: bit-reproducible runs and resumes, somewhat slower
     nan_patience: int = 10  # consecutive non-finite steps before training stops
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
     fid_every: int = 1  # epochs between FID evaluations; 0: off
@@ -107,6 +110,7 @@ def validate(config, variants):
          f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
         (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
+        (config.ckpt_every >= 0, f"--ckpt_every must be >= 0, got {config.ckpt_every}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
          f"--classes must be non-negative, got {config.classes}"),
@@ -175,6 +179,10 @@ def define_train_flags():
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
     flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("ckpt_every", 500, "Also checkpoint every N steps within an epoch (a killed run loses at "
+                         "most N steps; --resume continues at the exact data position); 0: at epoch ends only.")
+    flags.DEFINE_bool("deterministic", False, "Use deterministic TF ops, so a run (and a killed-and-resumed run) "
+                      "gives bit-identical weights for the same seed; slower.")
     flags.DEFINE_integer("nan_patience", 10, "Stop after this many consecutive steps with non-finite losses or "
                          "gradients (such updates are never applied); the last good checkpoint is exported.")
     flags.DEFINE_integer("fid_every", 1, "Evaluate FID/IS/KID every N epochs (and export the best epoch to "
@@ -223,7 +231,8 @@ def _resumed_config(config, explicit):
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
     for name in explicit & RESUME_MAY_CHANGE:
         setattr(saved, name, getattr(config, name))
-    fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples"})
+    fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples",
+                                               "steps_per_epoch"})
     changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))
     if changed:
         raise UsageError(f"--resume keeps the run's settings; cannot change {', '.join('--' + n for n in changed)}")

@@ -294,18 +294,24 @@ def to_float(images_uint8):
 
 
 def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=False, drop_remainder=True,
-                  cache=True):
+                  cache=True, start_step=0):
     """A tf.data pipeline of (images float32 [-1, 1] [B, S, S, 3], labels int32 [B]).
 
     The arrays live in memory (that is the cache); with cache=True a resize to image_size is done once
     up front, otherwise per batch. Shuffling permutes indices and gathers whole batches, which is far
     faster than shuffling image tensors one by one.
+
+    Pass p over the data uses the permutation seeded by (seed, p), so the stream of batches is a pure
+    function of (seed, batch number): `start_step=k` (with repeat) starts at the k-th batch of the
+    stream, which is how a resumed run continues from its exact data position.
     """
     import tensorflow as tf
 
     images = resize_uint8(data.images, image_size) if cache else data.images
     images, labels = tf.constant(images), tf.constant(data.labels, tf.int32)
     n = len(data)
+    per_pass = n // batch_size if drop_remainder else -(-n // batch_size)
+    first_pass, skip = divmod(start_step, max(per_pass, 1)) if repeat else (0, 0)
 
     def gather(idx):
         batch = to_float(tf.gather(images, idx))
@@ -313,11 +319,13 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
             batch = tf.image.resize(batch, (image_size, image_size), antialias=True)
         return batch, tf.gather(labels, idx)
 
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    def batches_of_pass(p):
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([tf.constant(seed, tf.int64), p]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    passes = tf.data.Dataset.range(first_pass, 2**62 if repeat else first_pass + 1)
+    ds = passes.flat_map(batches_of_pass).skip(skip)  # skipping index batches is cheap: no gather yet
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -10,6 +10,21 @@ class TrainingDiverged(Exception):
     """Training stopped by the NaN guard. Reported as one line, exit code 1."""
 
 
+class StorageError(Exception):
+    """A write failed for lack of space or permission. Reported as one line, exit code 1."""
+
+
+# How a write that failed for storage reasons reads, in OSError strings and TF's error messages.
+STORAGE_FAILURES = ("No space left on device", "File too large", "Disk quota exceeded", "Read-only file system",
+                    "Permission denied")
+
+
+def storage_failure(error):
+    """The storage reason of an OSError or tf.errors.OpError (e.g. 'No space left on device'), else None."""
+    text = f"{getattr(error, 'strerror', '') or ''} {error}"
+    return next((reason for reason in STORAGE_FAILURES if reason in text), None)
+
+
 class DataError(UsageError):
     """A dataset that is missing, corrupt or unusable."""
 
@@ -39,6 +54,6 @@ def run(main):
     except UsageError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
-    except TrainingDiverged as e:
+    except (TrainingDiverged, StorageError) as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)

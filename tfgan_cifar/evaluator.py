@@ -75,8 +75,8 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(steps, 1))
     model.compile(keras.optimizers.Adam(schedule), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    model.fit(data.make_pipeline(train_set, batch_size, image_size, seed=seed), epochs=epochs, verbose=verbose,
-              shuffle=False)
+    model.fit(data.make_pipeline(train_set, batch_size, image_size, seed=seed, repeat=True), epochs=epochs,
+              steps_per_epoch=len(train_set) // batch_size, verbose=verbose, shuffle=False)
     test = data.make_pipeline(test_set, 500, image_size, shuffle=False, drop_remainder=False)
     _, accuracy = model.evaluate(test, verbose=0)
     meta = dict(dataset=dataset, image_size=image_size, class_names=list(train_set.class_names),

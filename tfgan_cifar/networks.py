@@ -9,7 +9,10 @@ import math
 import keras
 from keras import layers
 
-INIT = keras.initializers.RandomNormal(0.0, 0.02)  # DCGAN paper initialisation
+def init():
+    """The DCGAN paper's N(0, 0.02) initialisation. A fresh instance per layer: a shared Keras 3 initializer
+    draws the *same* values for every layer, and one made at import time ignores keras.utils.set_random_seed."""
+    return keras.initializers.RandomNormal(0.0, 0.02)
 
 
 def _levels(image_size):
@@ -67,14 +70,14 @@ def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat",
         inputs.append(label)
         h = conditioned_latent(z, label, num_classes, nz, condition)
     channels = width * 2 ** (stages - 1)
-    h = layers.Dense(4 * 4 * channels, use_bias=False, kernel_initializer=INIT)(h)
+    h = layers.Dense(4 * 4 * channels, use_bias=False, kernel_initializer=init())(h)
     h = layers.Reshape((4, 4, channels))(h)
     h = layers.ReLU()(normalization(norm)(h))
     for _ in range(stages - 1):
         channels //= 2
-        h = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=INIT)(h)
+        h = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=init())(h)
         h = layers.ReLU()(normalization(norm)(h))
-    h = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=INIT)(h)
+    h = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=init())(h)
     out = layers.Activation("tanh", dtype="float32", name="image")(h)
     return keras.Model(_unwrap(inputs), out, name=name)
 
@@ -91,14 +94,14 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
         inputs.append(label)
         h = layers.Concatenate()([image, label_channel(label, num_classes, image_size)])
     channels = width
-    h = layers.LeakyReLU(0.2)(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=INIT)(h))
+    h = layers.LeakyReLU(0.2)(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=init())(h))
     for _ in range(stages - 1):
         channels *= 2
         h = layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=norm in (None, "none"),
-                          kernel_initializer=INIT)(h)
+                          kernel_initializer=init())(h)
         h = layers.LeakyReLU(0.2)(normalization(norm)(h))
     h = layers.Flatten()(h)
-    score = layers.Dense(1, kernel_initializer=INIT, dtype="float32", name="score")(h)
+    score = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="score")(h)
     outputs = score
     if class_head:
         outputs = [score, layers.Dense(num_classes, dtype="float32", name="class_logits")(h)]

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from tfgan_cifar import config as config_lib
-from tfgan_cifar.errors import TrainingDiverged, UsageError
+from tfgan_cifar.errors import StorageError, TrainingDiverged, UsageError, storage_failure
 
 RUNS_ROOT = "runs"
 
@@ -41,12 +41,21 @@ def build(config, num_classes):
 
 
 def restore(checkpoint, run_dir, prefix=""):
+    """Restore `prefix`, or else the newest checkpoint of the run that reads back (a checkpoint cut short by
+    a crash or a full disk is skipped with a warning). Returns the prefix restored."""
     import tensorflow as tf
-    prefix = prefix or tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    if not prefix:
-        raise UsageError(f"no checkpoint in {run_dir}/checkpoints to restore")
-    checkpoint.restore(prefix).assert_existing_objects_matched()
-    return prefix
+    if prefix:
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+        return prefix
+    state = tf.train.get_checkpoint_state(os.path.join(run_dir, "checkpoints"))
+    candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+    for candidate in candidates:
+        try:
+            checkpoint.restore(candidate).assert_existing_objects_matched()
+            return candidate
+        except Exception as e:  # a torn file fails in many ways (OpError, IndexError, ValueError, ...)
+            print(f"warning: skipping unreadable checkpoint {candidate}: {str(e).splitlines()[0]}", file=sys.stderr)
+    raise UsageError(f"no readable checkpoint in {run_dir}/checkpoints to restore")
 
 
 def train(config, verbose=1):
@@ -57,6 +66,8 @@ def train(config, verbose=1):
     from tfgan_cifar import callbacks, data, export, images
 
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
                           config.examples, config.seed)
     if len(train_set) < config.batch_size:
@@ -79,39 +90,53 @@ def train(config, verbose=1):
         prefix = restore(checkpoint, run_dir)
         callbacks.truncate_logs(run_dir, int(epoch), int(step))
         print(f"resumed {prefix} at epoch {int(epoch)}, step {int(step)}")
-    initial_epoch = int(epoch)
-    if initial_epoch >= config.epochs:
-        print(f"run already has {initial_epoch} epochs (>= --epochs {config.epochs}); exporting only")
+    if int(epoch) >= config.epochs:
+        print(f"run already has {int(epoch)} epochs (>= --epochs {config.epochs}); exporting only")
 
     steps_per_epoch = config.steps_per_epoch or len(train_set) // config.batch_size
-    # Reseed the shuffle per start so a resumed run does not replay the first epochs' order.
-    dataset = data.make_pipeline(train_set, config.batch_size, config.image_size, seed=config.seed + initial_epoch,
-                                 repeat=bool(config.steps_per_epoch))
-    real_batch = next(iter(dataset))[0][:64].numpy()
+    # The batch stream is a function of (seed, global step), so a resume continues at the exact data position.
+    batches_from = lambda global_step: data.make_pipeline(train_set, config.batch_size, config.image_size,
+                                                           seed=config.seed, repeat=True, start_step=global_step)
+    real_batch = next(iter(batches_from(0)))[0][:64].numpy()
     fixed_z, fixed_labels, rows = _grid_inputs(gan, train_set.class_names, config.classes)
     log = callbacks.TrainingLog(run_dir, gan, step, fixed_z, fixed_labels, rows, real_batch, config.batch_size,
-                                config.log_every)
-    cbs = [log, callbacks.Checkpointer(manager, epoch),
+                                config.log_every, steps_per_epoch)
+    guard = callbacks.NaNGuard(step, config.nan_patience)
+    cbs = [log, guard,  # the guard after TrainingLog, which counts the step; the checkpoint after the guard's repair
+           callbacks.Checkpointer(manager, step, epoch, steps_per_epoch, config.ckpt_every),
            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
     if extractor:  # before TrainingLog, which records the FID this adds to the epoch's logs
         cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     if config.time_budget:
         cbs.insert(0, callbacks.TimeBudget(config.time_budget))
-    guard = callbacks.NaNGuard(step, config.nan_patience)
-    cbs.insert(cbs.index(log) + 1, guard)  # after TrainingLog has counted the step
-    if initial_epoch < config.epochs:
-        gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
-                shuffle=False, steps_per_epoch=steps_per_epoch if config.steps_per_epoch else None)
-    if guard.tripped_at is not None:
-        prefix = restore(checkpoint, run_dir) if manager.latest_checkpoint else None
-        path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
-                                     export.metadata(gan, train_set.class_names, int(epoch), int(step)))
-        raise TrainingDiverged(
-            f"training stopped at step {guard.tripped_at}: {config.nan_patience} consecutive steps had non-finite "
-            f"losses or gradients (none was applied); exported the last good checkpoint "
-            f"{prefix or '(none: the initial weights)'} (epoch {int(epoch)}) to {path}")
-    meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
-    path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+    try:
+        # A run stopped mid-epoch (a kill after a --ckpt_every checkpoint, or --time_budget) first finishes that
+        # epoch's remaining steps, then runs whole epochs.
+        start_epoch, offset = int(epoch), int(step) - int(epoch) * steps_per_epoch
+        if start_epoch < config.epochs and offset:
+            gan.fit(batches_from(int(step)), epochs=start_epoch + 1, initial_epoch=start_epoch, callbacks=cbs,
+                    verbose=verbose, steps_per_epoch=steps_per_epoch - offset, shuffle=False)
+            start_epoch += 1
+        if start_epoch < config.epochs and not gan.stop_training:
+            gan.fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
+                    callbacks=cbs, verbose=verbose, steps_per_epoch=steps_per_epoch, shuffle=False)
+        if guard.tripped_at is not None:
+            prefix = restore(checkpoint, run_dir) if manager.latest_checkpoint else None
+            path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
+                                         export.metadata(gan, train_set.class_names, int(epoch), int(step)))
+            raise TrainingDiverged(
+                f"training stopped at step {guard.tripped_at}: {config.nan_patience} consecutive steps had non-finite "
+                f"losses or gradients (none was applied); exported the last good checkpoint "
+                f"{prefix or '(none: the initial weights)'} (epoch {int(epoch)}) to {path}")
+        meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
+        path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+    except (OSError, tf.errors.OpError) as e:
+        reason = storage_failure(e)
+        if reason is None:
+            raise
+        raise StorageError(f"a write under {run_dir} or {config.export_dir} failed at step {int(step)}: {reason}; "
+                           f"the last good checkpoint ({manager.latest_checkpoint or 'none'}) and the previous export "
+                           f"are intact: free space, then continue with --resume --run_dir={run_dir}")
     return gan, run_dir, path
 
 
