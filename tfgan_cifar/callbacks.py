@@ -45,7 +45,7 @@ def truncate_logs(run_dir, epoch, step):
 
 
 def sample_grid(gan, fixed_z, fixed_labels, rows):
-    fake = gan.generate(fixed_z, fixed_labels if gan.conditional else None, training=False)
+    fake = gan.generate(fixed_z, fixed_labels if gan.conditional else None, generator=gan.sampler())
     return imgs.grid(imgs.to_uint8(fake), rows=rows)
 
 
@@ -243,10 +243,10 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.state = self.model.generator.non_trainable_variables + self.model.discriminator.non_trainable_variables
         self.good = [v.numpy() for v in self.state]
-        self.seen = int(self.model.nonfinite_updates)
+        self.seen = int(self.model.nonfinite_updates.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
-        count = int(self.model.nonfinite_updates)
+        count = int(self.model.nonfinite_updates.numpy())
         bad = count > self.seen
         self.seen = count
         if bad:

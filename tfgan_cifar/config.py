@@ -17,9 +17,11 @@ from tfgan_cifar.errors import UsageError
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm")
 IMAGE_SIZES = (32, 64)
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # Settings a resumed run may change (everything else is the run's identity and stays as saved).
 # steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
-RESUME_MAY_CHANGE = {"epochs", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
+RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
                      "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
                      "inception_path"}
 
@@ -44,6 +46,11 @@ class RunConfig:
     keep_checkpoints: int = 3
     ckpt_every: int = 500  # steps between checkpoints (and one at each epoch end); 0: epoch ends only
     deterministic: bool = False  # deterministic TF ops: bit-reproducible runs and resumes, somewhat slower
+    strategy: str = "default"  # tf.distribute: default | mirrored | multiworker | tpu
+    sync_bn: bool = False  # batch-norm statistics over the global batch under tf.distribute
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    ema: float = 0.0  # decay of the generator's exponential moving average; 0: off
+    diffaugment: str = ""  # DiffAugment policies, e.g. "color,translation,cutout"
     nan_patience: int = 10  # consecutive non-finite steps before training stops
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
     fid_every: int = 1  # epochs between FID evaluations; 0: off
@@ -94,7 +101,7 @@ def validate(config, variants):
     """Raise UsageError with one sentence for the first impossible value. `variants` maps name -> class."""
     if config.model not in variants:
         raise UsageError(f"unknown model {config.model!r}; choose one of: {', '.join(sorted(variants))}")
-    from tfgan_cifar import data  # local import: data imports tensorflow, config must stay light
+    from tfgan_cifar import augment, data  # local import: they import tensorflow, config must stay light
     data.parse_dataset(config.dataset)  # raises for an unknown dataset spec
     checks = [
         (config.image_size in IMAGE_SIZES, f"--image_size must be one of {IMAGE_SIZES}, got {config.image_size}"),
@@ -110,6 +117,9 @@ def validate(config, variants):
          f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
         (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
+        (config.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}"),
+        (config.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"),
+        (config.ema == 0 or 0.5 <= config.ema < 1, f"--ema must be 0 (off) or in [0.5, 1), got {config.ema}"),
         (config.ckpt_every >= 0, f"--ckpt_every must be >= 0, got {config.ckpt_every}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
@@ -127,6 +137,7 @@ def validate(config, variants):
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    augment.parse_policy(config.diffaugment)
     variants[config.model].validate_config(config)
 
 
@@ -177,6 +188,15 @@ def define_train_flags():
     flags.DEFINE_string("export_dir", "models", "Exported generators go to <export_dir>/<model>/.")
     flags.DEFINE_bool("resume", False, "Continue the run in --run_dir (or the newest one) from its last checkpoint.")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (one device), "
+                      "mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. --batch_size is global.")
+    flags.DEFINE_bool("sync_bn", False, "Synchronised batch norm: statistics over the global batch under --strategy.")
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute dtype policy; losses, the gradient "
+                      "penalty and spectral norm stay float32; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights with this decay "
+                       "(e.g. 0.999) and use it for grids, FID and export; 0: off.")
+    flags.DEFINE_string("diffaugment", "", "DiffAugment policies applied to every image D sees, comma-separated "
+                        "from: color, translation, cutout. Empty: none.")
     flags.DEFINE_integer("log_every", 20, "Steps between per-step TensorBoard scalars.")
     flags.DEFINE_integer("keep_checkpoints", 3, "How many recent checkpoints to keep.")
     flags.DEFINE_integer("ckpt_every", 500, "Also checkpoint every N steps within an epoch (a killed run loses at "

@@ -328,4 +328,7 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
     passes = tf.data.Dataset.range(first_pass, 2**62 if repeat else first_pass + 1)
     ds = passes.flat_map(batches_of_pass).skip(skip)  # skipping index batches is cheap: no gather yet
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Under tf.distribute each worker builds the same stream and takes its share of every global batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -6,8 +6,12 @@ from keras import layers, ops
 
 def sn(layer, enabled=True):
     """Spectrally normalise `layer` (one power iteration per training call), or return it unchanged.
-    Keras's layer rescales the kernel variable in place on each training call (W <- W / sigma(W))."""
-    return layers.SpectralNormalization(layer, power_iterations=1) if enabled else layer
+    Keras's layer rescales the kernel variable in place on each training call (W <- W / sigma(W)).
+    Always float32: a power iteration in (b)float16 estimates sigma too coarsely to normalise by."""
+    if not enabled:
+        return layer
+    layer.dtype_policy = "float32"
+    return layers.SpectralNormalization(layer, power_iterations=1, dtype="float32")
 
 
 class SelfAttention(layers.Layer):

@@ -55,17 +55,19 @@ def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
     return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
 
 
-def gradient_penalty(critic, real, fake, seed=None, target=1.0, epsilon=1e-10):
+def gradient_penalty(critic, real, fake, seed=None, target=1.0, epsilon=1e-10, alpha=None):
     """WGAN-GP: E[(||grad_x D(x_hat)||_2 - target)^2] on x_hat = a*real + (1-a)*fake, a ~ U[0,1] per sample.
 
     `critic` maps images to scores (close over labels/sketches for conditional critics). The epsilon
     inside the sqrt keeps the gradient of the norm finite where the input gradient is exactly zero.
     Computed in float32 whatever the compute dtype. `seed`: a keras.random.SeedGenerator (checkpointable
-    RNG state); None draws from TensorFlow's global generator.
+    RNG state); None draws from TensorFlow's global generator. `alpha`: the [B, 1, 1, 1] interpolation
+    weights, when the caller draws them (the GAN does, replica-aware).
     """
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
     shape = [tf.shape(real)[0], 1, 1, 1]
-    alpha = tf.random.uniform(shape) if seed is None else keras.random.uniform(shape, seed=seed)
+    if alpha is None:
+        alpha = tf.random.uniform(shape) if seed is None else keras.random.uniform(shape, seed=seed)
     x_hat = alpha * real + (1.0 - alpha) * fake
     with tf.GradientTape() as tape:
         tape.watch(x_hat)

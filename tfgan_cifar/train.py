@@ -4,6 +4,7 @@
     python -m tfgan_cifar.train --model=dcgan --resume            # continue the newest run
 """
 import os
+import shutil
 import sys
 import time
 
@@ -25,13 +26,16 @@ def _grid_inputs(gan, class_names, classes, per_class=8, count=64, seed=1234):
     return rng.standard_normal((count, gan.nz)).astype(np.float32), None, 8
 
 
-def build(config, num_classes):
-    """Model, optimizers and the checkpoint that holds everything a resume needs."""
+def build(config, num_classes, strategy=None):
+    """Model, optimizers and the checkpoint that holds everything a resume needs, made in the scope of
+    `strategy` (both optimizers are built there too, see GAN.compile)."""
     import tensorflow as tf
 
     from tfgan_cifar import gans
-    gan = gans.build(config, num_classes)
-    gan.compile(jit_compile=config.jit_compile)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        gan = gans.build(config, num_classes)
+        gan.compile(jit_compile=config.jit_compile)
+    # Counters kept by callbacks outside the replica function: plain (not mirrored) variables.
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     checkpoint = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
@@ -63,11 +67,21 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks, data, export, images
+    from tfgan_cifar import callbacks, data, distribute, export, images
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    strategy = distribute.make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise UsageError(f"--batch_size {config.batch_size} (the global batch) must be a multiple of the "
+                         f"{replicas} replicas of --strategy={config.strategy}")
+    scratch = None
+    if not distribute.is_chief(strategy):  # other workers run the same loop but write to a scratch directory
+        import tempfile
+        scratch = tempfile.mkdtemp(prefix="tfgan_cifar_worker_")
+        config.run_dir, config.export_dir, config.fid_every = os.path.join(scratch, "run"), scratch, 0
     train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
                           config.examples, config.seed)
     if len(train_set) < config.batch_size:
@@ -83,7 +97,7 @@ def train(config, verbose=1):
     except OSError as e:
         raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
 
-    gan, checkpoint, step, epoch = build(config, len(train_set.class_names))
+    gan, checkpoint, step, epoch = build(config, len(train_set.class_names), strategy)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
                                          max_to_keep=config.keep_checkpoints, step_counter=step)
     if config.resume:
@@ -109,17 +123,21 @@ def train(config, verbose=1):
         cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     if config.time_budget:
         cbs.insert(0, callbacks.TimeBudget(config.time_budget))
+    if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
+        fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
+    else:
+        fit = lambda ds, **kw: gan.fit(ds, callbacks=cbs, verbose=verbose, shuffle=False, **kw)
     try:
         # A run stopped mid-epoch (a kill after a --ckpt_every checkpoint, or --time_budget) first finishes that
         # epoch's remaining steps, then runs whole epochs.
         start_epoch, offset = int(epoch), int(step) - int(epoch) * steps_per_epoch
         if start_epoch < config.epochs and offset:
-            gan.fit(batches_from(int(step)), epochs=start_epoch + 1, initial_epoch=start_epoch, callbacks=cbs,
-                    verbose=verbose, steps_per_epoch=steps_per_epoch - offset, shuffle=False)
+            fit(batches_from(int(step)), epochs=start_epoch + 1, initial_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch - offset)
             start_epoch += 1
         if start_epoch < config.epochs and not gan.stop_training:
-            gan.fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
-                    callbacks=cbs, verbose=verbose, steps_per_epoch=steps_per_epoch, shuffle=False)
+            fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch)
         if guard.tripped_at is not None:
             prefix = restore(checkpoint, run_dir) if manager.latest_checkpoint else None
             path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
@@ -137,6 +155,8 @@ def train(config, verbose=1):
         raise StorageError(f"a write under {run_dir} or {config.export_dir} failed at step {int(step)}: {reason}; "
                            f"the last good checkpoint ({manager.latest_checkpoint or 'none'}) and the previous export "
                            f"are intact: free space, then continue with --resume --run_dir={run_dir}")
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
     return gan, run_dir, path
 
 

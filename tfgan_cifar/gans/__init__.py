@@ -15,8 +15,15 @@ def register(name):
 
 
 def build(config, num_classes=10):
-    """The GAN model for config.model (validated beforehand)."""
-    return VARIANTS[config.model](config, num_classes=num_classes)
+    """The GAN model for config.model (validated beforehand), its layers made under the --precision
+    dtype policy (restored afterwards, so other models in the process are unaffected)."""
+    import keras
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(config.precision)
+    try:
+        return VARIANTS[config.model](config, num_classes=num_classes)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
 
 
 for _module in pkgutil.iter_modules(__path__):

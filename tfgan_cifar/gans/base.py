@@ -5,13 +5,35 @@ A variant subclasses it, builds its networks, and overrides `train_step` to wire
 import keras
 import tensorflow as tf
 
+from tfgan_cifar import augment
 from tfgan_cifar.errors import UsageError
+
+
+def apply_if(condition, optimizer, grads_and_vars):
+    """optimizer.apply_gradients when `condition` (the same on every replica) holds. Under a strategy that
+    needs merge_call (MirroredStrategy), the cond must run in cross-replica context, as in Keras's
+    LossScaleOptimizer: a cond around apply_gradients inside the replica function is not supported."""
+    def apply(fn, *args):
+        fn(*args)
+        return tf.constant(True)
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(condition, lambda: apply(optimizer.apply_gradients, grads_and_vars), lambda: tf.constant(False))
+        return
+
+    def cross_replica(distribution, grads_and_vars, condition):
+        first = distribution.experimental_local_results(condition)[0]
+        tf.cond(first, lambda: apply(distribution.extended.call_for_each_replica, optimizer.apply_gradients,
+                                     (grads_and_vars,)), lambda: tf.constant(False))
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads_and_vars, condition))
 
 
 class GAN(keras.Model):
     # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
     conditional = False  # True: generate(z, labels) and the SavedModel takes a `label` input
+    discriminator_takes_labels = False  # True: the discriminator's inputs are [images, labels]
     METRICS = ("d_loss", "g_loss")
     SUMMARY = ""  # one line for the README table: losses and architecture
 
@@ -23,12 +45,21 @@ class GAN(keras.Model):
         self.num_classes = num_classes
         self.generator = self.build_generator()
         self.discriminator = self.build_discriminator()
+        # --ema: a second generator holding the average of the weights (kept by the G optimizer, see sampler()).
+        self.ema_generator = self.build_generator() if config.ema else None
+        if config.sync_bn:  # batch statistics over the global batch under tf.distribute, not per replica
+            for network in (self.generator, self.discriminator, self.ema_generator):
+                for layer in (network._flatten_layers() if network is not None else ()):
+                    if isinstance(layer, keras.layers.BatchNormalization):
+                        layer.synchronized = True
+        self.augment_policy = augment.parse_policy(config.diffaugment)
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.trackers = [keras.metrics.Mean(name=name) for name in self.METRICS]
         # Updates skipped because their loss or gradients were not finite (read by callbacks.NaNGuard).
         self.nonfinite_updates = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
-                                                 name="nonfinite_updates")
+                                                 aggregation="only_first_replica", name="nonfinite_updates")
         self.g_optimizer = self.d_optimizer = None
+        self.built = True  # the networks are built; a GAN has no call() for Keras to build it with under tf.distribute
 
     # -- to override ----------------------------------------------------------------------------------
     def build_generator(self):
@@ -51,6 +82,10 @@ class GAN(keras.Model):
         super().compile(**kwargs)
         if g_optimizer is None or d_optimizer is None:
             g_optimizer, d_optimizer = self.make_optimizers()
+        if self.config.ema:  # Keras's optimizer keeps the moving average of the weights it updates
+            g_optimizer.use_ema, g_optimizer.ema_momentum = True, self.config.ema
+        if self.config.precision == "mixed_float16":  # float16 needs loss scaling; bfloat16 has float32's range
+            g_optimizer, d_optimizer = (keras.optimizers.LossScaleOptimizer(o) for o in (g_optimizer, d_optimizer))
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         # Build the slots now, not lazily in the first step: checkpoints can then restore them, and under
         # tf.distribute a lazy build inside the replica context fails (keras-team/keras#19246).
@@ -70,34 +105,76 @@ class GAN(keras.Model):
 
     def step(self, optimizer, tape, loss, network):
         """One optimizer update of `network` from `loss` -- skipped (and counted) when the loss or any
-        gradient is NaN/Inf, so a bad batch can never write non-finite weights or optimizer slots."""
+        gradient is NaN/Inf on any replica, so a bad batch never writes non-finite weights or slots.
+
+        Under tf.distribute each replica's loss is the mean over its share of the batch and the optimizer
+        sums gradients over replicas, so gradients are scaled by 1/replicas: the update then follows the
+        mean over the global batch (as tf.nn.compute_average_loss would). Under mixed_float16 the
+        LossScaleOptimizer's scale is applied here and undone by the optimizer, which also skips (and
+        lowers the scale on) overflowing steps by itself."""
         variables = network.trainable_variables
-        grads = tape.gradient(loss, variables)
-        checks = [tf.math.is_finite(loss)] + [
-            tf.reduce_all(tf.math.is_finite(g.values if isinstance(g, tf.IndexedSlices) else g))
-            for g in grads if g is not None]
+        loss = tf.cast(loss, tf.float32)
+        scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        factor = tf.constant(1.0 / tf.distribute.get_strategy().num_replicas_in_sync, tf.float32)
+        if scaled:
+            factor = factor * optimizer.dynamic_scale
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                 for g in tape.gradient(loss, variables, output_gradients=factor)]
+        checks = [tf.math.is_finite(loss)]
+        if not scaled:  # float16 overflow is the loss scaler's business, not a bad batch
+            checks += [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None]
         finite = tf.reduce_all(tf.stack(checks))
-
-        def apply():
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:  # every replica takes the same decision
+            finite = context.all_reduce("SUM", 1.0 - tf.cast(finite, tf.float32)) < 0.5
+        self.nonfinite_updates.assign_add(1 - tf.cast(finite, tf.int64))
+        if scaled:
             optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(True)
+        else:
+            apply_if(finite, optimizer, list(zip(grads, variables)))
+        return finite
 
-        def skip():
-            self.nonfinite_updates.assign_add(1)
-            return tf.constant(False)
-
-        return tf.cond(finite, apply, skip)
+    def draw(self, random_fn, shape):
+        """Random values for this replica's share of the batch (shape[0] = local batch). Drawn for the global
+        batch from the checkpointed seed generator and sliced by replica id, so replicas draw different
+        values and a distributed step equals the single-device step on the same global batch."""
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return random_fn(shape, seed=self.seed_generator)
+        n = shape[0]
+        values = random_fn([n * replicas, *shape[1:]], seed=self.seed_generator)
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * n
+        return values[start:start + n]
 
     def sample_z(self, n):
-        return keras.random.normal((n, self.nz), seed=self.seed_generator)
+        return self.draw(keras.random.normal, [n, self.nz])
+
+    def sampler(self):
+        """The generator to sample from: with --ema the averaged copy (brought up to date from the G
+        optimizer's moving averages; call eagerly, outside tf.function), else the trained generator."""
+        optimizer = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
+        if self.ema_generator is None or int(optimizer.iterations.numpy()) == 0:
+            return self.generator
+        # The optimizer's averages follow its trainable-variable order, which is the generator's.
+        for target, average in zip(self.ema_generator.trainable_variables, optimizer._model_variables_moving_average):
+            target.assign(average)
+        for target, value in zip(self.ema_generator.non_trainable_variables, self.generator.non_trainable_variables):
+            target.assign(value)  # batch-norm statistics: the trained generator's
+        return self.ema_generator
 
     def condition(self, labels):
         """The labels a conditional model generates/discriminates with; None for unconditional ones."""
         return labels if self.conditional else None
 
     def discriminate(self, images, labels=None, training=True):
-        """Discriminator output for images (conditional critics override this to take the labels)."""
-        return self.discriminator(images, training=training)
+        """Discriminator output for images (and labels, for discriminators that take them); with
+        --diffaugment every image is augmented first, real, generated and interpolated alike."""
+        if self.augment_policy and training:
+            uniform = lambda shape: self.draw(keras.random.uniform, shape)
+            images = augment.diff_augment(images, self.augment_policy, uniform)
+        inputs = [images, labels] if self.discriminator_takes_labels else images
+        return self.discriminator(inputs, training=training)
 
     @classmethod
     def check_choice(cls, config, name, choices):
@@ -115,9 +192,10 @@ class GAN(keras.Model):
             raise UsageError(f"{self.config.model} is unconditional: labels do not apply")
         return z
 
-    def generate(self, z, labels=None, training=False):
-        """Images in [-1, 1] for latent vectors z (and class labels for conditional models)."""
-        return self.generator(self.generator_inputs(z, labels), training=training)
+    def generate(self, z, labels=None, training=False, generator=None):
+        """Images in [-1, 1] for latent vectors z (and class labels for conditional models), from the
+        trained generator or the one given (e.g. sampler())."""
+        return (generator or self.generator)(self.generator_inputs(z, labels), training=training)
 
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
@@ -125,18 +203,21 @@ class GAN(keras.Model):
 
         from tfgan_cifar.images import to_uint8
         rng = np.random.default_rng(seed)
-        labels = None
+        labels, generator = None, self.sampler()
         if self.conditional:
             classes = np.asarray(classes if classes is not None else range(self.num_classes), np.int32)
             labels = classes[np.arange(n) % len(classes)]
         out = []
         for i in range(0, n, batch_size):
             z = rng.standard_normal((min(batch_size, n - i), self.nz)).astype(np.float32)
-            out.append(to_uint8(self.generate(z, None if labels is None else labels[i:i + batch_size]).numpy()))
+            batch_labels = None if labels is None else labels[i:i + batch_size]
+            out.append(to_uint8(self.generate(z, batch_labels, generator=generator).numpy()))
         return np.concatenate(out), labels
 
-    def serving_function(self):
-        """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}."""
+    def serving_function(self, generator=None):
+        """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}, from
+        `generator` (default: sampler(), i.e. the EMA generator with --ema)."""
+        generator = generator or self.sampler()
         z_spec = tf.TensorSpec([None, self.nz], tf.float32, name="z")
 
         def images(x):
@@ -145,9 +226,9 @@ class GAN(keras.Model):
         if self.conditional:
             @tf.function(input_signature=[z_spec, tf.TensorSpec([None], tf.int32, name="label")])
             def serve(z, label):
-                return {"images": images(self.generator([z, label], training=False))}
+                return {"images": images(generator([z, label], training=False))}
         else:
             @tf.function(input_signature=[z_spec])
             def serve(z):
-                return {"images": images(self.generator(z, training=False))}
+                return {"images": images(generator(z, training=False))}
         return serve

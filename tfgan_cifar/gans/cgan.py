@@ -8,6 +8,7 @@ from tfgan_cifar.gans.wgan_gp import WGANGP
 @register("cgan")
 class ConditionalWGANGP(WGANGP):
     conditional = True
+    discriminator_takes_labels = True
     SUMMARY = "Wasserstein + gradient penalty; G: z ++ label embedding; critic: image + label-embedding plane"
 
     def build_generator(self):
@@ -17,6 +18,3 @@ class ConditionalWGANGP(WGANGP):
     def build_discriminator(self):
         return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
                                             num_classes=self.num_classes, label_plane=True)
-
-    def discriminate(self, images, labels=None, training=True):
-        return self.discriminator([images, labels], training=training)

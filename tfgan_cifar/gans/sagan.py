@@ -13,6 +13,7 @@ from tfgan_cifar.gans.dcgan import DCGAN
 @register("sagan")
 class SAGAN(DCGAN):
     conditional = True
+    discriminator_takes_labels = True
     PRESET = dict(GAN.PRESET, g_lr=1e-4, d_lr=4e-4, beta1=0.0, beta2=0.9, n_critic=1, loss="hinge",
                   conditioning="projection", g_spectral_norm=True)
     SUMMARY = ("hinge (or BCE); SN everywhere in D (and G), self-attention at 16x16; G: conditional BN; "
@@ -30,6 +31,3 @@ class SAGAN(DCGAN):
     def build_discriminator(self):
         return networks.sagan_discriminator(self.image_size, self.config.width, self.num_classes,
                                             conditioning=self.config.conditioning)
-
-    def discriminate(self, images, labels=None, training=True):
-        return self.discriminator([images, labels], training=training)

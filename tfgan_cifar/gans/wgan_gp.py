@@ -1,6 +1,9 @@
 """WGAN-GP (Gulrajani et al., 2017): the WGAN critic loop with a gradient penalty on random interpolates
 instead of clipping; a per-sample-normalised critic (layer/instance norm, never batch norm);
 Adam(1e-4, betas (0, 0.9)), lambda 10, n_critic 5."""
+import keras
+import tensorflow as tf
+
 from tfgan_cifar import losses, networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
@@ -27,7 +30,8 @@ class WGANGP(WGAN):
 
     def lipschitz_penalty(self, real, fake, labels):
         critic = lambda x: self.discriminate(x, labels)
-        return self.config.gp_weight * losses.gradient_penalty(critic, real, fake, seed=self.seed_generator)
+        alpha = self.draw(keras.random.uniform, [tf.shape(real)[0], 1, 1, 1])  # uniform per sample
+        return self.config.gp_weight * losses.gradient_penalty(critic, real, fake, alpha=alpha)
 
     def after_critic_step(self):
         pass

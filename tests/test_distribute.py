@@ -1,0 +1,144 @@
+"""Scale and speed: tf.distribute (mirrored on 2 logical CPUs, 2 local multiworker processes), mixed
+precision, the EMA generator and DiffAugment."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, tiny_config
+from tfgan_cifar import augment, data, gans
+
+WORKER = os.path.join(ROOT, "tests", "dist_worker.py")
+
+
+def run_worker(*args, env=None):
+    return subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
+
+
+@pytest.mark.parametrize("model", ["dcgan", "wgan_gp"])
+def test_mirrored_step_equals_single_device_step(model, tmp_path):
+    res = run_worker("mirrored", model, str(tmp_path / "out.npz"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    assert int(out["replicas"]) == 2
+    np.testing.assert_allclose(out["mirrored_logs"], out["single_logs"], rtol=1e-5, atol=1e-5)
+    assert float(out["max_update"]) > 1e-2  # the step moved the weights ...
+    assert float(out["max_weight_diff"]) < 1e-5  # ... identically on one device and on two replicas
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_local_workers_train_and_agree_on_the_weights(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        os.makedirs(tmp_path / f"w{index}")
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen([sys.executable, WORKER, "multiworker", str(tmp_path / f"w{index}" / "out.npz")],
+                                      cwd=ROOT, env=dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3"),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    a, b = (np.load(tmp_path / f"w{i}" / "out.npz") for i in range(2))
+    assert int(a["step"]) == int(b["step"]) == 2
+    arrays = [k for k in a.files if k.startswith("arr_")]
+    assert len(arrays) > 20
+    for k in arrays:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert os.path.exists(tmp_path / "w0" / "run" / "checkpoints" / "ckpt-2.index")  # the chief writes the run
+    assert not os.path.exists(tmp_path / "w1" / "run")  # the other worker wrote to a scratch directory
+
+
+def batch_of(config, n=16):
+    return next(iter(data.make_pipeline(data.make_shapes(64, seed=3), n, shuffle=False)))
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_step_is_finite_and_penalty_is_float32(precision):
+    import keras
+    config = tiny_config("wgan_gp", precision=precision)
+    gan = gans.build(config)
+    gan.compile()
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # build restores the global policy
+    assert gan.discriminator.layers[1].compute_dtype == precision.split("_")[1]
+    real, labels = batch_of(config)
+    logs = gan.train_step((real, labels))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert int(gan.nonfinite_updates.numpy()) == 0
+    fake = gan.generate(gan.sample_z(16), training=True)
+    penalty = gan.lipschitz_penalty(real, fake, None)
+    assert penalty.dtype == tf.float32 and np.isfinite(float(penalty))
+    assert gan.generate(gan.sample_z(2)).dtype == tf.float32
+
+
+def test_ema_weights_are_the_analytic_average_of_the_history():
+    decay, steps = 0.9, 5
+    config = tiny_config("dcgan", ema=decay)
+    gan = gans.build(config)
+    gan.compile()
+    batch = batch_of(config)
+    history = []
+    for _ in range(steps):
+        gan.train_step(batch)
+        history.append([v.numpy().copy() for v in gan.generator.trainable_variables])
+    # Keras starts the average at the first updated weights: a_1 = w_1, a_k = d a_(k-1) + (1 - d) w_k.
+    weights = [decay ** (steps - 1)] + [(1 - decay) * decay ** (steps - k) for k in range(2, steps + 1)]
+    expected = [sum(w * h[i] for w, h in zip(weights, history)) for i in range(len(history[0]))]
+    sampler = gan.sampler()
+    assert sampler is gan.ema_generator
+    for got, want, raw in zip(sampler.trainable_variables, expected, history[-1]):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(v.numpy(), raw) for v, raw in zip(sampler.trainable_variables, history[-1]))
+    z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    served = gan.serving_function()(tf.constant(z))["images"].numpy()  # export samples the EMA generator
+    from tfgan_cifar.images import to_uint8
+    np.testing.assert_array_equal(served, to_uint8(gan.generate(z, generator=gan.ema_generator).numpy()))
+
+
+def test_translation_moves_content_by_the_given_pixels():
+    image = np.zeros((2, 8, 8, 1), np.float32)
+    image[:, 2, 3, 0] = 1.0
+    moved = augment.translate(tf.constant(image), tf.constant([1, -2]), tf.constant([2, 3])).numpy()
+    assert moved[0, 3, 5, 0] == 1.0 and moved.sum(axis=(1, 2, 3)).tolist() == [1.0, 1.0]
+    assert moved[1, 0, 6, 0] == 1.0
+    gone = augment.translate(tf.constant(image), tf.constant([7, 0]), tf.constant([0, 0])).numpy()
+    assert gone[0].sum() == 0  # shifted out of the frame, zeros shifted in
+
+
+def test_random_translation_stays_within_an_eighth_of_the_size():
+    image = np.zeros((64, 32, 32, 1), np.float32)
+    image[:, 16, 16, 0] = 1.0
+    rng = tf.random.Generator.from_seed(0)
+    moved = augment.translation(tf.constant(image), lambda shape: rng.uniform(shape)).numpy()
+    ys, xs = np.nonzero(moved[..., 0])[1:]
+    assert len(ys) == 64 and np.all(np.abs(ys - 16) <= 4) and np.all(np.abs(xs - 16) <= 4)
+    assert len(set(zip(ys.tolist(), xs.tolist()))) > 10  # shifts vary per image
+
+
+@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
+def test_diffaugment_is_differentiable_and_reaches_the_generator(policy):
+    config = tiny_config("dcgan", diffaugment=policy)
+    gan = gans.build(config)
+    z = gan.sample_z(8)
+    with tf.GradientTape() as tape:
+        fake = gan.generate(z, training=True)
+        augmented = augment.diff_augment(fake, augment.parse_policy(policy), lambda s: tf.random.uniform(s, seed=1))
+        score = tf.reduce_mean(gan.discriminate(fake, training=True))
+    assert not np.allclose(augmented.numpy(), fake.numpy())  # the policy changes what D sees
+    grads = tape.gradient(score, gan.generator.trainable_variables)
+    assert all(g is not None for g in grads) and sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
