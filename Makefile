@@ -17,7 +17,7 @@ ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator clean
+.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report clean
 
 install:
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -47,6 +47,10 @@ eval:
 	$(PYTHON) -m tfgan_cifar.evaluate --model_dir=models/$(MODEL) --n=$(or $(N),10000) --features=$(FEATURES) \
 		$(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
+# One static page comparing every exported model: report/index.html.
+report:
+	$(PYTHON) -m tfgan_cifar.report $(ARGS)
+
 tensorboard:
 	$(PYTHON) -m tensorboard.main --logdir runs
 
@@ -57,7 +61,7 @@ bench:
 	$(PYTHON) -m tfgan_cifar.bench $(ARGS)
 
 clean:
-	rm -rf runs samples .pytest_cache
+	rm -rf runs samples report .pytest_cache
 
 evaluator:
 	$(PYTHON) -m tfgan_cifar.evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \

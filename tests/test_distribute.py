@@ -86,7 +86,7 @@ def test_mixed_precision_step_is_finite_and_penalty_is_float32(precision):
     assert gan.generate(gan.sample_z(2)).dtype == tf.float32
 
 
-def test_ema_weights_are_the_analytic_average_of_the_history():
+def test_ema_weights_are_the_analytic_average_of_the_history(tmp_path):
     decay, steps = 0.9, 5
     config = tiny_config("dcgan", ema=decay)
     gan = gans.build(config)
@@ -108,6 +108,12 @@ def test_ema_weights_are_the_analytic_average_of_the_history():
     served = gan.serving_function()(tf.constant(z))["images"].numpy()  # export samples the EMA generator
     from tfgan_cifar.images import to_uint8
     np.testing.assert_array_equal(served, to_uint8(gan.generate(z, generator=gan.ema_generator).numpy()))
+    from tfgan_cifar import export, sample
+    for raw, generator in ((False, gan.ema_generator), (True, gan.generator)):  # both can be exported
+        path = export.save_generator(gan, str(tmp_path / f"raw{raw}"), export.metadata(gan, ["c"] * 10, 0, steps), raw=raw)
+        loaded, meta = export.load(path)
+        assert meta["weights"] == ("trained" if raw else "ema") and meta["ema"] == decay
+        np.testing.assert_array_equal(sample.generate(loaded, z), to_uint8(gan.generate(z, generator=generator).numpy()))
 
 
 def test_translation_moves_content_by_the_given_pixels():

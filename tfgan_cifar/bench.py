@@ -1,11 +1,14 @@
-"""Throughput benchmark (not a test): DCGAN `fit` vs a minimal hand-written tf.function + GradientTape loop
-over the same networks and batches, and the tf.data pipeline alone.
+"""Throughput benchmark (not a test).
 
-    python -m tfgan_cifar.bench [--steps=60 --repeats=3 --batch_size=64]
+    python -m tfgan_cifar.bench [--steps=60 --repeats=3 --batch_size=64] [--variants=all --batch_sizes=64,128]
 
-Also: evaluator feature-extraction img/s and the time of a 10,000-sample FID.
-Prints a table and writes bench/results.json. Runs alternate (fit, loop, fit, loop, ...) and the best
-of each is kept, so a noisy neighbour hurts both sides alike.
+1. DCGAN `fit` vs a plain hand-written tf.function + GradientTape loop over the same networks and
+   batches, and the tf.data pipeline alone; evaluator feature-extraction img/s and a 10,000-sample FID.
+2. Every variant at each of --batch_sizes, each in its own process (so its peak RSS is its own): `fit`
+   vs the minimal loop (the variant's train_step in a tf.function, no Keras trainer), `fit` with
+   --jit_compile (XLA), and peak resident memory.
+Prints tables and writes bench/results.json. Runs alternate (fit, loop, ...) and the best of each is
+kept, so a noisy neighbour hurts both sides alike.
 """
 import json
 import os
@@ -89,6 +92,69 @@ def measure(batch_size=64, steps=60, repeats=3):
                 machine=f"{platform.machine()} {os.cpu_count()} cores", tensorflow=tf.__version__)
 
 
+def measure_variant(model, batch_size, steps, repeats):
+    """img/s of `fit`, of the variant's train_step in a bare tf.function loop, and of `fit` under XLA."""
+    import resource
+
+    import tensorflow as tf
+
+    from tfgan_cifar import data, gans
+    from tfgan_cifar.config import RunConfig, apply_preset
+    config = apply_preset(RunConfig(model=model, batch_size=batch_size), gans.VARIANTS[model].PRESET, set())
+    dataset = data.make_pipeline(data.make_shapes(max(batch_size * 20, 2000), seed=0), batch_size, repeat=True)
+    batches = iter(dataset)
+    fit_gan, jit_gan, loop_gan = (gans.build(config) for _ in range(3))
+    fit_gan.compile()
+    jit_gan.compile(jit_compile=True)
+    loop_gan.compile()
+    loop_step = tf.function(loop_gan.train_step)
+
+    def time_fit(gan):
+        start = time.perf_counter()
+        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        return steps * batch_size / (time.perf_counter() - start)
+
+    def time_loop():
+        start = time.perf_counter()
+        for _ in range(steps):
+            logs = loop_step(next(batches))
+        float(logs["g_loss"])  # wait for the last step
+        return steps * batch_size / (time.perf_counter() - start)
+
+    for gan in (fit_gan, jit_gan):  # trace and warm up
+        gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
+    float(loop_step(next(batches))["g_loss"])
+    rates = {"fit": [], "loop": [], "fit_jit": []}
+    for _ in range(repeats):
+        rates["fit"].append(time_fit(fit_gan))
+        rates["loop"].append(time_loop())
+        rates["fit_jit"].append(time_fit(jit_gan))
+    best = {k: max(v) for k, v in rates.items()}
+    return dict(model=model, batch_size=batch_size, steps=steps, fit_img_per_s=round(best["fit"], 1),
+                loop_img_per_s=round(best["loop"], 1), fit_over_loop=round(best["fit"] / best["loop"], 3),
+                fit_jit_img_per_s=round(best["fit_jit"], 1), jit_speedup=round(best["fit_jit"] / best["fit"], 3),
+                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def variant_table(variants, batch_sizes, steps, repeats):
+    """measure_variant for each (variant, batch size) in a fresh process; returns the rows."""
+    import subprocess
+    import sys
+    rows = []
+    for model in variants:
+        for batch_size in batch_sizes:
+            res = subprocess.run([sys.executable, "-m", "tfgan_cifar.bench", f"--child={model}",
+                                  f"--batch_size={batch_size}", f"--steps={steps}", f"--repeats={repeats}"],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(f"bench of {model} at batch {batch_size} failed:\n{res.stderr[-2000:]}")
+            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"| {model} | {batch_size} | {r['fit_img_per_s']} | {r['loop_img_per_s']} | {r['fit_over_loop']} | "
+                  f"{r['fit_jit_img_per_s']} | {r['jit_speedup']} | {r['peak_rss_mb']} |", flush=True)
+    return rows
+
+
 def measure_evaluation(n=10000):
     """Evaluator feature extraction img/s, and the wall time of a whole n-sample FID: generate n images with
     a DCGAN generator, extract features, compare with the cached reference (computed here first)."""
@@ -117,10 +183,23 @@ def measure_evaluation(n=10000):
 
 
 def main(argv):
+    from tfgan_cifar import gans
     from tfgan_cifar.errors import UsageError
     FLAGS = flags.FLAGS
     if FLAGS.steps < 5 or FLAGS.repeats < 1 or FLAGS.batch_size < 1:
         raise UsageError("--steps must be >= 5, --repeats >= 1 and --batch_size >= 1")
+    if FLAGS.child:
+        print(json.dumps(measure_variant(FLAGS.child, FLAGS.batch_size, FLAGS.steps, FLAGS.repeats)))
+        return
+    variants = sorted(gans.VARIANTS) if FLAGS.variants == "all" else [v for v in FLAGS.variants.split(",") if v]
+    unknown = [v for v in variants if v not in gans.VARIANTS]
+    try:
+        batch_sizes = [int(b) for b in FLAGS.batch_sizes.split(",") if b]
+    except ValueError:
+        batch_sizes = []
+    if unknown or not batch_sizes or min(batch_sizes) < 1:
+        raise UsageError(f"--variants must name variants ({', '.join(sorted(gans.VARIANTS))}) and --batch_sizes "
+                         f"positive integers, got {FLAGS.variants!r} and {FLAGS.batch_sizes!r}")
     result = measure(FLAGS.batch_size, FLAGS.steps, FLAGS.repeats)
     result.update(measure_evaluation())
     print(f"DCGAN batch {result['batch_size']} on {result['machine']} (TF {result['tensorflow']}):")
@@ -132,6 +211,9 @@ def main(argv):
     print(f"  evaluator feature extraction {result['evaluator_img_per_s']:>9.1f} img/s")
     print(f"  {result['fid_samples']}-sample FID (generate + features + distance) {result['fid_seconds']} s, "
           f"peak RSS of this process {result['peak_rss_mb']} MB")
+    print("\n| variant | batch | fit img/s | loop img/s | fit/loop | fit+XLA img/s | XLA speed-up | peak RSS MB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    result["variants"] = variant_table(variants, batch_sizes, FLAGS.variant_steps, FLAGS.repeats)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=2)
@@ -143,6 +225,10 @@ def define_flags():
     flags.DEFINE_integer("repeats", 3, "Alternating repeats of each measurement; the best is reported.")
     flags.DEFINE_integer("batch_size", 64, "Batch size.")
     flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
+    flags.DEFINE_string("variants", "all", "Variants of the per-variant table: 'all' or a comma-separated list.")
+    flags.DEFINE_string("batch_sizes", "64,128", "Batch sizes of the per-variant table.")
+    flags.DEFINE_integer("variant_steps", 10, "Timed steps per repeat in the per-variant table.")
+    flags.DEFINE_string("child", "", "Internal: measure this one variant and print its JSON row.")
 
 
 if __name__ == "__main__":

@@ -22,19 +22,23 @@ def metadata(gan, class_names, epoch, step):
     c = gan.config
     return dict(format=FORMAT, model=c.model, nz=gan.nz, image_size=gan.image_size, conditional=gan.conditional,
                 num_classes=gan.num_classes, class_names=list(class_names), dataset=c.dataset,
-                classes=c.classes, epoch=int(epoch), step=int(step))
+                classes=c.classes, epoch=int(epoch), step=int(step), ema=c.ema,
+                run_dir=os.path.abspath(c.run_dir) if c.run_dir else "")
 
 
-def save_generator(gan, path, meta):
-    """Write the SavedModel to `path` atomically (write beside, then rename)."""
+def save_generator(gan, path, meta, raw=False):
+    """Write the SavedModel to `path` atomically (write beside, then rename). With --ema the averaged
+    generator is exported unless `raw`, which exports the trained one."""
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
+    generator = gan.generator if raw else gan.sampler()
+    meta = dict(meta, weights="ema" if generator is gan.ema_generator else "trained")
     module = tf.Module()
-    module.generator = gan.generator
+    module.generator = generator
     module.meta_json = tf.Variable(json.dumps(meta), trainable=False, name="meta_json")
-    module.serve = gan.serving_function()
+    module.serve = gan.serving_function(generator)
     try:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         with open(os.path.join(tmp, "tfgan_cifar.json"), "w") as f:  # the same metadata, for people
@@ -88,7 +92,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.run_dir or not os.path.exists(os.path.join(FLAGS.run_dir, "config.json")):
         raise UsageError(f"--run_dir must name a training run (a directory with config.json), got {FLAGS.run_dir!r}")
-    path = train.export_from_checkpoint(FLAGS.run_dir, FLAGS.export_dir, FLAGS.checkpoint)
+    path = train.export_from_checkpoint(FLAGS.run_dir, FLAGS.export_dir, FLAGS.checkpoint, raw=FLAGS.raw)
     print(f"exported {path}")
 
 
@@ -99,4 +103,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("run_dir", "", "Training run to export (holds config.json and checkpoints/).")
     flags.DEFINE_string("export_dir", "models", "Write the generator to <export_dir>/<model>/.")
     flags.DEFINE_string("checkpoint", "", "A specific checkpoint prefix; default: the newest in the run.")
+    flags.DEFINE_bool("raw", False, "For a run trained with --ema: export the trained generator, not its average.")
     run(main)

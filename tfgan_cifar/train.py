@@ -191,15 +191,16 @@ def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
                                 run_dir, config.classes)
 
 
-def export_from_checkpoint(run_dir, export_dir="models", prefix=""):
-    """Rebuild the run's model, restore a checkpoint (default newest) and export its generator."""
+def export_from_checkpoint(run_dir, export_dir="models", prefix="", raw=False):
+    """Rebuild the run's model, restore a checkpoint (default newest) and export its generator (the EMA one
+    for --ema runs, unless raw)."""
     from tfgan_cifar import data, export
     config = config_lib.RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
     class_names = _class_names(config)
     gan, checkpoint, step, epoch = build(config, len(class_names))
     restore(checkpoint, run_dir, prefix)
     meta = export.metadata(gan, class_names, int(epoch), int(step))
-    return export.save_generator(gan, os.path.join(export_dir, config.model), meta)
+    return export.save_generator(gan, os.path.join(export_dir, config.model), meta, raw=raw)
 
 
 def _class_names(config):

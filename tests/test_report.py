@@ -1,0 +1,121 @@
+"""make report: the page lists every exported model with its metrics and the real floor, every image
+link resolves, and a headless Chromium renders it without console errors."""
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import tiny_config
+from tfgan_cifar import evaluate, report, train
+
+
+class Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.rows, self.row, self.cell = [], [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "tr":
+            self.row = []
+        elif tag == "td" and self.row is not None:
+            self.cell = ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.row is not None:
+            self.row.append(self.cell.strip())
+            self.cell = None
+        elif tag == "tr" and self.row:
+            self.rows.append(self.row)
+            self.row = None
+
+
+@pytest.fixture(scope="module")
+def project(evaluator_root, tmp_path_factory):
+    """A project dir with three exports: dcgan (FID per epoch), acgan (make eval), mlp (never evaluated)."""
+    root = tmp_path_factory.mktemp("project")
+    os.symlink(evaluator_root / "models" / "evaluator", root / "evaluator")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        os.makedirs("models")
+        os.symlink(root / "evaluator", "models/evaluator")
+        train.train(tiny_config("dcgan", epochs=2, fid_samples=200, run_dir="runs/dcgan/1"), verbose=0)
+        train.train(tiny_config("acgan", fid_every=0, run_dir="runs/acgan/1"), verbose=0)
+        train.train(tiny_config("mlp", fid_every=0, run_dir="runs/mlp/1"), verbose=0)
+        result = evaluate.evaluate("models/acgan", n=200, data_dir=str(root / "data"))
+        with open("models/acgan/eval_evaluator_n200.json", "w") as f:
+            json.dump(result, f)
+        path, _ = report.build_report("models", "runs", "report")
+    finally:
+        os.chdir(cwd)
+    return root, root / path, result
+
+
+def test_every_model_appears_with_its_metrics_and_every_image_resolves(project):
+    root, index, evaluation = project
+    page = Page()
+    page.feed(index.read_text())
+    rows = {r[0]: r for r in page.rows}
+    assert {"dcgan", "acgan", "mlp"} <= set(rows)
+    fids = [json.loads(line)["fid"] for line in open(root / "runs/dcgan/1/metrics.jsonl")]
+    assert rows["dcgan"][4] == f"{min(fids):.2f}" and "best epoch" in rows["dcgan"][-1]
+    assert rows["acgan"][4] == f"{evaluation['generated']['fid']:.2f}"
+    assert rows["acgan"][9] == f"{evaluation['generated']['class_accuracy']:.3f}"
+    assert rows["mlp"][4] == "not evaluated" and rows["mlp"][-1] == "not evaluated"
+    [floor] = [r for r in page.rows if r[0].startswith("real floor")]
+    assert floor[4] == f"{evaluation['real_test_floor']['fid']:.2f}"
+    assert len(page.images) >= 3 * 3 and all((index.parent / src).is_file() for src in page.images)
+    assert "acgan/per_class.png" in page.images and "dcgan/best_grid.png" in page.images
+    assert "mlp/per_class.png" not in page.images  # unconditional: no class rows
+
+
+def test_empty_project_writes_a_page_saying_so(tmp_path):
+    path, entries = report.build_report(str(tmp_path / "models"), str(tmp_path / "runs"), str(tmp_path / "report"))
+    assert entries == [] and "No exported models yet" in open(path).read()
+
+
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package; apt-get install chromium)")
+    return path
+
+
+def run_chromium(*args):
+    return subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+                           "--v=0", *args], capture_output=True, text=True, timeout=120)
+
+
+def console_errors(stderr):
+    return [line for line in stderr.splitlines() if "CONSOLE" in line and ("Error" in line or "Uncaught" in line)]
+
+
+def test_chromium_renders_the_page_without_console_errors(project, tmp_path):
+    root, index, _ = project
+    shot = tmp_path / "report.png"
+    res = run_chromium(f"--screenshot={shot}", "--window-size=1280,1600", index.as_uri())
+    assert shot.exists() and shot.stat().st_size > 50_000, res.stderr[-2000:]
+    assert console_errors(res.stderr) == []
+    broken = tmp_path / "broken.html"  # the check can fail: a page with a script error is caught
+    broken.write_text("<html><body><script>undefinedFunction();</script></body></html>")
+    assert console_errors(run_chromium("--dump-dom", broken.as_uri()).stderr)
+
+
+def test_sorting_in_the_browser_orders_rows_by_fid(project):
+    root, index, _ = project
+    res = run_chromium("--dump-dom", "--virtual-time-budget=2000", index.as_uri() + "#sort=4")
+    page = Page()
+    page.feed(res.stdout)
+    values = [r[4] for r in page.rows if r and r[4] != "not evaluated"]
+    assert len(values) >= 3 and [float(v) for v in values] == sorted(float(v) for v in values)
+    assert page.rows[-1][4] == "not evaluated"  # unevaluated rows sort last

@@ -1,0 +1,221 @@
+"""One static HTML page comparing every exported model: metrics next to the real-data floor, FID and
+loss curves, final and best sample grids, one row per class for conditional models, and a latent
+interpolation strip.
+
+    python -m tfgan_cifar.report [--models_dir=models --runs_dir=runs --out=report]
+
+Writes <out>/index.html with its images beside it in <out>/<model>/. Sampling uses the SavedModels only.
+"""
+import glob
+import html
+import json
+import os
+import shutil
+
+import numpy as np
+from absl import flags
+
+from tfgan_cifar.errors import UsageError
+
+METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), ("precision", "precision", 3),
+           ("recall", "recall", 3), ("class_accuracy", "class acc.", 3))
+
+
+def read_jsonl(path):
+    from tfgan_cifar.callbacks import read_jsonl as read
+    return read(path)
+
+
+def find_run(meta, model_dir, runs_dir):
+    """The run that produced an export: recorded in its metadata, else the newest run of its variant."""
+    if meta.get("run_dir") and os.path.isdir(meta["run_dir"]):
+        return meta["run_dir"]
+    runs = sorted(glob.glob(os.path.join(runs_dir, meta["model"], "*", "metrics.jsonl")))
+    return os.path.dirname(runs[-1]) if runs else None
+
+
+def best_evaluation(model_dir):
+    """The `make eval` result with the most samples, or None."""
+    results = []
+    for path in glob.glob(os.path.join(model_dir, "eval_*.json")):
+        try:
+            with open(path) as f:
+                results.append(json.load(f))
+        except (OSError, ValueError):
+            continue
+    return max(results, key=lambda r: r.get("samples", 0), default=None)
+
+
+def collect(models_dir, runs_dir):
+    """One entry per exported generator under models_dir (the evaluator is not one)."""
+    from tfgan_cifar import export
+    entries = []
+    for meta_path in sorted(glob.glob(os.path.join(models_dir, "*", "tfgan_cifar.json"))):
+        model_dir = os.path.dirname(meta_path)
+        try:
+            loaded, meta = export.load(model_dir)
+        except UsageError:
+            continue
+        run_dir = find_run(meta, model_dir, runs_dir)
+        epochs = read_jsonl(os.path.join(run_dir, "metrics.jsonl")) if run_dir else []
+        evaluation = best_evaluation(model_dir)
+        with_fid = [r for r in epochs if "fid" in r]
+        if evaluation:
+            metrics = evaluation["generated"]
+            source = (f"make eval: {evaluation['samples']} samples, {evaluation['features']} features, "
+                      f"vs {evaluation['reference']}")
+        elif with_fid:
+            best = min(with_fid, key=lambda r: r["fid"])
+            metrics = {k: best[k] for k, _, _ in METRICS if k in best}
+            source = f"training, best epoch {best['epoch']} of {len(epochs)}"
+        else:
+            metrics, source = {}, "not evaluated"
+        entries.append(dict(name=os.path.basename(model_dir), model_dir=model_dir, loaded=loaded, meta=meta,
+                            run_dir=run_dir, epochs=epochs, metrics=metrics, source=source, evaluation=evaluation,
+                            best_epoch=min(with_fid, key=lambda r: r["fid"])["epoch"] if with_fid else None))
+    return entries
+
+
+def render_images(entry, out_dir, seed=0):
+    """PNGs for one model in out_dir: curves and grids copied from its run, per-class rows and an
+    interpolation strip sampled from its SavedModel. Returns {kind: relative path}."""
+    from tfgan_cifar import images, sample
+    meta, loaded, files = entry["meta"], entry["loaded"], {}
+    os.makedirs(out_dir, exist_ok=True)
+    run = entry["run_dir"]
+    grids = sorted(glob.glob(os.path.join(run, "samples", "epoch_*.png"))) if run else []
+    sources = {"loss_curve": os.path.join(run, "loss_curve.png") if run else "",
+               "fid_curve": os.path.join(run, "fid_curve.png") if run else "",
+               "final_grid": grids[-1] if grids else ""}
+    if entry["best_epoch"] and run:
+        sources["best_grid"] = os.path.join(run, "samples", f"epoch_{entry['best_epoch']:04d}.png")
+    for kind, path in sources.items():
+        if path and os.path.exists(path):
+            shutil.copyfile(path, os.path.join(out_dir, f"{kind}.png"))
+            files[kind] = f"{kind}.png"
+    rng = np.random.default_rng(seed)
+    if meta["conditional"]:
+        classes = meta.get("classes") or list(range(meta["num_classes"]))
+        labels = np.repeat(np.asarray(classes, np.int32), 8)
+        z = rng.standard_normal((len(labels), meta["nz"])).astype(np.float32)
+        images.save_png(os.path.join(out_dir, "per_class.png"),
+                        images.grid(sample.generate(loaded, z, labels), rows=len(classes)), scale=2)
+        files["per_class"] = "per_class.png"
+    ends = rng.standard_normal((2, meta["nz"])).astype(np.float32)
+    t = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
+    z = (1 - t) * ends[0] + t * ends[1]
+    labels = np.full(10, (meta.get("classes") or [0])[0], np.int32) if meta["conditional"] else None
+    images.save_png(os.path.join(out_dir, "interpolation.png"), images.grid(sample.generate(loaded, z, labels), rows=1),
+                    scale=2)
+    files["interpolation"] = "interpolation.png"
+    return files
+
+
+def _cell(value, digits, evaluated=True):
+    """A metric cell; data-v is what sorting compares (empty sorts last)."""
+    if value is None:
+        return f'<td class="na" data-v="">{"n/a" if evaluated else "not evaluated"}</td>'
+    return f'<td data-v="{value}">{value:.{digits}f}</td>'
+
+
+def render_html(entries, floors, images_of):
+    esc = html.escape
+    head = "".join(f'<th onclick="sortBy({i})">{esc(t)}</th>' for i, t in enumerate(
+        ["model", "variant", "dataset", "epochs"] + [label for _, label, _ in METRICS] + ["measured by"]))
+    rows = []
+    for e in entries:
+        m, meta = e["metrics"], e["meta"]
+        cells = "".join(_cell(m.get(k), d, evaluated=bool(m)) for k, _, d in METRICS)
+        rows.append(f'<tr><td data-v="{esc(e["name"])}"><a href="#{esc(e["name"])}">{esc(e["name"])}</a></td>'
+                    f'<td data-v="{esc(meta["model"])}">{esc(meta["model"])}</td><td data-v="{esc(meta["dataset"])}">'
+                    f'{esc(meta["dataset"])}</td><td data-v="{meta["epoch"]}">{meta["epoch"]}</td>{cells}'
+                    f'<td data-v="{esc(e["source"])}">{esc(e["source"])}</td></tr>')
+    for label, floor in floors:
+        cells = "".join(_cell(floor.get(k), d) for k, _, d in METRICS)
+        rows.append(f'<tr class="floor"><td data-v="~">{esc(label)}</td><td data-v="~">real data</td>'
+                    f'<td data-v="~"></td><td data-v=""></td>{cells}<td data-v="~">held-out real images, scored '
+                    f'like the samples</td></tr>')
+    sections = []
+    captions = dict(final_grid="final epoch", best_grid="best epoch (FID)", per_class="one row per class",
+                    fid_curve="FID per epoch", loss_curve="losses", interpolation="latent interpolation")
+    for e in entries:
+        files = images_of[e["name"]]
+        figures = "".join(f'<figure><img src="{esc(e["name"])}/{esc(files[k])}" alt="{esc(captions[k])}">'
+                          f'<figcaption>{esc(captions[k])}</figcaption></figure>' for k in captions if k in files)
+        meta = e["meta"]
+        sections.append(f'<section id="{esc(e["name"])}"><h2>{esc(e["name"])}</h2><p>{esc(meta["model"])} on '
+                        f'{esc(meta["dataset"])}, {meta["image_size"]}x{meta["image_size"]}, epoch {meta["epoch"]}, '
+                        f'step {meta["step"]}; metrics: {esc(e["source"])}</p><div class="figs">{figures}</div></section>')
+    body = ("<p>No exported models yet: train one (<code>make train</code>) and run <code>make report</code> again.</p>"
+            if not entries else f'<table id="models"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+                                f'</table><p class="hint">Click a column to sort. Lower FID/KID is better; higher IS, '
+                                f'precision, recall, class accuracy is better.</p>{"".join(sections)}')
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tfgan_cifar report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ cursor: pointer; background: #f0f0f0; }} td:first-child, td:nth-child(2), td:nth-child(3), td:last-child {{ text-align: left; }}
+tr.floor {{ background: #eef6ee; font-style: italic; }} td.na {{ color: #999; }} .hint {{ color: #666; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 1em; }} figure {{ margin: 0; }} img {{ max-width: 480px; image-rendering: pixelated; }}
+</style></head><body>
+<h1>tfgan_cifar: trained models</h1>
+{body}
+<script>
+function sortBy(col) {{
+  const body = document.querySelector("#models tbody");
+  const rows = Array.from(body.rows);
+  const asc = body.dataset.col == col ? body.dataset.asc != "true" : true;
+  const key = r => r.cells[col].dataset.v;
+  rows.sort((a, b) => {{
+    const x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
+    if (x === "" || y === "") return (x === "") - (y === "");
+    const c = isNaN(nx) || isNaN(ny) ? x.localeCompare(y) : nx - ny;
+    return asc ? c : -c;
+  }});
+  rows.forEach(r => body.appendChild(r));
+  body.dataset.col = col; body.dataset.asc = asc;
+}}
+// report/index.html#sort=4 opens the page sorted by column 4 (FID).
+window.addEventListener("load", () => {{
+  const m = location.hash.match(/^#sort=(\d+)$/);
+  if (m && document.querySelector("#models")) sortBy(Number(m[1]));
+}});
+</script></body></html>
+"""
+
+
+def build_report(models_dir="models", runs_dir="runs", out="report"):
+    """Write <out>/index.html (atomically) and the images; returns its path."""
+    from tfgan_cifar import images
+    entries = collect(models_dir, runs_dir)
+    images_of = {e["name"]: render_images(e, os.path.join(out, e["name"])) for e in entries}
+    floors, seen = [], set()
+    for e in entries:
+        ev = e["evaluation"]
+        if ev and (ev["reference"], ev["features"]) not in seen:
+            seen.add((ev["reference"], ev["features"]))
+            floors.append((f"real floor ({ev['features']}, {ev['floor_samples']} test images)", ev["real_test_floor"]))
+    path = os.path.join(out, "index.html")
+    images.atomic_write_bytes(path, render_html(entries, floors, images_of).encode())
+    return path, entries
+
+
+def main(argv):
+    F = flags.FLAGS
+    if not os.path.isdir(F.models_dir) and F.models_dir != "models":
+        raise UsageError(f"--models_dir {F.models_dir!r} does not exist")
+    path, entries = build_report(F.models_dir, F.runs_dir, F.out)
+    print(f"wrote {path} ({len(entries)} model{'s' if len(entries) != 1 else ''})")
+
+
+def define_flags():
+    flags.DEFINE_string("models_dir", "models", "Where exported generators are (<models_dir>/<model>/).")
+    flags.DEFINE_string("runs_dir", "runs", "Where training runs are (<runs_dir>/<model>/<timestamp>/).")
+    flags.DEFINE_string("out", "report", "Output directory: index.html and one image folder per model.")
+
+
+if __name__ == "__main__":
+    from tfgan_cifar.errors import run
+    define_flags()
+    run(main)
