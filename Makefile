@@ -13,6 +13,8 @@ RESUME  ?=
 N       ?=
 OUT     ?= samples/$(MODEL).png
 LABELS  ?=
+LABEL   ?=
+SKETCH  ?=
 ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
@@ -40,7 +42,8 @@ export:
 	$(PYTHON) -m tfgan_cifar.export --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
 
 sample:
-	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(or $(N),64) --out=$(OUT) $(call flag,labels,$(LABELS)) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(or $(N),64) --out=$(OUT) \
+		$(call flag,labels,$(or $(LABELS),$(LABEL))) $(call flag,sketch,$(SKETCH)) $(ARGS)
 
 FEATURES ?= evaluator
 eval:
@@ -54,8 +57,9 @@ report:
 tensorboard:
 	$(PYTHON) -m tensorboard.main --logdir runs
 
+# Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups.
 test:
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2
 
 bench:
 	$(PYTHON) -m tfgan_cifar.bench $(ARGS)

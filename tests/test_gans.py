@@ -7,9 +7,23 @@ from conftest import tiny_config
 from tfgan_cifar import data, gans
 
 
-def batch(n=16, size=32):
+def batch(n=16, size=32, model="dcgan"):
+    """A training batch for `model`: (images, labels), plus the sketches for sketch2img."""
+    import dataclasses
+
+    from tfgan_cifar import sketch
     d = data.make_shapes(n, seed=0)
+    if gans.VARIANTS[model].needs_sketches:
+        d = dataclasses.replace(d, sketches=sketch.sketches_of(data.resize_uint8(d.images, size)))
     return next(iter(data.make_pipeline(d, n, image_size=size, shuffle=False)))
+
+
+def main_input(gan, n, rng=None):
+    """What the generator maps from: latent vectors, or sketches for sketch2img."""
+    rng = rng or np.random.default_rng(0)
+    if gan.needs_sketches:
+        return (rng.random((n, gan.image_size, gan.image_size, 1)) > 0.8).astype(np.float32)
+    return rng.standard_normal((n, gan.nz)).astype(np.float32)
 
 
 def weights(model):
@@ -26,12 +40,12 @@ def test_two_train_steps_change_both_networks(model):
     gan.compile()
     g0, d0 = weights(gan.generator), weights(gan.discriminator)
     for _ in range(2):
-        logs = gan.train_step(batch())
+        logs = gan.train_step(batch(model=model))
     assert changed(g0, gan.generator) and changed(d0, gan.discriminator)
     for name, value in logs.items():
         assert np.isfinite(float(value)), name
     if gan.conditional:  # after training, changing only the label changes the image
-        z = tf.random.normal([4, gan.nz])
+        z = main_input(gan, 4)
         out = gan.generate(z, tf.constant([0, 1, 2, 3])).numpy()
         other = gan.generate(z, tf.constant([5, 6, 7, 8])).numpy()
         # Relative: outputs can be tiny early on. An ignored label gives exactly equal outputs.
@@ -42,7 +56,7 @@ def test_two_train_steps_change_both_networks(model):
 @pytest.mark.parametrize("size", [32, 64])
 def test_generate_shape_and_range(model, size):
     gan = gans.build(tiny_config(model, image_size=size))
-    z = tf.random.normal([4, gan.nz])
+    z = main_input(gan, 4)
     labels = tf.constant([0, 1, 2, 3]) if gan.conditional else None
     out = gan.generate(z, labels).numpy()
     assert out.shape == (4, size, size, 3) and out.min() >= -1 and out.max() <= 1
@@ -100,13 +114,14 @@ def test_export_load_sample_round_trip(model, tmp_path):
     from tfgan_cifar import export, images, sample
     gan = gans.build(tiny_config(model))
     gan.compile()
-    gan.train_step(batch())
+    gan.train_step(batch(model=model))
     meta = export.metadata(gan, [str(i) for i in range(10)], 0, 1)
     loaded, meta = export.load(export.save_generator(gan, str(tmp_path / model), meta))
-    z = np.random.default_rng(0).standard_normal((6, gan.nz)).astype(np.float32)
+    z = main_input(gan, 6)
     labels = np.array([0, 1, 2, 3, 4, 5], np.int32) if gan.conditional else None
     assert meta["conditional"] == gan.conditional
-    np.testing.assert_array_equal(sample.generate(loaded, z, labels),
+    name = "sketch" if gan.needs_sketches else "z"
+    np.testing.assert_array_equal(sample.generate(loaded, z, labels, input_name=name),
                                   images.to_uint8(gan.generate(z, labels).numpy()))
 
 

@@ -42,6 +42,22 @@ def _hand_loop_step(gan):
     return step
 
 
+def fit_img_per_s(gan, dataset, steps, batch_size):
+    start = time.perf_counter()
+    gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def loop_img_per_s(step, batches, steps, batch_size):
+    """img/s of `step` over `steps` batches; its last outputs are read back, so all the work is timed."""
+    import tensorflow as tf
+    start = time.perf_counter()
+    for _ in range(steps):
+        out = step(next(batches))
+    tf.nest.map_structure(lambda t: t.numpy(), out)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
 def measure(batch_size=64, steps=60, repeats=3):
     import tensorflow as tf
 
@@ -58,17 +74,8 @@ def measure(batch_size=64, steps=60, repeats=3):
     step = _hand_loop_step(loop_gan)
     batches = iter(dataset)
 
-    def time_fit():
-        start = time.perf_counter()
-        fit_gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-        return steps * batch_size / (time.perf_counter() - start)
-
-    def time_loop():
-        start = time.perf_counter()
-        for _ in range(steps):
-            d_loss, _ = step(next(batches)[0])
-        float(d_loss)  # wait for the last step
-        return steps * batch_size / (time.perf_counter() - start)
+    time_fit = lambda: fit_img_per_s(fit_gan, dataset, steps, batch_size)
+    time_loop = lambda: loop_img_per_s(lambda batch: step(batch[0]), batches, steps, batch_size)
 
     def time_pipeline(n=400):
         it = iter(dataset)
@@ -94,8 +101,6 @@ def measure(batch_size=64, steps=60, repeats=3):
 
 def measure_variant(model, batch_size, steps, repeats):
     """img/s of `fit`, of the variant's train_step in a bare tf.function loop, and of `fit` under XLA."""
-    import resource
-
     import tensorflow as tf
 
     from tfgan_cifar import data, gans
@@ -109,17 +114,8 @@ def measure_variant(model, batch_size, steps, repeats):
     loop_gan.compile()
     loop_step = tf.function(loop_gan.train_step)
 
-    def time_fit(gan):
-        start = time.perf_counter()
-        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-        return steps * batch_size / (time.perf_counter() - start)
-
-    def time_loop():
-        start = time.perf_counter()
-        for _ in range(steps):
-            logs = loop_step(next(batches))
-        float(logs["g_loss"])  # wait for the last step
-        return steps * batch_size / (time.perf_counter() - start)
+    time_fit = lambda gan: fit_img_per_s(gan, dataset, steps, batch_size)
+    time_loop = lambda: loop_img_per_s(loop_step, batches, steps, batch_size)
 
     for gan in (fit_gan, jit_gan):  # trace and warm up
         gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
@@ -133,7 +129,13 @@ def measure_variant(model, batch_size, steps, repeats):
     return dict(model=model, batch_size=batch_size, steps=steps, fit_img_per_s=round(best["fit"], 1),
                 loop_img_per_s=round(best["loop"], 1), fit_over_loop=round(best["fit"] / best["loop"], 3),
                 fit_jit_img_per_s=round(best["fit_jit"], 1), jit_speedup=round(best["fit_jit"] / best["fit"], 3),
-                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+                peak_rss_mb=peak_rss_mb())
+
+
+def peak_rss_mb():
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited from the parent)."""
+    with open("/proc/self/status") as f:
+        return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024)
 
 
 def variant_table(variants, batch_sizes, steps, repeats):

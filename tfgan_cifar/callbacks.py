@@ -44,23 +44,18 @@ def truncate_logs(run_dir, epoch, step):
             write_jsonl(path, [r for r in read_jsonl(path) if r[key] <= limit])
 
 
-def sample_grid(gan, fixed_z, fixed_labels, rows):
-    fake = gan.generate(fixed_z, fixed_labels if gan.conditional else None, generator=gan.sampler())
-    return imgs.grid(imgs.to_uint8(fake), rows=rows)
-
-
 class TrainingLog(keras.callbacks.Callback):
     """What a person watches during training: progress-bar img/s, TensorBoard scalars every `log_every`
     steps (both losses, D(x), D(G(z)), img/s), real/fake grids and epoch time each epoch, a sample grid
     PNG from a fixed z per epoch, metrics.jsonl, and loss_curve.png."""
 
-    def __init__(self, run_dir, gan, step, fixed_z, fixed_labels, grid_rows, real_batch, batch_size, log_every,
+    def __init__(self, run_dir, gan, step, grid_inputs, real_batch, batch_size, log_every,
                  steps_per_epoch):
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
         self.run_dir, self.gan, self.step = run_dir, gan, step
-        self.fixed_z, self.fixed_labels, self.grid_rows = fixed_z, fixed_labels, grid_rows
-        self.real_grid = imgs.grid(imgs.to_uint8(real_batch), rows=grid_rows)
+        self.grid_inputs = grid_inputs  # fixed across epochs, so grids show the same samples evolving
+        self.real_grid = imgs.grid(imgs.to_uint8(real_batch), rows=grid_inputs["rows"])
         self.batch_size, self.log_every = batch_size, log_every
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "steps"))
         self.steps = read_jsonl(os.path.join(run_dir, STEPS_FILE))
@@ -92,7 +87,7 @@ class TrainingLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = self.last - self.epoch_start  # training time: up to the last step, not FID or grids
         done = epoch + 1
-        grid = sample_grid(self.gan, self.fixed_z, self.fixed_labels, self.grid_rows)
+        grid = self.gan.grid_image(self.grid_inputs)
         imgs.save_png(os.path.join(self.run_dir, "samples", f"epoch_{done:04d}.png"), grid, scale=2)
         record = dict(epoch=done, step=int(self.step), epoch_seconds=round(seconds, 3),
                       img_per_s=round(self.epoch_steps * self.batch_size / seconds, 2),

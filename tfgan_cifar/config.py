@@ -15,7 +15,8 @@ from tfgan_cifar.errors import UsageError
 # Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
 # any other one on the command line is an error (e.g. --clip_value for dcgan).
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
-               "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm")
+               "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
+               "upsample", "noise", "edge_threshold", "edge_blur")
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -72,6 +73,14 @@ class RunConfig:
     label_smoothing: Optional[float] = None
     conditioning: Optional[str] = None
     g_spectral_norm: Optional[bool] = None
+    sketches: Optional[str] = None
+    l1_weight: Optional[float] = None
+    upsample: Optional[str] = None
+    noise: Optional[str] = None
+    edge_threshold: Optional[float] = None
+    edge_blur: Optional[bool] = None
+    sketch_dir: str = ""  # sketch2img: user sketches mirroring a folder: dataset
+    preset: str = ""  # a named preset of the variant (e.g. sketch2img's `seed`) over its published one
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -138,7 +147,20 @@ def validate(config, variants):
         if not ok:
             raise UsageError(message)
     augment.parse_policy(config.diffaugment)
+    if config.sketch_dir and not variants[config.model].needs_sketches:
+        raise UsageError(f"--sketch_dir applies only to sketch2img, not {config.model}")
+    if config.sketch_dir and not config.dataset.startswith("folder:"):
+        raise UsageError("--sketch_dir mirrors an image folder: use it with --dataset=folder:PATH")
     variants[config.model].validate_config(config)
+
+
+def variant_preset(cls, name=""):
+    """A variant's published preset, with its named preset `name` (e.g. sketch2img's `seed`) on top."""
+    named = getattr(cls, "NAMED_PRESETS", {})
+    if name and name not in named:
+        raise UsageError(f"--preset={name} is not a preset of {cls.NAME}"
+                         + (f"; choose one of: {', '.join(named)}" if named else " (it has none)"))
+    return dict(cls.PRESET, **named.get(name, {}))
 
 
 def apply_preset(config, preset, explicit, variants=None):
@@ -225,6 +247,19 @@ def define_train_flags():
     flags.DEFINE_float("label_smoothing", None, "One-sided label smoothing of real labels for BCE discriminators.")
     flags.DEFINE_string("conditioning", None, "How the discriminator sees the label (sagan): projection|concat.")
     flags.DEFINE_bool("g_spectral_norm", None, "Spectral normalisation in the generator too (sagan).")
+    flags.DEFINE_string("preset", "", "A named preset of the variant on top of its published one (see README), "
+                        "e.g. --model=sketch2img --preset=seed.")
+    flags.DEFINE_string("sketches", None, "sketch2img: 'paired' (each image's own edges) or 'unpaired' (the edges "
+                        "of another image of the same class).")
+    flags.DEFINE_string("sketch_dir", "", "sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
+                        "(same class folders and file names); default: edges of the images.")
+    flags.DEFINE_float("l1_weight", None, "sketch2img: weight of the L1 distance to the paired image in G's loss.")
+    flags.DEFINE_string("upsample", None, "sketch2img: decoder upsampling, 'transpose' or 'bilinear'.")
+    flags.DEFINE_string("noise", None, "sketch2img: generator noise in training, 'dropout', 'z' (a noise channel) "
+                        "or 'none'.")
+    flags.DEFINE_float("edge_threshold", None, "sketch2img: edge strength (0..1 of each image's maximum) that "
+                       "becomes a stroke.")
+    flags.DEFINE_bool("edge_blur", None, "sketch2img: soften the extracted strokes with a 3x3 blur.")
 
 
 def config_from_flags(flag_values, variants):
@@ -238,7 +273,7 @@ def config_from_flags(flag_values, variants):
     if config.resume:  # the saved config already holds the resolved hyper-parameters
         config = _resumed_config(config, explicit)
     elif config.model in variants:
-        apply_preset(config, variants[config.model].PRESET, explicit, variants)
+        apply_preset(config, variant_preset(variants[config.model], config.preset), explicit, variants)
     validate(config, variants)
     return config
 

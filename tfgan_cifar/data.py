@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import tarfile
+from typing import Optional
 
 import numpy as np
 
@@ -32,6 +33,7 @@ class ImageSet:
     images: np.ndarray  # uint8 [N, H, W, 3]
     labels: np.ndarray  # int32 [N]
     class_names: tuple
+    sketches: Optional[np.ndarray] = None  # uint8 [N, H, W, 1] ink, for sketch2img (see sketch.py)
 
     def __len__(self):
         return len(self.labels)
@@ -294,8 +296,10 @@ def to_float(images_uint8):
 
 
 def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=False, drop_remainder=True,
-                  cache=True, start_step=0):
-    """A tf.data pipeline of (images float32 [-1, 1] [B, S, S, 3], labels int32 [B]).
+                  cache=True, start_step=0, unpaired=False):
+    """A tf.data pipeline of (images float32 [-1, 1] [B, S, S, 3], labels int32 [B]), plus sketches
+    float32 [0, 1] [B, S, S, 1] when `data` has them: each image's own, or with `unpaired` the sketch of
+    another image of the same class (drawn afresh for every batch).
 
     The arrays live in memory (that is the cache); with cache=True a resize to image_size is done once
     up front, otherwise per batch. Shuffling permutes indices and gathers whole batches, which is far
@@ -319,6 +323,19 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
             batch = tf.image.resize(batch, (image_size, image_size), antialias=True)
         return batch, tf.gather(labels, idx)
 
+    if data.sketches is not None:
+        from tfgan_cifar import sketch
+        sketches = tf.constant(data.sketches)
+        members, counts, position = (tf.constant(a) for a in sketch.class_members(data.labels))
+        plain_gather = gather
+
+        def gather(idx, step):
+            batch, batch_labels = plain_gather(idx)
+            if unpaired:  # the partner draw is a function of (seed, step), like the data order
+                uniform = tf.random.stateless_uniform(tf.shape(idx), seed=tf.stack([tf.constant(seed, tf.int64), step]))
+                idx = sketch.partners(idx, labels, members, counts, position, uniform)
+            return batch, batch_labels, tf.cast(tf.gather(sketches, idx), tf.float32) / 255.0
+
     def batches_of_pass(p):
         order = tf.range(n, dtype=tf.int64)
         if shuffle:
@@ -327,6 +344,8 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
 
     passes = tf.data.Dataset.range(first_pass, 2**62 if repeat else first_pass + 1)
     ds = passes.flat_map(batches_of_pass).skip(skip)  # skipping index batches is cheap: no gather yet
+    if data.sketches is not None:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.range(start_step, 2**62))
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     # Under tf.distribute each worker builds the same stream and takes its share of every global batch.

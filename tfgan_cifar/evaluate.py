@@ -30,21 +30,33 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     reference, ref_path = features.reference(extractor, data.resize_uint8(train_set.images, size), tag,
                                              os.path.join(data_dir, "reference_stats"), progress)
 
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, meta["nz"])).astype(np.float32)
-    labels = None
-    if meta["conditional"]:
-        chosen = np.asarray(classes if classes else range(meta["num_classes"]), np.int32)
-        labels = chosen[np.arange(n) % len(chosen)]
-    if progress:
-        print(f"generating {n} images")
-    fake = sample.generate(loaded, z, labels, progress=progress)
+    held_out = data.random_subset(test_set, n, seed)
+    paired = {}
+    if meta.get("inputs") == "sketch":  # sketch2img: one image per test sketch, with the test image's label
+        from tfgan_cifar import sketch
+        n, labels = len(held_out), held_out.labels
+        sketches = sketch.sketches_of(held_out.images, meta["edge_threshold"], meta["edge_blur"])
+        if progress:
+            print(f"generating {n} images from the test split's sketches")
+        fake = sample.generate(loaded, sketches.astype(np.float32) / 255.0, labels, progress=progress,
+                               input_name="sketch")
+        if meta["sketches"] == "paired":  # the sketch's own image is the target
+            paired = paired_distances(fake, data.resize_uint8(held_out.images, size))
+    else:
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, meta["nz"])).astype(np.float32)
+        labels = None
+        if meta["conditional"]:
+            chosen = np.asarray(classes if classes else range(meta["num_classes"]), np.int32)
+            labels = chosen[np.arange(n) % len(chosen)]
+        if progress:
+            print(f"generating {n} images")
+        fake = sample.generate(loaded, z, labels, progress=progress)
     if progress:
         print(f"{extractor.name} features of the generated images")
     fake_f, fake_l = extractor(fake, progress=progress)
-    generated = metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed)
+    generated = dict(metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed), **paired)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    held_out = data.random_subset(test_set, n, seed)
     real_f, real_l = extractor(data.resize_uint8(held_out.images, size))
     floor = metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
@@ -53,16 +65,26 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
                 generated=generated, real_test_floor=floor)
 
 
+def paired_distances(fake, real, batch_size=1000):
+    """Mean L1 (on [0, 1] intensities) and mean SSIM between generated images and their target images."""
+    import tensorflow as tf
+    l1 = float(np.mean(np.abs(fake.astype(np.float32) - real.astype(np.float32))) / 255.0)
+    ssim = [tf.image.ssim(tf.constant(real[i:i + batch_size]), tf.constant(fake[i:i + batch_size]), max_val=255).numpy()
+            for i in range(0, len(fake), batch_size)]
+    return dict(l1=l1, ssim=float(np.mean(np.concatenate(ssim))))
+
+
 def format_table(result):
     rows = [("FID", "fid"), ("IS (classifier score)", "inception_score"), ("KID", "kid"), ("precision", "precision"),
-            ("recall", "recall"), ("class accuracy", "class_accuracy")]
+            ("recall", "recall"), ("class accuracy", "class_accuracy"), ("L1 to paired image", "l1"),
+            ("SSIM to paired image", "ssim")]
     g, r = result["generated"], result["real_test_floor"]
     lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "
              f"{result['features']} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
     for title, key in rows:
         if key in g:
             fmt = (lambda d: f"{d[key]:.4f} ± {d['kid_std']:.4f}") if key == "kid" else (lambda d: f"{d[key]:.4f}")
-            lines.append(f"{title:24s}{fmt(g):>14s}{fmt(r):>18s}")
+            lines.append(f"{title:24s}{fmt(g):>14s}{fmt(r) if key in r else '':>18s}")
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ def metadata(gan, class_names, epoch, step):
     return dict(format=FORMAT, model=c.model, nz=gan.nz, image_size=gan.image_size, conditional=gan.conditional,
                 num_classes=gan.num_classes, class_names=list(class_names), dataset=c.dataset,
                 classes=c.classes, epoch=int(epoch), step=int(step), ema=c.ema,
-                run_dir=os.path.abspath(c.run_dir) if c.run_dir else "")
+                run_dir=os.path.abspath(c.run_dir) if c.run_dir else "", **gan.export_metadata())
 
 
 def save_generator(gan, path, meta, raw=False):

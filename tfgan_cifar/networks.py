@@ -83,16 +83,21 @@ def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat",
 
 
 def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label_plane=False, class_head=False,
-                        name="discriminator"):
+                        sketch_input=False, name="discriminator"):
     """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first,
-    a linear score. Options: the label as an extra input plane (cgan), an auxiliary class head (acgan)."""
+    a linear score. Options: the label as an extra input plane (cgan), an auxiliary class head (acgan),
+    a 1-channel sketch input stacked on the image (sketch2img). Inputs: [image, (sketch), (label)]."""
     stages = _levels(image_size)
     image = keras.Input(shape=(image_size, image_size, 3), name="image")
-    inputs, h = [image], image
+    inputs, planes = [image], [image]
+    if sketch_input:
+        inputs.append(keras.Input(shape=(image_size, image_size, 1), name="sketch"))
+        planes.append(inputs[-1])
     if label_plane:
         label = label_input()
         inputs.append(label)
-        h = layers.Concatenate()([image, label_channel(label, num_classes, image_size)])
+        planes.append(label_channel(label, num_classes, image_size))
+    h = layers.Concatenate()(planes) if len(planes) > 1 else image
     channels = width
     h = layers.LeakyReLU(0.2)(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=init())(h))
     for _ in range(stages - 1):
@@ -106,6 +111,40 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
     if class_head:
         outputs = [score, layers.Dense(num_classes, dtype="float32", name="class_logits")(h)]
     return keras.Model(_unwrap(inputs), outputs, name=name)
+
+
+def unet_generator(image_size, width=64, num_classes=10, upsample="transpose", noise="dropout", name="generator"):
+    """sketch2img's encoder-decoder (U-Net, as in pix2pix): the sketch and the label (an embedding
+    broadcast as channels) are encoded by stride-2 convs (LeakyReLU, BN after the first) down to 4x4,
+    then decoded by 2x upsampling (transposed conv, or bilinear + conv) with BN + ReLU, each stage
+    concatenated with the encoder's features of the same size; tanh output. Noise: dropout in the two
+    deepest decoder stages, or a Gaussian noise channel, both active in training only (or none)."""
+    stages = _levels(image_size)
+    sketch, label = keras.Input(shape=(image_size, image_size, 1), name="sketch"), label_input()
+    planes = [sketch, label_channel(label, num_classes, image_size)]
+    if noise == "z":
+        planes.append(layers.GaussianNoise(1.0)(keras.ops.zeros_like(sketch)))
+    h = layers.Concatenate()(planes)
+    skips, channels = [], width
+    for i in range(stages):
+        h = layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=i == 0, kernel_initializer=init())(h)
+        h = layers.LeakyReLU(0.2)(h if i == 0 else normalization("batch")(h))
+        skips.append(h)
+        channels = min(channels * 2, width * 8)
+
+    def up(x, filters):
+        if upsample == "bilinear":
+            x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+            return layers.Conv2D(filters, 3, padding="same", kernel_initializer=init())(x)
+        return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", kernel_initializer=init())(x)
+
+    for i, skip in enumerate(reversed(skips[:-1])):
+        h = normalization("batch")(up(h, skip.shape[-1]))
+        if noise == "dropout" and i < 2:
+            h = layers.Dropout(0.5)(h)
+        h = layers.Concatenate()([layers.ReLU()(h), skip])
+    out = layers.Activation("tanh", dtype="float32", name="image")(up(h, 3))
+    return keras.Model([sketch, label], out, name=name)
 
 
 def mlp_generator(nz, image_size, hidden=(256, 512, 1024), name="generator"):

@@ -2,6 +2,7 @@
 
     python -m tfgan_cifar.sample --model_dir=models/dcgan --n=64 --out=grid.png
     python -m tfgan_cifar.sample --model_dir=models/acgan --labels=3 --out=cats.npz
+    python -m tfgan_cifar.sample --model_dir=models/sketch2img --sketch=cat.png --labels=3 --out=cat.png
 """
 import os
 
@@ -30,13 +31,14 @@ def parse_labels(text, n, meta):
     return np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
 
 
-def generate(loaded, z, labels=None, batch_size=256, progress=False):
-    """uint8 images from the SavedModel's serving_default, in batches."""
+def generate(loaded, z, labels=None, batch_size=256, progress=False, input_name="z"):
+    """uint8 images from the SavedModel's serving_default, in batches. `z` is the main input: latent
+    vectors, or sketches for sketch2img (input_name='sketch')."""
     import keras
     serve = loaded.signatures["serving_default"]
     out, bar = [], keras.utils.Progbar(len(z), unit_name="image") if progress else None
     for i in range(0, len(z), batch_size):
-        inputs = dict(z=z[i:i + batch_size])
+        inputs = {input_name: z[i:i + batch_size]}
         if labels is not None:
             inputs["label"] = labels[i:i + batch_size]
         out.append(serve(**inputs)["images"].numpy())
@@ -55,6 +57,8 @@ def main(argv):
     if not FLAGS.out.endswith((".png", ".npz")):
         raise UsageError(f"--out must end in .png or .npz, got {FLAGS.out!r}")
     loaded, meta = export.load(FLAGS.model_dir)
+    if meta.get("inputs") == "sketch" or FLAGS.sketch:
+        return sample_sketches(loaded, meta, FLAGS)
     labels = parse_labels(FLAGS.labels, FLAGS.n, meta)
     z = np.random.default_rng(FLAGS.seed).standard_normal((FLAGS.n, meta["nz"])).astype(np.float32)
     out = generate(loaded, z, labels, FLAGS.batch_size, progress=FLAGS.n > FLAGS.batch_size)
@@ -67,6 +71,27 @@ def main(argv):
     print(f"wrote {FLAGS.n} {meta['model']} samples to {FLAGS.out}")
 
 
+def sample_sketches(loaded, meta, FLAGS):
+    """sketch2img: one image per sketch (a file or a folder), written as rows of sketch | generated."""
+    from tfgan_cifar import images, sketch
+    if meta.get("inputs") != "sketch":
+        raise UsageError(f"--sketch applies only to sketch2img models; {meta['model']} samples from latent vectors")
+    if not FLAGS.sketch:
+        raise UsageError("sketch2img generates from sketches: give --sketch=FILE_OR_FOLDER (make sample SKETCH=...)")
+    sketches, names = sketch.read_sketches(FLAGS.sketch, meta["image_size"])
+    labels = parse_labels(FLAGS.labels, len(sketches), meta)
+    out = generate(loaded, sketches, labels, FLAGS.batch_size, input_name="sketch")
+    if FLAGS.out.endswith(".npz"):
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+        np.savez_compressed(FLAGS.out, images=out, labels=labels, sketches=sketches, files=np.asarray(names))
+    else:
+        drawn = np.repeat(np.round(255 * (1.0 - sketches)).astype(np.uint8), 3, axis=-1)  # dark strokes on white
+        pairs = np.stack([drawn, out], axis=1).reshape((-1,) + out.shape[1:])
+        images.save_png(FLAGS.out, images.grid(pairs, rows=len(out)), scale=2)
+    print(f"wrote {len(out)} sketch2img images ({', '.join(meta['class_names'][l] for l in labels[:5])}"
+          f"{', ...' if len(out) > 5 else ''}) to {FLAGS.out}")
+
+
 def define_flags():
     flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator (a SavedModel written by train/export).")
     flags.DEFINE_integer("n", 64, "Number of images.")
@@ -74,6 +99,8 @@ def define_flags():
     flags.DEFINE_string("labels", "", "Conditional models: class labels, e.g. '3' or '0,1,2' (repeated to --n). "
                         "Default: every class, one grid row each.")
     flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
+    flags.DEFINE_string("sketch", "", "sketch2img: a sketch image (dark strokes on light paper, or the reverse) or a "
+                        "folder of them, at the model's image size; one image is generated per sketch.")
     flags.DEFINE_integer("batch_size", 256, "Images generated per call (bounds memory).")
 
 

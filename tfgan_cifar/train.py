@@ -16,16 +16,6 @@ from tfgan_cifar.errors import StorageError, TrainingDiverged, UsageError, stora
 RUNS_ROOT = "runs"
 
 
-def _grid_inputs(gan, class_names, classes, per_class=8, count=64, seed=1234):
-    """Fixed z (and labels: one row per class for conditional models) for the per-epoch grid."""
-    rng = np.random.default_rng(seed)
-    if gan.conditional:
-        rows = list(classes) if classes is not None else list(range(len(class_names)))
-        labels = np.repeat(np.asarray(rows, np.int32), per_class)
-        return rng.standard_normal((len(labels), gan.nz)).astype(np.float32), labels, len(rows)
-    return rng.standard_normal((count, gan.nz)).astype(np.float32), None, 8
-
-
 def build(config, num_classes, strategy=None):
     """Model, optimizers and the checkpoint that holds everything a resume needs, made in the scope of
     `strategy` (both optimizers are built there too, see GAN.compile)."""
@@ -67,7 +57,7 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks, data, distribute, export, images
+    from tfgan_cifar import callbacks, data, distribute, export, gans, images
 
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -84,6 +74,9 @@ def train(config, verbose=1):
         config.run_dir, config.export_dir, config.fid_every = os.path.join(scratch, "run"), scratch, 0
     train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
                           config.examples, config.seed)
+    if gans.VARIANTS[config.model].needs_sketches:
+        from tfgan_cifar import sketch
+        train_set = sketch.attach(train_set, "train", config)
     if len(train_set) < config.batch_size:
         raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
 
@@ -110,11 +103,12 @@ def train(config, verbose=1):
     steps_per_epoch = config.steps_per_epoch or len(train_set) // config.batch_size
     # The batch stream is a function of (seed, global step), so a resume continues at the exact data position.
     batches_from = lambda global_step: data.make_pipeline(train_set, config.batch_size, config.image_size,
-                                                           seed=config.seed, repeat=True, start_step=global_step)
-    real_batch = next(iter(batches_from(0)))[0][:64].numpy()
-    fixed_z, fixed_labels, rows = _grid_inputs(gan, train_set.class_names, config.classes)
-    log = callbacks.TrainingLog(run_dir, gan, step, fixed_z, fixed_labels, rows, real_batch, config.batch_size,
-                                config.log_every, steps_per_epoch)
+                                                           seed=config.seed, repeat=True, start_step=global_step,
+                                                           unpaired=config.sketches == "unpaired")
+    first_batch = [t[:64].numpy() for t in next(iter(batches_from(0)))]
+    gan.use_data(train_set)
+    log = callbacks.TrainingLog(run_dir, gan, step, gan.grid_inputs(first_batch, config.classes), first_batch[0],
+                                config.batch_size, config.log_every, steps_per_epoch)
     guard = callbacks.NaNGuard(step, config.nan_patience)
     cbs = [log, guard,  # the guard after TrainingLog, which counts the step; the checkpoint after the guard's repair
            callbacks.Checkpointer(manager, step, epoch, steps_per_epoch, config.ckpt_every),

@@ -3,6 +3,7 @@
 A variant subclasses it, builds its networks, and overrides `train_step` to wire its losses.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgan_cifar import augment
@@ -34,13 +35,14 @@ class GAN(keras.Model):
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
     conditional = False  # True: generate(z, labels) and the SavedModel takes a `label` input
     discriminator_takes_labels = False  # True: the discriminator's inputs are [images, labels]
+    needs_sketches = False  # True: the training data carries sketches (sketch2img)
     METRICS = ("d_loss", "g_loss")
     SUMMARY = ""  # one line for the README table: losses and architecture
 
     def __init__(self, config, num_classes=10, **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.nz = config.nz
+        self.nz = config.nz or 0  # 0: no latent vector (sketch2img)
         self.image_size = config.image_size
         self.num_classes = num_classes
         self.generator = self.build_generator()
@@ -199,8 +201,6 @@ class GAN(keras.Model):
 
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
-        import numpy as np
-
         from tfgan_cifar.images import to_uint8
         rng = np.random.default_rng(seed)
         labels, generator = None, self.sampler()
@@ -213,6 +213,29 @@ class GAN(keras.Model):
             batch_labels = None if labels is None else labels[i:i + batch_size]
             out.append(to_uint8(self.generate(z, batch_labels, generator=generator).numpy()))
         return np.concatenate(out), labels
+
+    def use_data(self, image_set):
+        """Called with the training set before training (variants that sample from data keep what they need)."""
+
+    def grid_inputs(self, batch, classes=None, per_class=8, count=64, seed=1234):
+        """Fixed inputs of the per-epoch grid (from a first training `batch`, for variants that need data):
+        64 latent vectors, or for conditional models one row of 8 per class."""
+        rng = np.random.default_rng(seed)
+        if self.conditional:
+            rows = list(classes) if classes is not None else list(range(self.num_classes))
+            labels = np.repeat(np.asarray(rows, np.int32), per_class)
+            return dict(z=rng.standard_normal((len(labels), self.nz)).astype(np.float32), labels=labels, rows=len(rows))
+        return dict(z=rng.standard_normal((count, self.nz)).astype(np.float32), labels=None, rows=8)
+
+    def grid_image(self, inputs):
+        """The uint8 grid of the samples of grid_inputs(), from sampler()."""
+        from tfgan_cifar.images import grid, to_uint8
+        fake = self.generate(inputs["z"], inputs["labels"], generator=self.sampler())
+        return grid(to_uint8(fake.numpy()), rows=inputs["rows"])
+
+    def export_metadata(self):
+        """Variant-specific entries of the export's metadata."""
+        return {}
 
     def serving_function(self, generator=None):
         """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}, from

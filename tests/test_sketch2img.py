@@ -1,0 +1,133 @@
+"""sketch2img: the edge extractor, unpaired partners, the U-Net's shapes, training from the CLI with
+the sketch | generated | real grid, sampling from a sketch file, evaluation, and bad sketch input."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import error_lines, run_cli, tiny_config
+from tfgan_cifar import data, export, gans, networks, sketch
+
+
+def test_edges_of_a_filled_square_are_its_outline():
+    image = np.full((1, 32, 32, 3), -1.0, np.float32)
+    image[:, 8:24, 8:24, :] = 1.0
+    strokes = sketch.edges(image).numpy()[0, :, :, 0]
+    assert strokes.shape == (32, 32) and set(np.unique(strokes)) <= {0.0, 1.0}
+    assert strokes[11:21, 11:21].sum() == 0  # interior empty
+    assert strokes[:5].sum() == strokes[-5:].sum() == strokes[:, :5].sum() == strokes[:, -5:].sum() == 0  # far bg
+    for side in (strokes[7:9, 10:22], strokes[23:25, 10:22], strokes[10:22, 7:9], strokes[10:22, 23:25]):
+        assert side.max(axis=0 if side.shape[0] == 2 else 1).all()  # every side of the outline is drawn
+    blurred = sketch.edges(image, blur=True).numpy()[0, :, :, 0]
+    assert 0 < blurred[6, 16] < 1 and blurred[12:20, 12:20].sum() == 0  # soft strokes, interior still empty
+
+
+def test_unpaired_partner_is_always_another_image_of_the_same_class():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 0] * 4, np.int32)
+    n = len(labels)
+    images = np.zeros((n, 4, 4, 3), np.uint8)
+    ids = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 1), np.uint8)  # sketch = its index
+    d = data.ImageSet(images, labels, tuple("abcd"), sketches=ids)
+    seen = set()
+    for _, batch_labels, sketches in data.make_pipeline(d, 8, image_size=4, repeat=True, unpaired=True,
+                                                         seed=3).take(30):
+        partner = np.round(sketches.numpy()[:, 0, 0, 0] * 255).astype(int)
+        np.testing.assert_array_equal(labels[partner], batch_labels.numpy())  # same class
+        seen |= set(partner.tolist())
+    _, batch_labels, sketches = next(iter(data.make_pipeline(d, n, image_size=4, shuffle=False, unpaired=True)))
+    partner = np.round(sketches.numpy()[:, 0, 0, 0] * 255).astype(int)
+    assert np.all(partner != np.arange(n))  # never the image itself
+    assert len(seen) > n * 0.8  # partners vary over batches
+    _, _, own = next(iter(data.make_pipeline(d, n, image_size=4, shuffle=False)))
+    np.testing.assert_array_equal(np.round(own.numpy()[:, 0, 0, 0] * 255), np.arange(n))  # paired: its own
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
+def test_unet_output_matches_the_sketch(size, upsample):
+    unet = networks.unet_generator(size, width=8, num_classes=10, upsample=upsample, noise="z")
+    out = unet([np.zeros((2, size, size, 1), np.float32), np.array([1, 2], np.int32)])
+    assert out.shape == (2, size, size, 3)
+    assert any("concatenate" in layer.name for layer in unet.layers)  # skip connections
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("s2i")
+    res = run_cli("train", "--model=sketch2img", "--dataset=shapes", "--examples=256", "--batch_size=16",
+                  "--epochs=1", "--width=8", "--fid_every=0", "--l1_weight=10", f"--run_dir={root}/run",
+                  f"--export_dir={root}/models")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root
+
+
+def test_training_writes_sketch_generated_real_grids_and_a_sketch_savedmodel(trained):
+    grid = np.asarray(Image.open(trained / "run" / "samples" / "epoch_0001.png"))
+    assert grid.shape[1] < grid.shape[0]  # 3 columns (sketch | generated | real) x 8 rows
+    records = [json.loads(line) for line in open(trained / "run" / "metrics.jsonl")]
+    assert np.isfinite(records[0]["l1"]) and np.isfinite(records[0]["gp"])
+    loaded, meta = export.load(str(trained / "models" / "sketch2img"))
+    assert meta["inputs"] == "sketch" and meta["sketches"] == "paired"
+    serve = loaded.signatures["serving_default"]
+    out = serve(sketch=np.zeros((3, 32, 32, 1), np.float32), label=np.array([0, 1, 2], np.int32))["images"]
+    assert out.shape == (3, 32, 32, 3) and out.dtype.name == "uint8"
+
+
+def test_sample_cli_from_a_sketch_file_and_a_folder(trained, tmp_path):
+    drawn = np.full((32, 32), 255, np.uint8)
+    drawn[8:24, 8] = drawn[8:24, 23] = drawn[8, 8:24] = drawn[23, 8:24] = 0  # dark square outline on paper
+    os.makedirs(tmp_path / "sketches")
+    for i in range(3):
+        Image.fromarray(drawn).save(tmp_path / "sketches" / f"s{i}.png")
+    model_dir = str(trained / "models" / "sketch2img")
+    res = run_cli("sample", f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches/s0.png", "--labels=1",
+                  f"--out={tmp_path}/one.npz")
+    assert res.returncode == 0, res.stderr[-2000:]
+    one = np.load(tmp_path / "one.npz")
+    assert one["images"].shape == (1, 32, 32, 3) and one["labels"].tolist() == [1]
+    assert one["sketches"][0, 8, 16, 0] == 1.0 and one["sketches"][0, 16, 16, 0] == 0.0  # inverted to ink
+    res = run_cli("sample", f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches", "--labels=2",
+                  f"--out={tmp_path}/folder.png")
+    assert res.returncode == 0 and Image.open(tmp_path / "folder.png").size[1] > Image.open(tmp_path / "folder.png").size[0]
+
+
+def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "ok.png")
+    model_dir = str(trained / "models" / "sketch2img")
+    for args, needle in (([f"--sketch={tmp_path}/small.png"], "16x16; this model takes 32x32"),
+                         ([f"--sketch={tmp_path}/ok.png", "--labels=10"], "--labels must be in 0..9"),
+                         ([], "give --sketch")):
+        res = run_cli("sample", f"--model_dir={model_dir}", f"--out={tmp_path}/x.png", *args)
+        lines = error_lines(res.stderr)
+        assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_evaluate_scores_test_sketches_with_paired_distances(trained, evaluator_root, monkeypatch, tmp_path):
+    from tfgan_cifar import evaluate
+    monkeypatch.chdir(evaluator_root)
+    result = evaluate.evaluate(str(trained / "models" / "sketch2img"), n=200, data_dir=str(tmp_path), progress=False)
+    g, floor = result["generated"], result["real_test_floor"]
+    assert result["samples"] == 200 and {"fid", "class_accuracy", "l1", "ssim"} <= set(g)
+    assert 0 < g["l1"] < 1 and -1 <= g["ssim"] < 1 and floor["class_accuracy"] > g["class_accuracy"]
+
+
+def test_seed_preset_and_sketch_flags_are_validated():
+    from tfgan_cifar.config import RunConfig, apply_preset, variant_preset
+    from tfgan_cifar.errors import UsageError
+    cls = gans.VARIANTS["sketch2img"]
+    config = apply_preset(RunConfig(model="sketch2img"), variant_preset(cls, "seed"), {"epochs"})
+    assert (config.gp_weight, config.n_critic, config.g_lr, config.d_lr) == (100.0, 5, 1e-4, 1e-4)  # the seed's
+    assert config.image_size == 64 and config.sketches == "unpaired" and config.epochs == 10  # explicit epochs kept
+    assert apply_preset(RunConfig(model="sketch2img"), variant_preset(cls), set()).gp_weight == 10.0
+    with pytest.raises(UsageError, match="not a preset of sketch2img; choose one of: seed"):
+        variant_preset(cls, "fast")
+    with pytest.raises(UsageError, match="--l1_weight needs --sketches=paired"):
+        tiny_config("sketch2img", sketches="unpaired", l1_weight=1.0)
+    with pytest.raises(UsageError, match="--diffaugment does not apply"):
+        tiny_config("sketch2img", diffaugment="color")
+    with pytest.raises(UsageError, match="--sketch_dir applies only"):
+        tiny_config("dcgan", sketch_dir="/tmp/x")

@@ -1,0 +1,127 @@
+"""sketch2img: a conditional WGAN-GP that turns a sketch and a class label into an image.
+
+G is a U-Net from (sketch, label); the critic sees (image, sketch, label-embedding plane) with instance
+norm. Sketches are edges of the training images (sketch.py), either the image's own (`paired`, where an
+optional L1 term pulls G towards the very image) or another image's of the same class (`unpaired`: G
+cannot copy colours from its input's source), or the user's own (--sketch_dir). The seed work's
+setting (skin lesions, 64x64, lambda 100, 5 critic steps, lr 1e-4, 100 epochs) is `--preset=seed`.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan_cifar import losses, networks
+from tfgan_cifar.gans import register
+from tfgan_cifar.gans.base import GAN
+from tfgan_cifar.gans.wgan_gp import CRITIC_NORMS
+from tfgan_cifar.images import grid, to_uint8
+
+SKETCH_MODES = ("paired", "unpaired")
+
+
+@register("sketch2img")
+class Sketch2Img(GAN):
+    conditional = True
+    needs_sketches = True
+    PRESET = dict(width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0, norm="instance",
+                  sketches="paired", l1_weight=0.0, upsample="transpose", noise="dropout", edge_threshold=0.2,
+                  edge_blur=False)
+    NAMED_PRESETS = {"seed": dict(gp_weight=100.0, sketches="unpaired", image_size=64, epochs=100)}
+    METRICS = ("d_loss", "g_loss", "w_distance", "gp", "l1")
+    SUMMARY = ("Wasserstein + gradient penalty (+ optional L1 to the paired image); G: U-Net from sketch + label "
+               "embedding; critic: image + sketch + label plane, instance norm")
+
+    bank = None  # (sketches uint8, labels) that sample_images draws from: see use_data
+
+    @classmethod
+    def validate_config(cls, config):
+        from tfgan_cifar.errors import UsageError
+        cls.check_choice(config, "norm", CRITIC_NORMS)
+        cls.check_choice(config, "sketches", SKETCH_MODES)
+        cls.check_choice(config, "upsample", ("transpose", "bilinear"))
+        cls.check_choice(config, "noise", ("dropout", "z", "none"))
+        if not 0 < config.edge_threshold < 1:
+            raise UsageError(f"--edge_threshold must be in (0, 1), got {config.edge_threshold}")
+        if config.l1_weight < 0:
+            raise UsageError(f"--l1_weight must be >= 0, got {config.l1_weight}")
+        if config.l1_weight and config.sketches != "paired":
+            raise UsageError("--l1_weight needs --sketches=paired (an unpaired sketch has no target image)")
+        if config.diffaugment:
+            raise UsageError("--diffaugment does not apply to sketch2img (it would move the image off its sketch)")
+
+    def build_generator(self):
+        c = self.config
+        return networks.unet_generator(self.image_size, c.width, self.num_classes, c.upsample, c.noise)
+
+    def build_discriminator(self):
+        return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
+                                            num_classes=self.num_classes, label_plane=True, sketch_input=True)
+
+    def generator_inputs(self, sketches, labels=None):
+        return [tf.convert_to_tensor(sketches, tf.float32), tf.cast(labels, tf.int32)]
+
+    def discriminate(self, images, labels=None, training=True, sketches=None):
+        return self.discriminator([images, sketches, labels], training=training)
+
+    def train_step(self, data):
+        real, labels, sketches = data
+        critic = lambda x: self.discriminate(x, labels, sketches=sketches)
+        for _ in range(self.config.n_critic):  # the Wasserstein critic loop, as in wgan_gp
+            fake = self.generate(sketches, labels, training=True)
+            with tf.GradientTape() as tape:
+                w_loss = losses.wasserstein_critic_loss(critic(real), critic(fake))
+                alpha = self.draw(keras.random.uniform, [tf.shape(real)[0], 1, 1, 1])
+                penalty = self.config.gp_weight * losses.gradient_penalty(critic, real, fake, alpha=alpha)
+                d_loss = w_loss + penalty
+            self.step(self.d_optimizer, tape, d_loss, self.discriminator)
+
+        with tf.GradientTape() as tape:
+            fake = self.generate(sketches, labels, training=True)
+            l1 = tf.reduce_mean(tf.abs(fake - real))  # meaningful for paired sketches only
+            g_loss = losses.wasserstein_generator_loss(critic(fake)) + self.config.l1_weight * l1
+        self.step(self.g_optimizer, tape, g_loss, self.generator)
+        return self.record(d_loss=d_loss, g_loss=g_loss, w_distance=-w_loss, gp=penalty, l1=l1)
+
+    # -- sampling from sketches -------------------------------------------------------------------------
+    def use_data(self, image_set):
+        """Sketches (and their labels) that sample_images draws from, e.g. for the per-epoch FID."""
+        self.bank = (image_set.sketches, image_set.labels)
+
+    def sample_images(self, n, seed=0, classes=None, batch_size=500):
+        rng = np.random.default_rng(seed)
+        sketches, labels = self.bank
+        allowed = np.flatnonzero(np.isin(labels, classes)) if classes is not None else np.arange(len(labels))
+        pick = rng.choice(allowed, n, replace=n > len(allowed))
+        generator, out = self.sampler(), []
+        for i in range(0, n, batch_size):
+            idx = pick[i:i + batch_size]
+            fake = self.generate(sketches[idx].astype(np.float32) / 255.0, labels[idx], generator=generator)
+            out.append(to_uint8(fake.numpy()))
+        return np.concatenate(out), labels[pick]
+
+    def grid_inputs(self, batch, classes=None, count=8):
+        real, labels, sketches = batch
+        return dict(real=real[:count], labels=labels[:count], sketches=sketches[:count], rows=count)
+
+    def grid_image(self, inputs):
+        """Rows of sketch | generated | real."""
+        fake = self.generate(inputs["sketches"], inputs["labels"], generator=self.sampler()).numpy()
+        sketch_rgb = np.repeat(1.0 - 2.0 * inputs["sketches"], 3, axis=-1)  # dark strokes on white
+        triplets = np.stack([sketch_rgb, fake, inputs["real"]], axis=1).reshape((-1,) + fake.shape[1:])
+        return grid(to_uint8(triplets), rows=inputs["rows"])
+
+    def export_metadata(self):
+        c = self.config
+        return dict(inputs="sketch", sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur)
+
+    def serving_function(self, generator=None):
+        """serving_default: sketch float32 [N, H, W, 1] (ink in [0, 1]) + label int32 [N] -> {'images': uint8}."""
+        generator = generator or self.sampler()
+        size = self.image_size
+
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="sketch"),
+                                      tf.TensorSpec([None], tf.int32, name="label")])
+        def serve(sketch, label):
+            x = generator([sketch, label], training=False)
+            return {"images": tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)}
+        return serve

@@ -1,0 +1,117 @@
+"""Sketches for sketch2img: an edge extractor in TF ops, user sketch files, and unpaired partners.
+
+A sketch is float32 [N, H, W, 1] in [0, 1], 1 = stroke ("ink"), 0 = paper; stored as uint8 (x255).
+"""
+import os
+
+import numpy as np
+
+from tfgan_cifar.errors import DataError, UsageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def edges(images, threshold=0.2, blur=False):
+    """Sketch of float images in [-1, 1] [N, H, W, 3]: Sobel gradient magnitude of the luminance, scaled
+    by each image's maximum, thresholded to strokes where it exceeds `threshold`; `blur` softens the
+    strokes with a 3x3 binomial filter (hand-drawn lines are not one pixel sharp)."""
+    import tensorflow as tf
+    gray = tf.image.rgb_to_grayscale((tf.cast(images, tf.float32) + 1.0) / 2.0)
+    sobel = tf.image.sobel_edges(gray)  # [N, H, W, 1, 2]: d/dy, d/dx
+    magnitude = tf.sqrt(tf.reduce_sum(tf.square(sobel), axis=-1) + 1e-12)
+    magnitude /= tf.reduce_max(magnitude, axis=[1, 2, 3], keepdims=True) + 1e-6
+    strokes = tf.cast(magnitude > threshold, tf.float32)
+    if blur:
+        k = tf.constant([1.0, 2.0, 1.0])
+        kernel = tf.reshape(tf.tensordot(k, k, axes=0) / 16.0, [3, 3, 1, 1])
+        strokes = tf.clip_by_value(2.0 * tf.nn.conv2d(strokes, kernel, 1, "SAME"), 0.0, 1.0)
+    return strokes
+
+
+def sketches_of(images_uint8, threshold=0.2, blur=False, batch_size=1000):
+    """uint8 sketches [N, H, W, 1] of uint8 images, computed in batches."""
+    from tfgan_cifar.data import to_float
+    out = [np.round(edges(to_float(images_uint8[i:i + batch_size]), threshold, blur).numpy() * 255).astype(np.uint8)
+           for i in range(0, len(images_uint8), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0,) + images_uint8.shape[1:3] + (1,), np.uint8)
+
+
+def read_sketch(path):
+    """One sketch file as float32 [H, W, 1] ink in [0, 1]; dark strokes on light paper are inverted."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            gray = np.asarray(im.convert("L"), np.float32) / 255.0
+    except Exception as e:
+        raise UsageError(f"cannot read sketch {path!r} ({type(e).__name__})")
+    ink = 1.0 - gray if gray.mean() > 0.5 else gray
+    return ink[..., None]
+
+
+def read_sketches(path, size):
+    """A sketch file or a folder of them -> (float32 [N, size, size, 1], file names). Wrong size: an error."""
+    if os.path.isdir(path):
+        names = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+        files = [os.path.join(path, f) for f in names]
+        if not files:
+            raise UsageError(f"no sketch images ({', '.join(IMAGE_EXTENSIONS)}) in {path!r}")
+    elif os.path.isfile(path):
+        files, names = [path], [os.path.basename(path)]
+    else:
+        raise UsageError(f"--sketch {path!r} is neither a file nor a folder")
+    sketches = []
+    for f in files:
+        s = read_sketch(f)
+        if s.shape[:2] != (size, size):
+            raise UsageError(f"sketch {f!r} is {s.shape[1]}x{s.shape[0]}; this model takes {size}x{size} sketches")
+        sketches.append(s)
+    return np.stack(sketches), names
+
+
+def sketches_from_folder(sketch_dir, split, image_set, image_size):
+    """User sketches mirroring the image folder (<sketch_dir>/<class>/<same file name>), aligned with
+    image_set's order. The folder loader keeps file order, so names are matched by class and position."""
+    from tfgan_cifar import data
+    sketch_set = data.load(f"folder:{sketch_dir}", split, image_size=image_size)
+    if len(sketch_set) != len(image_set) or not np.array_equal(sketch_set.labels, image_set.labels):
+        raise DataError(f"--sketch_dir {sketch_dir!r} does not mirror the image folder: {len(sketch_set)} sketches "
+                        f"for {len(image_set)} images (expected the same class folders and file names)")
+    gray = sketch_set.images.astype(np.float32).mean(axis=-1, keepdims=True) / 255.0
+    ink = np.where(gray.mean(axis=(1, 2, 3), keepdims=True) > 0.5, 1.0 - gray, gray)
+    return np.round(ink * 255).astype(np.uint8)
+
+
+def attach(image_set, split, config):
+    """image_set with its sketches: from --sketch_dir, or the edges of its images."""
+    import dataclasses
+    if config.sketch_dir:
+        sketches = sketches_from_folder(config.sketch_dir, split, image_set, config.image_size)
+    else:
+        sketches = sketches_of(image_set.images, config.edge_threshold, config.edge_blur)
+    return dataclasses.replace(image_set, sketches=sketches)
+
+
+def class_members(labels):
+    """(members [K, M] int64 indices padded with -1, counts [K], position of each index in its class)."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1 if len(labels) else 0
+    counts = np.bincount(labels, minlength=k)
+    members = -np.ones((k, max(int(counts.max(initial=0)), 1)), np.int64)
+    position = np.zeros(len(labels), np.int64)
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        members[c, :len(idx)] = idx
+        position[idx] = np.arange(len(idx))
+    return members, counts, position
+
+
+def partners(idx, labels, members, counts, position, uniform):
+    """For each index, another index of the same class (itself only when its class has one image),
+    chosen uniformly among the others: (position + 1 + floor(u * (count - 1))) mod count. TF ops."""
+    import tensorflow as tf
+    label = tf.gather(labels, idx)
+    count = tf.cast(tf.gather(counts, label), tf.int64)
+    offset = 1 + tf.cast(tf.floor(uniform * tf.cast(tf.maximum(count - 1, 1), tf.float32)), tf.int64)
+    offset = tf.where(count > 1, offset, 0)
+    slot = (tf.gather(position, idx) + offset) % tf.maximum(count, 1)
+    return tf.gather_nd(members, tf.stack([tf.cast(label, tf.int64), slot], axis=1))
