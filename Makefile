@@ -19,7 +19,7 @@ ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report clean
+.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep clean
 
 install:
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -72,5 +72,11 @@ evaluator:
 		$(call flag,epochs,$(EPOCHS)) $(ARGS)
 
 BUDGET ?= 120
+GRID    ?=
+# Every combination of GRID for BUDGET seconds each, evaluated and ranked by FID (resumable).
+sweep:
+	$(PYTHON) -m tfgan_cifar.sweep --model=$(MODEL) --grid='$(GRID)' --budget=$(BUDGET) $(call flag,dataset,$(DATASET)) \
+		$(call flag,data_dir,$(DATA_DIR)) $(ARGS)
+
 bench-quality:
 	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

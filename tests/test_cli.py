@@ -42,6 +42,16 @@ CASES = [
     ("sample", ["--model_dir=/does/not/exist"], "no SavedModel"),
     ("sample", ["--out=grid.gif"], "--out"),
     ("export", ["--run_dir=/does/not/exist"], "--run_dir"),
+    ("train", ["--ema=1.5"], "--ema"),
+    ("train", ["--diffaugment=color,blur"], "unknown policy blur"),
+    ("train", ["--precision=float8"], "precision"),
+    ("train", ["--strategy=multiworker"], "TF_CONFIG"),
+    ("train", ["--preset=nope"], "not a preset of dcgan"),
+    ("train", ["--model=sketch2img", "--sketches=both"], "--sketches=both"),
+    ("train", ["--model=sketch2img", "--sketch_dir=/tmp"], "--dataset=folder:PATH"),
+    ("train", ["--model=dcgan", "--edge_threshold=0.3"], "does not apply to dcgan; it applies to: sketch2img"),
+    ("sweep", ["--grid=learning_rate=1,2"], "unknown or fixed key"),
+    ("sweep", ["--grid=n_critic=x"], "not a valid int"),
 ]
 
 
