@@ -19,7 +19,7 @@ ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep clean
+.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
 
 install:
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -77,6 +77,11 @@ GRID    ?=
 sweep:
 	$(PYTHON) -m tfgan_cifar.sweep --model=$(MODEL) --grid='$(GRID)' --budget=$(BUDGET) $(call flag,dataset,$(DATASET)) \
 		$(call flag,data_dir,$(DATA_DIR)) $(ARGS)
+
+# Plain hand-written DCGAN vs tfgan_cifar's CPU recipe, same wall-clock budget (default 600 s) on CIFAR-10.
+bench-quality-cifar:
+	$(PYTHON) -m tfgan_cifar.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
+		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(ARGS)
 
 bench-quality:
 	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -156,7 +156,7 @@ def validate(config, variants):
 
 def variant_preset(cls, name=""):
     """A variant's published preset, with its named preset `name` (e.g. sketch2img's `seed`) on top."""
-    named = getattr(cls, "NAMED_PRESETS", {})
+    named = cls.__dict__.get("NAMED_PRESETS", {})  # a variant's own, not inherited
     if name and name not in named:
         raise UsageError(f"--preset={name} is not a preset of {cls.NAME}"
                          + (f"; choose one of: {', '.join(named)}" if named else " (it has none)"))
@@ -172,7 +172,7 @@ def apply_preset(config, preset, explicit, variants=None):
                              + (f"; it applies to: {', '.join(where)}" if where else ""))
         if name not in explicit:
             setattr(config, name, preset.get(name))
-    for name in ("batch_size", "image_size", "epochs"):  # run-shape defaults a preset may publish
+    for name in ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment"):  # run settings a preset sets
         if name in preset and name not in explicit:
             setattr(config, name, preset[name])
     return config

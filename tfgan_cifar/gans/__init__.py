@@ -41,7 +41,7 @@ def markdown_table():
     for name in sorted(VARIANTS):
         cls = VARIANTS[name]
         preset = ", ".join(f"{k}={_fmt(v)}" for k, v in cls.PRESET.items())
-        for name_, values in getattr(cls, "NAMED_PRESETS", {}).items():
+        for name_, values in cls.__dict__.get("NAMED_PRESETS", {}).items():
             preset += f"; `--preset={name_}`: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
         rows.append(f"| `{name}` | {'yes' if cls.conditional else 'no'} | {cls.SUMMARY} | {preset} |")
     return "\n".join(rows)

@@ -14,6 +14,9 @@ from tfgan_cifar.gans.base import GAN
 @register("dcgan")
 class DCGAN(GAN):
     PRESET = dict(GAN.PRESET, loss="bce", label_smoothing=0.0)
+    # A CPU recipe for make bench-quality-cifar: bfloat16 compute (this CPU has AVX512-BF16) and an EMA
+    # generator. A candidate under measurement (issue 10), not a published setting.
+    NAMED_PRESETS = {"cpu_fast": dict(precision="mixed_bfloat16", ema=0.999)}
     METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
     SUMMARY = "BCE (non-saturating); transposed-conv G with BN+ReLU, tanh; strided-conv D with BN+LeakyReLU(0.2)"
 
