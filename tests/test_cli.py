@@ -46,6 +46,7 @@ CASES = [
     ("train", ["--diffaugment=color,blur"], "unknown policy blur"),
     ("train", ["--precision=float8"], "precision"),
     ("train", ["--strategy=multiworker"], "TF_CONFIG"),
+    ("train", ["--strategy=tpu"], "no TPU found"),
     ("train", ["--preset=nope"], "not a preset of dcgan"),
     ("train", ["--model=sketch2img", "--sketches=both"], "--sketches=both"),
     ("train", ["--model=sketch2img", "--sketch_dir=/tmp"], "--dataset=folder:PATH"),
