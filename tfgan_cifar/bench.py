@@ -99,32 +99,36 @@ def measure(batch_size=64, steps=60, repeats=3):
                 machine=f"{platform.machine()} {os.cpu_count()} cores", tensorflow=tf.__version__)
 
 
-def measure_variant(model, batch_size, steps, repeats):
-    """img/s of `fit`, of the variant's train_step in a bare tf.function loop, and of `fit` under XLA."""
+def measure_variant(model, batch_size, min_steps, repeats, seconds=4.0):
+    """img/s of `fit`, of the variant's train_step in a bare tf.function loop, and of `fit` under XLA. Each
+    measurement runs at least `min_steps` steps and about `seconds` of training, so fast variants are not
+    timed over a fraction of a second."""
+    import dataclasses
+
     import tensorflow as tf
 
-    from tfgan_cifar import data, gans
+    from tfgan_cifar import data, gans, sketch
     from tfgan_cifar.config import RunConfig, apply_preset
     config = apply_preset(RunConfig(model=model, batch_size=batch_size), gans.VARIANTS[model].PRESET, set())
-    dataset = data.make_pipeline(data.make_shapes(max(batch_size * 20, 2000), seed=0), batch_size, repeat=True)
+    images = data.make_shapes(max(batch_size * 20, 2000), seed=0)
+    if gans.VARIANTS[model].needs_sketches:
+        images = dataclasses.replace(images, sketches=sketch.sketches_of(images.images))
+    dataset = data.make_pipeline(images, batch_size, repeat=True)
     batches = iter(dataset)
     fit_gan, jit_gan, loop_gan = (gans.build(config) for _ in range(3))
     fit_gan.compile()
     jit_gan.compile(jit_compile=True)
     loop_gan.compile()
     loop_step = tf.function(loop_gan.train_step)
-
-    time_fit = lambda gan: fit_img_per_s(gan, dataset, steps, batch_size)
-    time_loop = lambda: loop_img_per_s(loop_step, batches, steps, batch_size)
-
     for gan in (fit_gan, jit_gan):  # trace and warm up
         gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
-    float(loop_step(next(batches))["g_loss"])
+    loop_img_per_s(loop_step, batches, 1, batch_size)
+    steps = max(min_steps, int(seconds * fit_img_per_s(fit_gan, dataset, 3, batch_size) / batch_size))
     rates = {"fit": [], "loop": [], "fit_jit": []}
     for _ in range(repeats):
-        rates["fit"].append(time_fit(fit_gan))
-        rates["loop"].append(time_loop())
-        rates["fit_jit"].append(time_fit(jit_gan))
+        rates["fit"].append(fit_img_per_s(fit_gan, dataset, steps, batch_size))
+        rates["loop"].append(loop_img_per_s(loop_step, batches, steps, batch_size))
+        rates["fit_jit"].append(fit_img_per_s(jit_gan, dataset, steps, batch_size))
     best = {k: max(v) for k, v in rates.items()}
     return dict(model=model, batch_size=batch_size, steps=steps, fit_img_per_s=round(best["fit"], 1),
                 loop_img_per_s=round(best["loop"], 1), fit_over_loop=round(best["fit"] / best["loop"], 3),
@@ -229,7 +233,8 @@ def define_flags():
     flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
     flags.DEFINE_string("variants", "all", "Variants of the per-variant table: 'all' or a comma-separated list.")
     flags.DEFINE_string("batch_sizes", "64,128", "Batch sizes of the per-variant table.")
-    flags.DEFINE_integer("variant_steps", 10, "Timed steps per repeat in the per-variant table.")
+    flags.DEFINE_integer("variant_steps", 10, "Minimum timed steps per repeat in the per-variant table (each "
+                         "repeat also runs for about 4 s).")
     flags.DEFINE_string("child", "", "Internal: measure this one variant and print its JSON row.")
 
 
