@@ -148,3 +148,54 @@ def test_diffaugment_is_differentiable_and_reaches_the_generator(policy):
     assert not np.allclose(augmented.numpy(), fake.numpy())  # the policy changes what D sees
     grads = tape.gradient(score, gan.generator.trainable_variables)
     assert all(g is not None for g in grads) and sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
+
+
+def test_ema_generator_batch_norm_statistics_are_re_estimated_for_the_averaged_weights():
+    import keras
+
+    from tfgan_cifar.gans.base import RECALIBRATION_BATCHES
+    config = tiny_config("dcgan", ema=0.9)
+    gan = gans.build(config)
+    gan.compile()
+    for _ in range(3):
+        gan.train_step(batch_of(config))
+    ema = gan.sampler()
+    norms = [l for l in ema.layers if isinstance(l, keras.layers.BatchNormalization)]
+    raw_norms = [l for l in gan.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(norms) == 3 and all(l.momentum == 0.9 for l in norms)  # momentum restored
+    for layer, raw in zip(norms, raw_norms):
+        # Independent: the BN input under the averaged weights, over the same fixed-seed latent batches.
+        feed = keras.Model(ema.inputs, layer.input)
+        acts = [feed(tf.random.stateless_normal([64, 100], seed=[7, i]), training=True).numpy()
+                for i in range(RECALIBRATION_BATCHES)]
+        axes = tuple(range(acts[0].ndim - 1))
+        means = np.mean([a.mean(axis=axes) for a in acts], axis=0)
+        variances = np.mean([a.var(axis=axes) for a in acts], axis=0)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), means, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), variances, rtol=1e-3, atol=1e-5)
+        assert not np.allclose(layer.moving_mean.numpy(), raw.moving_mean.numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_sketch2img_ema_statistics_are_re_estimated_on_its_sketch_bank():
+    import dataclasses
+
+    import keras
+
+    from tfgan_cifar import sketch
+    config = tiny_config("sketch2img", ema=0.9)
+    gan = gans.build(config)
+    gan.compile()
+    shapes = data.make_shapes(64, seed=0)
+    shapes = dataclasses.replace(shapes, sketches=sketch.sketches_of(data.resize_uint8(shapes.images,
+                                                                                           config.image_size)))
+    gan.train_step(next(iter(data.make_pipeline(shapes, 16, image_size=config.image_size, shuffle=False))))
+    norm_means = lambda g: [l.moving_mean.numpy().copy() for l in g.layers
+                            if isinstance(l, keras.layers.BatchNormalization)]
+    raw = norm_means(gan.generator)
+    # No sketches to feed yet: the averaged generator keeps the trained one's statistics.
+    for a, b in zip(norm_means(gan.sampler()), raw):
+        np.testing.assert_array_equal(a, b)
+    gan.use_data(shapes)
+    assert not all(np.allclose(a, b) for a, b in zip(norm_means(gan.sampler()), raw))
+    images, labels = gan.sample_images(8)
+    assert images.shape == (8, config.image_size, config.image_size, 3) and labels.shape == (8,)

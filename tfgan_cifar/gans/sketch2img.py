@@ -87,6 +87,17 @@ class Sketch2Img(GAN):
         """Sketches (and their labels) that sample_images draws from, e.g. for the per-epoch FID."""
         self.bank = (image_set.sketches, image_set.labels)
 
+    def recalibration_inputs(self, batch_size):
+        """The U-Net's batch-norm statistics (with --ema) are re-estimated on sketches from the bank."""
+        if self.bank is None:
+            return None
+        sketches, labels = self.bank
+
+        def inputs(i):
+            idx = np.random.default_rng(i).choice(len(labels), batch_size)
+            return self.generator_inputs(sketches[idx].astype(np.float32) / 255.0, labels[idx])
+        return inputs
+
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         rng = np.random.default_rng(seed)
         sketches, labels = self.bank
