@@ -33,6 +33,42 @@ def test_recipe_is_dcgans_named_preset():
     from tfgan_cifar.errors import UsageError
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused")
     assert config.model == "dcgan" and config.time_budget == 600 and config.batch_size == 64
-    assert config.precision == "mixed_bfloat16" and config.ema == 0.999 and config.g_lr == 2e-4
+    assert config.precision == "float32" and config.ema == 0.0 and config.simultaneous is False
+    assert config.g_lr == config.d_lr == 2e-4 and config.loss == "bce" and config.norm == "batch"
     with pytest.raises(UsageError, match="not a preset of dcgan"):
         bq.recipe_config("turbo", 600, "data", "/tmp/unused")
+
+
+def test_levers_parse_into_typed_override_sets():
+    from tfgan_cifar.errors import UsageError
+    levers = bq.parse_levers("baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4; diffaugment=color,translation;")
+    assert levers == [{}, {"precision": "mixed_bfloat16"}, {"ema": 0.999, "g_lr": 1e-4},
+                      {"diffaugment": "color,translation"}]
+    assert [bq.side_name(o) for o in levers[:3]] == ["baseline", "precision=mixed_bfloat16", "ema=0.999,g_lr=0.0001"]
+    for bad, message in (("warp=9", "unknown or fixed key 'warp'"), ("ema", "look like name=value"),
+                         ("ema=fast", "not a valid float"), ("data_dir=/x", "unknown or fixed key")):
+        with pytest.raises(UsageError, match=message):
+            bq.parse_levers(bad)
+    config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused", {"loss": "hinge", "ema": 0.99})
+    assert config.loss == "hinge" and config.ema == 0.99 and config.precision == "float32" and config.preset == ""
+
+
+def test_a_measured_side_is_cached_and_not_trained_again(tmp_path):
+    calls = []
+
+    def train_and_sample():
+        calls.append(1)
+        return np.zeros((64, 32, 32, 3), np.uint8), 7
+
+    settings = bq.settings_of(bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused", {"ema": 0.999}))
+    assert settings["ema"] == 0.999 and settings["precision"] == "float32"
+    measure = lambda budget, score, s=settings: bq.measure("ema=0.999", str(tmp_path), budget, 1000, s,
+                                                           train_and_sample, score)
+    first = measure(600, lambda fake: float(fake.mean()) + 3.0)
+    again = measure(600, lambda fake: 0.0)
+    assert first == again and first["fd"] == 3.0 and first["steps"] == 7 and len(calls) == 1
+    assert (tmp_path / "ema=0.999" / "grid.png").exists()
+    measure(300, lambda fake: 1.0)  # other budget: measured again
+    assert len(calls) == 2
+    measure(300, lambda fake: 1.0, dict(settings, ema=0.99))  # other settings (a redefined preset): again
+    assert len(calls) == 3

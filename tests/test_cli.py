@@ -19,6 +19,8 @@ CASES = [
     ("train", ["--model=wgan_gp", "--norm=batch"], "choose one of: layer, instance, none"),
     ("train", ["--model=sagan", "--loss=l2"], "--loss=l2"),
     ("train", ["--model=mlp", "--width=32"], "--width does not apply to mlp"),
+    ("train", ["--model=wgan_gp", "--simultaneous"], "--simultaneous does not apply to wgan_gp; it applies to: dcgan, mlp"),
+    ("train", ["--norm=instance"], "--norm=instance is not valid for dcgan; choose one of: batch, spectral, none"),
     ("train", ["--epochs=abc"], "epochs"),
     ("train", ["--no_such_flag=1"], "no_such_flag"),
     ("train", ["--dataset=folder:/does/not/exist"], "does not exist"),

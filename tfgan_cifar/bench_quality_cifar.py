@@ -3,6 +3,10 @@ tfgan_cifar's CPU recipe, each trained for the same wall-clock budget, then 10,0
 with the project's CIFAR-10 evaluator (Fréchet distance in its features against the training set).
 
     python -m tfgan_cifar.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --preset=cpu_fast]
+        [--levers='baseline; precision=mixed_bfloat16; ema=0.999']
+
+`--levers` adds sides: plain tfgan_cifar dcgan with one set of train flags each, so every lever's effect is
+measured alone at the same budget. Each side's result is cached, so an interrupted bench continues.
 
 DATA_DIR holds cifar-10-batches-py (python ../shared/cifar10/to_batches.py DATA_DIR makes one); the
 evaluator comes from `make evaluator DATASET=cifar10 DATA_DIR=DATA_DIR`. Writes bench/quality.json and
@@ -10,6 +14,7 @@ a sample grid of each side to bench/.
 """
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -20,6 +25,11 @@ from tfgan_cifar.errors import UsageError
 # What the reference is, so the comparison stays honest (and a test can check it).
 REFERENCE = dict(layout="DCGAN 32x32", width=64, norm="batch", optimizer="Adam", lr=2e-4, beta1=0.5,
                  loss="non-saturating BCE", batch_size=64, precision="float32", ema=None, augmentation=None)
+
+
+# A tfgan_cifar side's settings, reported with its result.
+SETTINGS = ("preset", "precision", "ema", "diffaugment", "batch_size", "width", "g_lr", "d_lr", "beta1", "beta2",
+            "loss", "norm", "simultaneous", "jit_compile", "seed")
 
 
 def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=64):
@@ -76,54 +86,116 @@ def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=6
     return generate, steps
 
 
-def recipe_config(preset, budget, data_dir, work_dir, seed=0):
-    """tfgan_cifar's CPU recipe: dcgan with the named preset, for the budget."""
-    from tfgan_cifar import gans
-    from tfgan_cifar.config import RunConfig, apply_preset, validate, variant_preset
-    config = RunConfig(model="dcgan", dataset="cifar10", data_dir=data_dir, epochs=100000, time_budget=budget,
-                       fid_every=0, seed=seed, log_every=100, run_dir=os.path.join(work_dir, "recipe"),
-                       export_dir=os.path.join(work_dir, "models"))
-    apply_preset(config, variant_preset(gans.VARIANTS["dcgan"], preset), set(), gans.VARIANTS)
-    validate(config, gans.VARIANTS)
-    return config
+def recipe_config(preset, budget, data_dir, work_dir, overrides=None):
+    """tfgan_cifar's side: dcgan with the named preset (or other train flags `overrides`), for the budget."""
+    from tfgan_cifar import sweep
+    overrides = dict(overrides if overrides is not None else {"preset": preset})
+    return sweep.configure("dcgan", "cifar10", data_dir, budget, overrides, os.path.join(work_dir, side_name(overrides)))
+
+
+def parse_levers(text):
+    """'baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4' -> [{}, {'precision': ...}, {'ema': .., 'g_lr': ..}]:
+    each `;`-separated entry is one set of train flags over plain dcgan (typed like make sweep's grid; a value
+    is taken whole, so diffaugment=color,translation works); `baseline` is dcgan unchanged."""
+    from tfgan_cifar import sweep
+    types, levers = sweep.sweepable_types(), []
+    for entry in filter(str.strip, (text or "").split(";")):
+        overrides = {}
+        for token in entry.split():
+            if token == "baseline":
+                continue
+            name, eq, value = token.partition("=")
+            if not eq or not value:
+                raise UsageError(f"--levers entries look like name=value [name=value ...]; got {token!r}")
+            if name not in types:
+                raise UsageError(f"--levers: unknown or fixed key {name!r}; allowed: {', '.join(sorted(types))}")
+            overrides[name] = sweep.convert(name, value, types[name])
+        levers.append(overrides)
+    return levers
+
+
+def side_name(overrides):
+    from tfgan_cifar import sweep
+    return sweep.slug(overrides) or "baseline"
+
+
+def settings_of(config):
+    """What a tfgan_cifar side trained with: kept in its result, and a cached result of other settings is void."""
+    return {k: getattr(config, k) for k in SETTINGS}
+
+
+def measure(name, work_dir, budget, samples, settings, train_and_sample, score):
+    """One side's result, cached in work_dir/name/result.json so an interrupted bench continues; measured again
+    when the budget, the sample count or the settings (e.g. a redefined preset) differ."""
+    path = os.path.join(work_dir, name, "result.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            cached = json.load(f)
+        if (cached["budget_s"], cached["samples"], cached.get("settings")) == (budget, samples, settings):
+            print(f"{name}: measured before, Fréchet distance {cached['fd']:.3f}")
+            return cached
+    print(f"{name}: training for {budget:g} s", flush=True)
+    fake, steps = train_and_sample()
+    from tfgan_cifar import images
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    images.save_png(os.path.join(work_dir, name, "grid.png"), images.grid(fake[:64]), scale=2)
+    result = dict(name=name, budget_s=budget, samples=samples, steps=steps, fd=score(fake), settings=settings)
+    print(f"{name}: {steps} steps, Fréchet distance {result['fd']:.3f}", flush=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def markdown(results):
+    ref = results["reference"]["fd"]
+    lines = [f"Fréchet distance in {results['features']} features, {results['samples']} samples vs "
+             f"{results['reference_set']}; {results['budget_s']:g} s of training each", "",
+             "| side | steps | FD | ratio to reference |", "| --- | --- | --- | --- |"]
+    for r in [results["reference"]] + results["levers"] + [results["recipe"]]:
+        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {r['fd'] / ref:.3f} |")
+    return "\n".join(lines)
 
 
 def main(argv):
-    from tfgan_cifar import data, features, images, metrics, train
+    from tfgan_cifar import data, features, metrics, train
     F = flags.FLAGS
     if F.budget <= 0 or F.samples < 1000:
         raise UsageError("--budget must be > 0 and --samples >= 1000")
-    config = recipe_config(F.preset, F.budget, F.data_dir, F.work_dir)  # validates --preset first
+    levers = parse_levers(F.levers)
+    configs = [recipe_config(F.preset, F.budget, F.data_dir, F.work_dir, o) for o in levers + [None]]  # validates first
     train_set = data.load("cifar10", "train", F.data_dir)  # a clear error without the CIFAR-10 batches
     extractor = features.make("evaluator", "cifar10", 32, cache_dir=F.data_dir)
     reference, _ = features.reference(extractor, train_set.images, features.reference_tag("cifar10", "train", 32, None),
                                       os.path.join(F.data_dir, "reference_stats"), progress=True)
+    score = lambda fake: metrics.fid_from_activations(reference["features"], extractor(fake)[0])
     z = np.random.default_rng(0).standard_normal((F.samples, 100)).astype(np.float32)
+
+    def plain_dcgan():
+        generate, steps = reference_dcgan(train_set.images, F.budget)
+        return np.concatenate([generate(z[i:i + 500]) for i in range(0, F.samples, 500)]), steps
+
+    def tfgan_cifar(config):
+        def train_and_sample():
+            gan, run_dir, _ = train.train(config, verbose=0)
+            with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+                steps = json.loads(f.readlines()[-1])["step"]
+            return gan.sample_images(F.samples)[0], steps
+        return train_and_sample
+
     results = dict(budget_s=F.budget, samples=F.samples, features=extractor.name, reference_set="CIFAR-10 train (50,000)")
-
-    print(f"reference: plain DCGAN for {F.budget:g} s")
-    generate, steps = reference_dcgan(train_set.images, F.budget)
-    fake = np.concatenate([generate(z[i:i + 500]) for i in range(0, F.samples, 500)])
-    results["reference"] = dict(REFERENCE, steps=steps, fd=metrics.fid_from_activations(reference["features"],
-                                                                                      extractor(fake)[0]))
-    images.save_png(os.path.join(F.out_dir, "quality_reference.png"), images.grid(fake[:64]), scale=2)
-
-    print(f"recipe: tfgan_cifar dcgan --preset={F.preset} for {F.budget:g} s")
-    gan, run_dir, _ = train.train(config, verbose=0)
-    fake, _ = gan.sample_images(F.samples)
-    steps = json.loads(open(os.path.join(run_dir, "metrics.jsonl")).readlines()[-1])["step"]
-    results["recipe"] = dict(preset=F.preset, precision=config.precision, ema=config.ema,
-                             diffaugment=config.diffaugment, steps=steps,
-                             fd=metrics.fid_from_activations(reference["features"], extractor(fake)[0]))
-    images.save_png(os.path.join(F.out_dir, "quality_recipe.png"), images.grid(fake[:64]), scale=2)
+    results["reference"] = measure("reference", F.work_dir, F.budget, F.samples, REFERENCE, plain_dcgan, score)
+    *results["levers"], results["recipe"] = [
+        measure(side_name(o), F.work_dir, F.budget, F.samples, settings_of(c), tfgan_cifar(c), score)
+        for o, c in zip(levers + [{"preset": F.preset}], configs)]
     results["ratio"] = results["recipe"]["fd"] / results["reference"]["fd"]
     os.makedirs(F.out_dir, exist_ok=True)
+    for side in ("reference", "recipe"):
+        shutil.copy(os.path.join(F.work_dir, results[side]["name"], "grid.png"),
+                    os.path.join(F.out_dir, f"quality_{side}.png"))
     with open(os.path.join(F.out_dir, "quality.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"Fréchet distance ({extractor.name} features, {F.samples} samples vs CIFAR-10 train), {F.budget:g} s each:")
-    print(f"  plain hand-written DCGAN  {results['reference']['fd']:8.3f}  ({results['reference']['steps']} steps)")
-    print(f"  tfgan_cifar {F.preset:12s} {results['recipe']['fd']:8.3f}  ({results['recipe']['steps']} steps)")
-    print(f"  ratio {results['ratio']:.3f} (target <= 0.6); wrote {F.out_dir}/quality.json")
+    print(markdown(results))
+    print(f"ratio recipe/reference {results['ratio']:.3f} (target <= 0.6); wrote {F.out_dir}/quality.json")
 
 
 def define_flags():
@@ -132,7 +204,10 @@ def define_flags():
     flags.DEFINE_integer("samples", 10000, "Generated images scored per side.")
     flags.DEFINE_string("preset", "cpu_fast", "dcgan's named preset used as tfgan_cifar's recipe.")
     flags.DEFINE_string("out_dir", "bench", "Where quality.json and the two grids go.")
-    flags.DEFINE_string("work_dir", "bench/quality_cifar_runs", "Where the recipe's run goes.")
+    flags.DEFINE_string("work_dir", "bench/quality_cifar_runs", "Where each side's run, grid and cached result go "
+                        "(a side measured before with the same budget and samples is not run again).")
+    flags.DEFINE_string("levers", "", "Extra dcgan settings to measure, each alone: `;`-separated sets of train "
+                        "flags, e.g. 'baseline; precision=mixed_bfloat16; ema=0.999; g_lr=1e-4 d_lr=4e-4'.")
 
 
 if __name__ == "__main__":

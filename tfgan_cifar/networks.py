@@ -9,6 +9,9 @@ import math
 import keras
 from keras import layers
 
+from tfgan_cifar.layers import sn
+
+
 def init():
     """The DCGAN paper's N(0, 0.02) initialisation. A fresh instance per layer: a shared Keras 3 initializer
     draws the *same* values for every layer, and one made at import time ignores keras.utils.set_random_seed."""
@@ -84,9 +87,10 @@ def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat",
 
 def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label_plane=False, class_head=False,
                         sketch_input=False, name="discriminator"):
-    """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first,
-    a linear score. Options: the label as an extra input plane (cgan), an auxiliary class head (acgan),
-    a 1-channel sketch input stacked on the image (sketch2img). Inputs: [image, (sketch), (label)]."""
+    """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first (or
+    norm='spectral': spectral norm on every layer), a linear score. Options: the label as an extra input
+    plane (cgan), an auxiliary class head (acgan), a 1-channel sketch input stacked on the
+    image (sketch2img). Inputs: [image, (sketch), (label)]."""
     stages = _levels(image_size)
     image = keras.Input(shape=(image_size, image_size, 3), name="image")
     inputs, planes = [image], [image]
@@ -98,15 +102,19 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
         inputs.append(label)
         planes.append(label_channel(label, num_classes, image_size))
     h = layers.Concatenate()(planes) if len(planes) > 1 else image
+    spectral = norm == "spectral"  # spectral norm on every layer instead of a normalisation layer (SN-DCGAN)
+    if spectral:
+        norm = None
     channels = width
-    h = layers.LeakyReLU(0.2)(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=init())(h))
+    h = layers.LeakyReLU(0.2)(sn(layers.Conv2D(channels, 4, strides=2, padding="same", kernel_initializer=init()),
+                                 spectral)(h))
     for _ in range(stages - 1):
         channels *= 2
-        h = layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=norm in (None, "none"),
-                          kernel_initializer=init())(h)
+        h = sn(layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=norm in (None, "none"),
+                             kernel_initializer=init()), spectral)(h)
         h = layers.LeakyReLU(0.2)(normalization(norm)(h))
     h = layers.Flatten()(h)
-    score = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="score")(h)
+    score = sn(layers.Dense(1, kernel_initializer=init(), dtype="float32", name="score"), spectral)(h)
     outputs = score
     if class_head:
         outputs = [score, layers.Dense(num_classes, dtype="float32", name="class_logits")(h)]

@@ -81,16 +81,17 @@ def command_line(model, dataset, budget, combination):
 
 
 def configure(model, dataset, data_dir, budget, combination, run_dir, examples=20000):
-    """A validated RunConfig: the variant's preset, the combination on top (refused if it does not apply)."""
+    """A validated RunConfig: the variant's preset (or its named `preset` if the combination names one), the
+    combination on top (refused if it does not apply)."""
     from tfgan_cifar import gans
-    from tfgan_cifar.config import apply_preset, validate
+    from tfgan_cifar.config import apply_preset, validate, variant_preset
     if model not in gans.VARIANTS:
         raise UsageError(f"unknown model {model!r}; choose one of: {', '.join(sorted(gans.VARIANTS))}")
     config = RunConfig(model=model, dataset=dataset, data_dir=data_dir, examples=examples, epochs=100000,
                        time_budget=budget, fid_every=0, run_dir=os.path.join(run_dir, "run"), export_dir=os.path.join(run_dir, "models"))
     for name, value in combination.items():
         setattr(config, name, value)
-    apply_preset(config, gans.VARIANTS[model].PRESET, set(combination), gans.VARIANTS)
+    apply_preset(config, variant_preset(gans.VARIANTS[model], config.preset), set(combination), gans.VARIANTS)
     validate(config, gans.VARIANTS)
     return config
 

@@ -7,7 +7,7 @@ from tfgan_cifar.gans.dcgan import DCGAN
 
 @register("mlp")
 class MLPGAN(DCGAN):
-    PRESET = {k: v for k, v in DCGAN.PRESET.items() if k != "width"}
+    PRESET = {k: v for k, v in DCGAN.PRESET.items() if k not in ("width", "norm")}
     SUMMARY = "BCE (non-saturating); MLP G 256-512-1024 (LeakyReLU, tanh), MLP D 1024-512-256 (LeakyReLU)"
 
     def build_generator(self):
