@@ -177,15 +177,13 @@ class GAN(keras.Model):
         inputs = self.recalibration_inputs(batch_size)
         if not norms or inputs is None:
             return
-        for layer in norms:
-            layer.momentum_before, layer.momentum = layer.momentum, 0.0  # the first batch replaces the statistics
+        momenta = [layer.momentum for layer in norms]
         for i in range(batches):
+            for layer in norms:  # the first batch replaces the statistics, then a running mean over the batches
+                layer.momentum = i / (i + 1)
             generator(inputs(i), training=True)
-            for layer in norms:  # then a running mean over the batches: 1/(i+2) weights the (i+2)-th batch
-                layer.momentum = (i + 1) / (i + 2)
-        for layer in norms:
-            layer.momentum = layer.momentum_before
-            del layer.momentum_before
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
 
     def recalibration_inputs(self, batch_size):
         """i -> generator inputs of the i-th batch used to re-estimate batch-norm statistics (fixed seeds,
