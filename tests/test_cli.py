@@ -36,6 +36,8 @@ CASES = [
     ("train", ["--steps_per_epoch=-1"], "--steps_per_epoch"),
     ("train", ["--nan_patience=0"], "--nan_patience"),
     ("train", ["--time_budget=-5"], "--time_budget"),
+    ("train", ["--lr_decay=cosine"], "lr_decay"),
+    ("train", ["--lr_decay=linear", "--time_budget=60", "--strategy=multiworker"], "--lr_decay with --time_budget"),
     ("train", ["--ckpt_every=-1"], "--ckpt_every"),
     ("train", ["--model=wgan", "--beta1=0.5"], "--beta1 does not apply to wgan"),
     ("sample", ["--n=0"], "--n"),

@@ -191,3 +191,34 @@ def test_diverged_training_exits_non_zero_with_one_line(monkeypatch, capsys):
         errors.run(main)
     assert code.value.code == 1
     assert capsys.readouterr().err.strip() == "error: training stopped at step 7"
+
+
+def test_lr_decay_linear_falls_to_zero_at_the_end_of_the_run(tmp_path):
+    import tensorflow as tf
+
+    from tfgan_cifar import callbacks
+    config = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
+                         lr_decay="linear", g_lr=2e-4, d_lr=4e-4)
+    gan, _, _ = train.train(config, verbose=0)  # 16 steps; the last one ran at 1/16 of the base rates
+    np.testing.assert_allclose([float(gan.g_optimizer.learning_rate), float(gan.d_optimizer.learning_rate)],
+                               [2e-4 / 16, 4e-4 / 16], rtol=1e-6)
+
+    # The compiled step reads the rate the callback sets: at the end of the schedule no weight moves,
+    # half way through the rates are halved and the weights move.
+    step = tf.Variable(16, dtype=tf.int64)
+    decay = callbacks.LinearDecay([(gan.g_optimizer, 2e-4), (gan.d_optimizer, 4e-4)], step, total_steps=16)
+    batch = tf.data.Dataset.from_tensors((tf.random.uniform([16, 32, 32, 3], -1, 1), tf.zeros([16], tf.int32)))
+    weights = lambda: [v.numpy().copy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
+    before = weights()
+    gan.fit(batch, epochs=1, verbose=0, callbacks=[decay])
+    assert all(np.array_equal(a, b) for a, b in zip(before, weights()))
+    step.assign(8)
+    gan.fit(batch, epochs=1, verbose=0, callbacks=[decay])
+    np.testing.assert_allclose(float(gan.d_optimizer.learning_rate), 2e-4, rtol=1e-6)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, weights()))
+
+    class ThreeQuartersSpent:  # a time budget used up faster than the steps
+        def fraction(self):
+            return 0.75
+    assert callbacks.LinearDecay([], step, 16, ThreeQuartersSpent()).progress() == 0.75
+    assert callbacks.LinearDecay([], tf.Variable(20, dtype=tf.int64), 16).progress() == 1.0

@@ -167,9 +167,32 @@ class TimeBudget(keras.callbacks.Callback):
         super().__init__()
         self.seconds, self.start = seconds, time.perf_counter()
 
+    def fraction(self):
+        """Share of the budget used so far."""
+        return (time.perf_counter() - self.start) / self.seconds
+
     def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() - self.start > self.seconds:
+        if self.fraction() > 1:
             self.model.stop_training = True
+
+
+class LinearDecay(keras.callbacks.Callback):
+    """--lr_decay=linear: before each step, every optimizer's learning rate is its base rate times
+    (1 - progress), progress being the share of the run done: of its total steps, or of its time budget
+    when that is used up sooner. Ending on small steps damps the oscillation a GAN otherwise stops in."""
+
+    def __init__(self, rates, step, total_steps, budget=None):
+        super().__init__()
+        self.rates, self.step, self.total_steps, self.budget = rates, step, total_steps, budget
+
+    def progress(self):
+        done = int(self.step) / self.total_steps
+        return min(1.0, max(done, self.budget.fraction() if self.budget else 0.0))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        factor = 1.0 - self.progress()
+        for optimizer, rate in self.rates:
+            getattr(optimizer, "inner_optimizer", optimizer).learning_rate = rate * factor
 
 
 class FIDMonitor(keras.callbacks.Callback):

@@ -20,6 +20,9 @@ HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+LR_DECAYS = ("none", "linear")
+# Run settings (not hyper-parameters) a named preset may set too.
+PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay")
 # Settings a resumed run may change (everything else is the run's identity and stays as saved).
 # steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
 RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
@@ -54,6 +57,7 @@ class RunConfig:
     diffaugment: str = ""  # DiffAugment policies, e.g. "color,translation,cutout"
     nan_patience: int = 10  # consecutive non-finite steps before training stops
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
+    lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 at the end of the run
     fid_every: int = 1  # epochs between FID evaluations; 0: off
     fid_samples: int = 2560
     features: str = "evaluator"
@@ -126,6 +130,10 @@ def validate(config, variants):
         (config.features in ("evaluator", "inception"),
          f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
+        (config.lr_decay in LR_DECAYS, f"--lr_decay must be one of {', '.join(LR_DECAYS)}, got {config.lr_decay!r}"),
+        (not (config.lr_decay != "none" and config.time_budget and config.strategy == "multiworker"),
+         "--lr_decay with --time_budget needs one clock; under --strategy=multiworker each worker has its own, "
+         "so decay over --epochs there (drop --time_budget)"),
         (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
         (config.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}"),
         (config.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"),
@@ -173,7 +181,7 @@ def apply_preset(config, preset, explicit, variants=None):
                              + (f"; it applies to: {', '.join(where)}" if where else ""))
         if name not in explicit:
             setattr(config, name, preset.get(name))
-    for name in ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment"):  # run settings a preset sets
+    for name in PRESET_RUN_SETTINGS:
         if name in preset and name not in explicit:
             setattr(config, name, preset[name])
     return config
@@ -234,6 +242,9 @@ def define_train_flags():
     define_feature_flags()
     flags.DEFINE_float("time_budget", 0.0, "Stop training after this many seconds (then checkpoint and export); "
                        "0 means no limit.")
+    flags.DEFINE_enum("lr_decay", "none", list(LR_DECAYS), "Learning-rate schedule of both networks: none, or "
+                      "linear: from --g_lr/--d_lr down to 0 at the end of the run (--epochs, or --time_budget seconds "
+                      "when that ends it first; a resumed run's budget clock starts again).")
     flags.DEFINE_integer("nz", None, "Latent dimension (preset: 100).")
     flags.DEFINE_integer("width", None, "Base channel width of both networks (preset: 64).")
     flags.DEFINE_float("g_lr", None, "Generator learning rate (preset per variant).")

@@ -115,8 +115,12 @@ def train(config, verbose=1):
            keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
     if extractor:  # before TrainingLog, which records the FID this adds to the epoch's logs
         cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
-    if config.time_budget:
-        cbs.insert(0, callbacks.TimeBudget(config.time_budget))
+    budget = callbacks.TimeBudget(config.time_budget) if config.time_budget else None
+    if budget:
+        cbs.insert(0, budget)
+    if config.lr_decay == "linear":
+        rates = [(gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)]
+        cbs.insert(0, callbacks.LinearDecay(rates, step, config.epochs * steps_per_epoch, budget))
     if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
         fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
     else:
