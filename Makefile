@@ -15,6 +15,7 @@ OUT     ?= samples/$(MODEL).png
 LABELS  ?=
 LABEL   ?=
 SKETCH  ?=
+REPEATS ?=
 ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
@@ -81,7 +82,7 @@ sweep:
 # Plain hand-written DCGAN vs tfgan_cifar's CPU recipe, same wall-clock budget (default 600 s) on CIFAR-10.
 bench-quality-cifar:
 	$(PYTHON) -m tfgan_cifar.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
-		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(ARGS)
+		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(call flag,repeats,$(REPEATS)) $(ARGS)
 
 bench-quality:
 	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -34,6 +34,7 @@ def test_recipe_is_dcgans_named_preset():
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused")
     assert config.model == "dcgan" and config.time_budget == 600 and config.batch_size == 64
     assert config.precision == "float32" and config.ema == 0.0 and config.simultaneous is False
+    assert config.width == 32 and config.lr_decay == "linear"
     assert config.g_lr == config.d_lr == 2e-4 and config.loss == "bce" and config.norm == "batch"
     with pytest.raises(UsageError, match="not a preset of dcgan"):
         bq.recipe_config("turbo", 600, "data", "/tmp/unused")
@@ -72,3 +73,17 @@ def test_a_measured_side_is_cached_and_not_trained_again(tmp_path):
     assert len(calls) == 2
     measure(300, lambda fake: 1.0, dict(settings, ema=0.99))  # other settings (a redefined preset): again
     assert len(calls) == 3
+
+
+def test_repeats_use_successive_seeds_and_a_side_is_its_median_run():
+    first, third = (bq.recipe_config("cpu_fast", 600, "data", "/tmp/w", {"ema": 0.99, "seed": 5}, k) for k in (0, 2))
+    assert (first.seed, third.seed, third.ema) == (5, 7, 0.99)
+    assert first.run_dir.startswith("/tmp/w/ema=0.99,seed=5/seed5/") and "/seed7/" in third.run_dir
+    runs = [dict(name=f"x/seed{k}", fd=fd, steps=steps) for k, fd, steps in ((0, 9.0, 10), (1, 4.0, 30), (2, 6.0, 20))]
+    summary = bq.side("x", runs)
+    assert summary["fd"] == np.median([9.0, 4.0, 6.0]) and summary["median_run"] == "x/seed2"
+    assert summary["steps"] == 20 and summary["runs"] == runs
+    results = dict(features="evaluator", samples=1000, reference_set="r", budget_s=600, repeats=3, levers=[],
+                   reference=bq.side("reference", [dict(runs[0], name="reference/seed0")]), recipe=summary)
+    row = bq.markdown(results).splitlines()[-1]
+    assert row == "| `x` | 20 | 6.000 | 9.00, 4.00, 6.00 | 0.667 |"

@@ -3,10 +3,12 @@ tfgan_cifar's CPU recipe, each trained for the same wall-clock budget, then 10,0
 with the project's CIFAR-10 evaluator (Fréchet distance in its features against the training set).
 
     python -m tfgan_cifar.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --preset=cpu_fast]
-        [--levers='baseline; precision=mixed_bfloat16; ema=0.999']
+        [--levers='baseline; precision=mixed_bfloat16; ema=0.999'] [--repeats=3]
 
 `--levers` adds sides: plain tfgan_cifar dcgan with one set of train flags each, so every lever's effect is
-measured alone at the same budget. Each side's result is cached, so an interrupted bench continues.
+measured alone at the same budget. `--repeats` trains every side with that many seeds and compares medians
+(identical settings differ by several FD from run to run on this CPU). Each run's result is cached, so an
+interrupted bench continues.
 
 DATA_DIR holds cifar-10-batches-py (python ../shared/cifar10/to_batches.py DATA_DIR makes one); the
 evaluator comes from `make evaluator DATASET=cifar10 DATA_DIR=DATA_DIR`. Writes bench/quality.json and
@@ -29,7 +31,7 @@ REFERENCE = dict(layout="DCGAN 32x32", width=64, norm="batch", optimizer="Adam",
 
 # A tfgan_cifar side's settings, reported with its result.
 SETTINGS = ("preset", "precision", "ema", "diffaugment", "batch_size", "width", "g_lr", "d_lr", "beta1", "beta2",
-            "loss", "norm", "simultaneous", "jit_compile", "seed")
+            "loss", "norm", "simultaneous", "jit_compile", "lr_decay", "seed")
 
 
 def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=64):
@@ -86,11 +88,14 @@ def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=6
     return generate, steps
 
 
-def recipe_config(preset, budget, data_dir, work_dir, overrides=None):
-    """tfgan_cifar's side: dcgan with the named preset (or other train flags `overrides`), for the budget."""
+def recipe_config(preset, budget, data_dir, work_dir, overrides=None, repeat=0):
+    """tfgan_cifar's side: dcgan with the named preset (or other train flags `overrides`), for the budget;
+    its `repeat`-th run adds that to the seed."""
     from tfgan_cifar import sweep
     overrides = dict(overrides if overrides is not None else {"preset": preset})
-    return sweep.configure("dcgan", "cifar10", data_dir, budget, overrides, os.path.join(work_dir, side_name(overrides)))
+    seed = overrides.get("seed", 0) + repeat
+    return sweep.configure("dcgan", "cifar10", data_dir, budget, dict(overrides, seed=seed),
+                           os.path.join(work_dir, side_name(overrides), f"seed{seed}"))
 
 
 def parse_levers(text):
@@ -125,7 +130,7 @@ def settings_of(config):
 
 
 def measure(name, work_dir, budget, samples, settings, train_and_sample, score):
-    """One side's result, cached in work_dir/name/result.json so an interrupted bench continues; measured again
+    """One run's result, cached in work_dir/name/result.json so an interrupted bench continues; measured again
     when the budget, the sample count or the settings (e.g. a redefined preset) differ."""
     path = os.path.join(work_dir, name, "result.json")
     if os.path.exists(path):
@@ -146,23 +151,35 @@ def measure(name, work_dir, budget, samples, settings, train_and_sample, score):
     return result
 
 
+def side(name, runs):
+    """A side's summary over its runs (one per seed): the median FD, and its median run (for the grid)."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i]["fd"])
+    return dict(name=name, fd=float(np.median([r["fd"] for r in runs])), median_run=runs[order[len(runs) // 2]]["name"],
+                steps=int(np.median([r["steps"] for r in runs])), runs=runs)
+
+
 def markdown(results):
     ref = results["reference"]["fd"]
     lines = [f"Fréchet distance in {results['features']} features, {results['samples']} samples vs "
-             f"{results['reference_set']}; {results['budget_s']:g} s of training each", "",
-             "| side | steps | FD | ratio to reference |", "| --- | --- | --- | --- |"]
+             f"{results['reference_set']}; {results['budget_s']:g} s of training each; median of "
+             f"{results['repeats']} seed(s) per side", "",
+             "| side | steps (median) | FD (median) | FD of each seed | ratio to reference |",
+             "| --- | --- | --- | --- | --- |"]
     for r in [results["reference"]] + results["levers"] + [results["recipe"]]:
-        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {r['fd'] / ref:.3f} |")
+        each = ", ".join(f"{run['fd']:.2f}" for run in r["runs"])
+        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {each} | {r['fd'] / ref:.3f} |")
     return "\n".join(lines)
 
 
 def main(argv):
     from tfgan_cifar import data, features, metrics, train
     F = flags.FLAGS
-    if F.budget <= 0 or F.samples < 1000:
-        raise UsageError("--budget must be > 0 and --samples >= 1000")
-    levers = parse_levers(F.levers)
-    configs = [recipe_config(F.preset, F.budget, F.data_dir, F.work_dir, o) for o in levers + [None]]  # validates first
+    if F.budget <= 0 or F.samples < 1000 or F.repeats < 1:
+        raise UsageError("--budget must be > 0, --samples >= 1000 and --repeats >= 1")
+    levers, repeats = parse_levers(F.levers), range(F.repeats)
+    sides = [(side_name(o), o) for o in levers] + [(side_name({"preset": F.preset}), {"preset": F.preset})]
+    configs = [[recipe_config(F.preset, F.budget, F.data_dir, F.work_dir, o, k) for k in repeats]
+               for _, o in sides]  # all validated before anything trains
     train_set = data.load("cifar10", "train", F.data_dir)  # a clear error without the CIFAR-10 batches
     extractor = features.make("evaluator", "cifar10", 32, cache_dir=F.data_dir)
     reference, _ = features.reference(extractor, train_set.images, features.reference_tag("cifar10", "train", 32, None),
@@ -170,9 +187,11 @@ def main(argv):
     score = lambda fake: metrics.fid_from_activations(reference["features"], extractor(fake)[0])
     z = np.random.default_rng(0).standard_normal((F.samples, 100)).astype(np.float32)
 
-    def plain_dcgan():
-        generate, steps = reference_dcgan(train_set.images, F.budget)
-        return np.concatenate([generate(z[i:i + 500]) for i in range(0, F.samples, 500)]), steps
+    def plain_dcgan(seed):
+        def train_and_sample():
+            generate, steps = reference_dcgan(train_set.images, F.budget, seed=seed)
+            return np.concatenate([generate(z[i:i + 500]) for i in range(0, F.samples, 500)]), steps
+        return train_and_sample
 
     def tfgan_cifar(config):
         def train_and_sample():
@@ -182,16 +201,20 @@ def main(argv):
             return gan.sample_images(F.samples)[0], steps
         return train_and_sample
 
-    results = dict(budget_s=F.budget, samples=F.samples, features=extractor.name, reference_set="CIFAR-10 train (50,000)")
-    results["reference"] = measure("reference", F.work_dir, F.budget, F.samples, REFERENCE, plain_dcgan, score)
+    results = dict(budget_s=F.budget, samples=F.samples, repeats=F.repeats, features=extractor.name,
+                   reference_set="CIFAR-10 train (50,000)")
+    run = lambda name, seed, train_and_sample, settings: measure(
+        f"{name}/seed{seed}", F.work_dir, F.budget, F.samples, settings, train_and_sample, score)
+    results["reference"] = side("reference", [run("reference", k, plain_dcgan(k), dict(REFERENCE, seed=k))
+                                              for k in repeats])
     *results["levers"], results["recipe"] = [
-        measure(side_name(o), F.work_dir, F.budget, F.samples, settings_of(c), tfgan_cifar(c), score)
-        for o, c in zip(levers + [{"preset": F.preset}], configs)]
+        side(name, [run(name, c.seed, tfgan_cifar(c), settings_of(c)) for c in runs])
+        for (name, _), runs in zip(sides, configs)]
     results["ratio"] = results["recipe"]["fd"] / results["reference"]["fd"]
     os.makedirs(F.out_dir, exist_ok=True)
-    for side in ("reference", "recipe"):
-        shutil.copy(os.path.join(F.work_dir, results[side]["name"], "grid.png"),
-                    os.path.join(F.out_dir, f"quality_{side}.png"))
+    for which in ("reference", "recipe"):
+        shutil.copy(os.path.join(F.work_dir, results[which]["median_run"], "grid.png"),
+                    os.path.join(F.out_dir, f"quality_{which}.png"))
     with open(os.path.join(F.out_dir, "quality.json"), "w") as f:
         json.dump(results, f, indent=2)
     print(markdown(results))
@@ -201,7 +224,9 @@ def main(argv):
 def define_flags():
     flags.DEFINE_string("data_dir", "data", "Directory with cifar-10-batches-py and the evaluator's reference cache.")
     flags.DEFINE_float("budget", 600.0, "Training wall-clock seconds of each side.")
-    flags.DEFINE_integer("samples", 10000, "Generated images scored per side.")
+    flags.DEFINE_integer("samples", 10000, "Generated images scored per run.")
+    flags.DEFINE_integer("repeats", 1, "Runs per side (seeds 0..N-1 added to the side's seed); sides are "
+                         "compared by their median Fréchet distance.")
     flags.DEFINE_string("preset", "cpu_fast", "dcgan's named preset used as tfgan_cifar's recipe.")
     flags.DEFINE_string("out_dir", "bench", "Where quality.json and the two grids go.")
     flags.DEFINE_string("work_dir", "bench/quality_cifar_runs", "Where each side's run, grid and cached result go "
