@@ -222,3 +222,21 @@ def test_lr_decay_linear_falls_to_zero_at_the_end_of_the_run(tmp_path):
             return 0.75
     assert callbacks.LinearDecay([], step, 16, ThreeQuartersSpent()).progress() == 0.75
     assert callbacks.LinearDecay([], tf.Variable(20, dtype=tf.int64), 16).progress() == 1.0
+
+
+def test_lr_decay_start_holds_the_base_rates_then_decays_linearly_to_zero():
+    import tensorflow as tf
+
+    from tfgan_cifar import callbacks
+
+    class Optimizer:
+        learning_rate = None
+    opt, step = Optimizer(), tf.Variable(0, dtype=tf.int64)
+    decay = callbacks.LinearDecay([(opt, 1e-3)], step, total_steps=100, start=0.6)
+    rates = []
+    for k in range(0, 101, 10):
+        step.assign(k)
+        decay.on_train_batch_begin(0)
+        rates.append(opt.learning_rate)
+    expected = np.interp(np.arange(0, 101, 10), [0, 60, 100], [1e-3, 1e-3, 0.0])  # hold 60 %, then a ramp to 0
+    np.testing.assert_allclose(rates, expected, rtol=1e-9, atol=1e-12)

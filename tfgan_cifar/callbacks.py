@@ -177,20 +177,21 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class LinearDecay(keras.callbacks.Callback):
-    """--lr_decay=linear: before each step, every optimizer's learning rate is its base rate times
-    (1 - progress), progress being the share of the run done: of its total steps, or of its time budget
-    when that is used up sooner. Ending on small steps damps the oscillation a GAN otherwise stops in."""
+    """--lr_decay=linear: before each step, every optimizer's learning rate is its base rate until `start`
+    of the run is done, then falls linearly to 0 at its end; progress is the share of the run done: of its
+    total steps, or of its time budget when that is used up sooner. Ending on small steps damps the
+    oscillation a GAN otherwise stops in; a later start keeps the fast early progress of the full rates."""
 
-    def __init__(self, rates, step, total_steps, budget=None):
+    def __init__(self, rates, step, total_steps, budget=None, start=0.0):
         super().__init__()
-        self.rates, self.step, self.total_steps, self.budget = rates, step, total_steps, budget
+        self.rates, self.step, self.total_steps, self.budget, self.start = rates, step, total_steps, budget, start
 
     def progress(self):
         done = int(self.step) / self.total_steps
         return min(1.0, max(done, self.budget.fraction() if self.budget else 0.0))
 
     def on_train_batch_begin(self, batch, logs=None):
-        factor = 1.0 - self.progress()
+        factor = min(1.0, (1.0 - self.progress()) / (1.0 - self.start))
         for optimizer, rate in self.rates:
             getattr(optimizer, "inner_optimizer", optimizer).learning_rate = rate * factor
 

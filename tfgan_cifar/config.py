@@ -22,7 +22,8 @@ STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 LR_DECAYS = ("none", "linear")
 # Run settings (not hyper-parameters) a named preset may set too.
-PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay")
+PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
+                       "lr_decay_start")
 # Settings a resumed run may change (everything else is the run's identity and stays as saved).
 # steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
 RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
@@ -58,6 +59,7 @@ class RunConfig:
     nan_patience: int = 10  # consecutive non-finite steps before training stops
     time_budget: float = 0.0  # seconds of training after which the run stops and exports; 0: no limit
     lr_decay: str = "none"  # none | linear: both learning rates fall linearly to 0 at the end of the run
+    lr_decay_start: float = 0.0  # share of the run at the base rates before the linear decay begins
     fid_every: int = 1  # epochs between FID evaluations; 0: off
     fid_samples: int = 2560
     features: str = "evaluator"
@@ -131,6 +133,8 @@ def validate(config, variants):
          f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
         (config.lr_decay in LR_DECAYS, f"--lr_decay must be one of {', '.join(LR_DECAYS)}, got {config.lr_decay!r}"),
+        (0 <= config.lr_decay_start < 1, f"--lr_decay_start must be in [0, 1), got {config.lr_decay_start}"),
+        (config.lr_decay != "none" or not config.lr_decay_start, "--lr_decay_start needs --lr_decay=linear"),
         (not (config.lr_decay != "none" and config.time_budget and config.strategy == "multiworker"),
          "--lr_decay with --time_budget needs one clock; under --strategy=multiworker each worker has its own, "
          "so decay over --epochs there (drop --time_budget)"),
@@ -245,6 +249,8 @@ def define_train_flags():
     flags.DEFINE_enum("lr_decay", "none", list(LR_DECAYS), "Learning-rate schedule of both networks: none, or "
                       "linear: from --g_lr/--d_lr down to 0 at the end of the run (--epochs, or --time_budget seconds "
                       "when that ends it first; a resumed run's budget clock starts again).")
+    flags.DEFINE_float("lr_decay_start", 0.0, "With --lr_decay=linear: the share of the run (0 to <1) trained at the "
+                       "base rates before the decay to 0 begins; 0 decays from the first step.")
     flags.DEFINE_integer("nz", None, "Latent dimension (preset: 100).")
     flags.DEFINE_integer("width", None, "Base channel width of both networks (preset: 64).")
     flags.DEFINE_float("g_lr", None, "Generator learning rate (preset per variant).")

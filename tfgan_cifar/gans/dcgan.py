@@ -19,7 +19,8 @@ class DCGAN(GAN):
     # learning rates fall to 0 at the end of the budget. None of bfloat16 (~0.6x the speed on this CPU), EMA,
     # TTUR, hinge, spectral norm, DiffAugment, XLA, batch 32 or higher learning rates helped, so the recipe
     # pins float32, the alternating update (the simultaneous one trained worse) and no EMA.
-    NAMED_PRESETS = {"cpu_fast": dict(width=32, lr_decay="linear", precision="float32", simultaneous=False, ema=0.0)}
+    NAMED_PRESETS = {"cpu_fast": dict(width=32, g_lr=4e-4, d_lr=4e-4, lr_decay="linear", lr_decay_start=0.5,
+                                      precision="float32", simultaneous=False, ema=0.0)}
     METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
     SUMMARY = ("BCE (non-saturating) or hinge; transposed-conv G with BN+ReLU, tanh; strided-conv D with BN (or "
                "spectral norm) + LeakyReLU(0.2); alternating or simultaneous updates")
