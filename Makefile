@@ -29,7 +29,7 @@ install:
 
 # The offline main job: a few CPU minutes of DCGAN on the built-in `shapes` data, export, sample.
 demo:
-	$(PYTHON) -m tfgan_cifar.train --model=dcgan --dataset=shapes --epochs=$(or $(EPOCHS),4) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.train --model=dcgan --preset=cpu_fast --dataset=shapes --epochs=$(or $(EPOCHS),4) $(ARGS)
 	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/dcgan --n=64 --out=samples/demo.png
 	@echo "demo done: sample grid samples/demo.png, SavedModel models/dcgan/, TensorBoard logs runs/dcgan/ (make tensorboard)"
 
