@@ -31,8 +31,7 @@ REFERENCE = dict(layout="DCGAN 32x32", width=64, norm="batch", optimizer="Adam",
 
 # A tfgan_cifar side's settings, reported with its result.
 SETTINGS = ("preset", "precision", "ema", "diffaugment", "batch_size", "width", "g_lr", "d_lr", "beta1", "beta2",
-            "loss", "norm", "simultaneous", "jit_compile", "lr_decay", "lr_decay_start",
-            "seed")
+            "loss", "norm", "simultaneous", "jit_compile", "lr_decay", "lr_decay_start", "seed")
 
 
 def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=64):

@@ -120,8 +120,8 @@ def train(config, verbose=1):
         cbs.insert(0, budget)
     if config.lr_decay == "linear":
         rates = [(gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)]
-        cbs.insert(0, callbacks.LinearDecay(rates, step, config.epochs * steps_per_epoch, budget,
-                                                config.lr_decay_start))
+        total_steps = config.epochs * steps_per_epoch
+        cbs.insert(0, callbacks.LinearDecay(rates, step, total_steps, budget, config.lr_decay_start))
     if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
         fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
     else:
