@@ -1,4 +1,5 @@
 """Every registered variant: train steps change both networks with finite losses; generate honours labels."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -213,17 +214,21 @@ def test_simultaneous_step_matches_a_plain_tape_step_and_differs_from_alternatin
 
 
 def test_dcgan_spectral_norm_critic_replaces_batch_norm():
-    import keras
+    from tfgan_cifar.layers import SpectralNorm
     gan = gans.build(tiny_config("dcgan", norm="spectral", simultaneous=True))
     gan.compile()
     d = gan.discriminator
-    wrapped = [l.layer for l in d.layers if isinstance(l, keras.layers.SpectralNormalization)]
+    wrapped = [l for l in d.layers if isinstance(l, SpectralNorm)]
     assert not norm_layers(d, keras.layers.BatchNormalization)
-    assert [type(l).__name__ for l in wrapped] == ["Conv2D", "Conv2D", "Conv2D", "Dense"]  # every weight layer
+    assert [type(l.layer).__name__ for l in wrapped] == ["Conv2D", "Conv2D", "Conv2D", "Dense"]  # every weight layer
+    raw = [l.kernel.numpy() for l in wrapped]
     logs = gan.train_step(batch())
     assert all(np.isfinite(float(v)) for v in logs.values())
-    # After a training call the kernel is divided by its estimated top singular value (one power iteration).
-    kernel = wrapped[1].kernel.numpy()
+    # The optimizer updates the raw kernels (W / sigma is computed in the forward pass, never stored)...
+    for layer, before in zip(wrapped, raw):
+        assert not np.allclose(layer.kernel.numpy(), before)
+    # ...and the critic computes with W / sigma(W), whose largest singular value is ~1 after one iteration.
+    kernel = wrapped[1].normalized_kernel().numpy()
     sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
     assert 0.5 < sigma < 1.5
     from tfgan_cifar.errors import UsageError

@@ -1,17 +1,111 @@
-"""Layers Keras does not ship: SAGAN's self-attention and class-conditional batch norm.
-Spectral normalisation is Keras's own `layers.SpectralNormalization`, wrapped by `sn()`."""
+"""Layers Keras does not ship: spectral normalisation as in the paper, SAGAN's self-attention,
+class-conditional batch norm and the projection discriminator's class term."""
 import keras
 from keras import layers, ops
 
+# The wrapped layer's weight that spectral normalisation divides by its largest singular value.
+_KERNEL = {layers.Dense: "kernel", layers.Conv2D: "kernel", layers.Conv2DTranspose: "kernel",
+           layers.Embedding: "embeddings"}
+
 
 def sn(layer, enabled=True):
-    """Spectrally normalise `layer` (one power iteration per training call), or return it unchanged.
-    Keras's layer rescales the kernel variable in place on each training call (W <- W / sigma(W)).
-    Always float32: a power iteration in (b)float16 estimates sigma too coarsely to normalise by."""
-    if not enabled:
-        return layer
-    layer.dtype_policy = "float32"
-    return layers.SpectralNormalization(layer, power_iterations=1, dtype="float32")
+    """`layer` spectrally normalised (SpectralNorm, one power iteration per training call), or unchanged."""
+    return SpectralNorm(layer) if enabled else layer
+
+
+@keras.saving.register_keras_serializable(package="tfgan_cifar")
+class SpectralNorm(layers.Wrapper):
+    """Spectral normalisation of Miyato et al. (2018): the wrapped layer computes with W / sigma(W), where
+    sigma(W) = u^T W v estimates W's largest singular value from a power-iteration vector u.
+
+    Unlike Keras 3's `SpectralNormalization`, which on each training call assigns W / sigma back into the
+    kernel and then differentiates the layer at that kernel (no gradient through sigma; keras-team/keras
+    #19183, #20309), the raw W stays the trainable variable and the division happens inside the forward pass,
+    so autodiff includes d sigma / d W = u v^T, and the optimizer updates the raw W. u is non-trainable
+    state: training calls run `power_iterations` steps of the iteration (under stop_gradient, as in the
+    paper) and store u; inference calls use the stored u and never change it. The normalisation runs in
+    float32 under mixed precision (a bfloat16 power iteration estimates sigma too coarsely); the layer's
+    own op then runs in its compute dtype.
+
+    W is viewed as a matrix of out_channels x everything else, as in Miyato's code and StudioGAN (PyTorch's
+    `spectral_norm`): Dense [in, out] and Conv2D [kh, kw, in, out] group the last axis, Conv2DTranspose
+    [kh, kw, out, in] its third, Embedding [classes, dim] its first. (Grouping another axis, as Keras's
+    layer does for transposed convs, normalises a different matrix.)"""
+
+    def __init__(self, layer, power_iterations=1, eps=1e-12, **kwargs):
+        if type(layer) not in _KERNEL:
+            raise ValueError(f"SpectralNorm wraps {', '.join(t.__name__ for t in _KERNEL)}, not {type(layer).__name__}")
+        # float32 and no autocasting, so W and u are read as float32 (a "mixed" policy would make Keras enter
+        # an autocast scope even with autocast=False); the cast to the wrapped layer's compute dtype is explicit.
+        kwargs.update(dtype="float32", autocast=False)
+        super().__init__(layer, **kwargs)
+        self.power_iterations, self.eps = power_iterations, eps
+        self.out_axis = {layers.Conv2DTranspose: -2, layers.Embedding: 0}.get(type(layer), -1)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if getattr(self.layer, "data_format", "channels_last") != "channels_last":
+            raise ValueError("SpectralNorm supports channels_last layers only")
+        rows = self.kernel.shape[self.out_axis]
+        self.u = self.add_weight(shape=(rows,), initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                                 trainable=False, dtype="float32", aggregation="only_first_replica", name="u")
+
+    @property
+    def kernel(self):
+        """The raw (unnormalised) weight variable of the wrapped layer."""
+        return getattr(self.layer, _KERNEL[type(self.layer)])
+
+    def matrix(self, kernel):
+        """The kernel as the out_channels x everything-else matrix."""
+        kernel = ops.moveaxis(kernel, self.out_axis, 0)
+        return ops.reshape(kernel, (ops.shape(kernel)[0], -1))
+
+    def _normalize(self, x):
+        return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), self.eps)
+
+    def sigma(self, training=False):
+        """u^T W v for the stored u (after `power_iterations` updates of it when training); differentiable
+        in W, with u and v held constant."""
+        w = self.matrix(ops.convert_to_tensor(self.kernel))
+        u = ops.convert_to_tensor(self.u)
+        w_const = ops.stop_gradient(w)
+        for _ in range(self.power_iterations if training else 0):
+            v = self._normalize(ops.matmul(u, w_const))  # W^T u
+            u = self._normalize(ops.matmul(w_const, v))
+        if training:
+            self.u.assign(u)
+        u = ops.stop_gradient(u)
+        v = ops.stop_gradient(self._normalize(ops.matmul(u, w_const)))
+        return ops.sum(u * ops.matmul(w, v))
+
+    def normalized_kernel(self, training=False):
+        return ops.convert_to_tensor(self.kernel) / self.sigma(training)
+
+    def call(self, inputs, training=False):
+        layer = self.layer
+        kernel = ops.cast(self.normalized_kernel(training), layer.compute_dtype)
+        if isinstance(layer, layers.Embedding):
+            return ops.take(kernel, ops.cast(inputs, "int32"), axis=0)
+        inputs = ops.cast(inputs, layer.compute_dtype)
+        if isinstance(layer, layers.Dense):
+            out = ops.matmul(inputs, kernel)
+        elif isinstance(layer, layers.Conv2DTranspose):
+            out = ops.conv_transpose(inputs, kernel, strides=list(layer.strides), padding=layer.padding,
+                                     output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+                                     data_format=layer.data_format)
+        else:
+            out = layer.convolution_op(inputs, kernel)
+        if layer.use_bias:
+            out = ops.add(out, ops.cast(layer.bias, out.dtype))
+        return layer.activation(out) if layer.activation is not None else out
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = {**super().get_config(), "power_iterations": self.power_iterations, "eps": self.eps}
+        config.pop("dtype", None), config.pop("autocast", None)  # always float32 without autocasting
+        return config
 
 
 class SelfAttention(layers.Layer):
@@ -89,15 +183,14 @@ class Projection(layers.Layer):
 
     def build(self, input_shape):
         features, _ = input_shape
-        # A bias-free Dense on one-hot labels is an embedding lookup. (Keras's SpectralNormalization casts
-        # its output to the input dtype, so it cannot wrap an Embedding fed int32 labels.)
-        self.embedding = sn(layers.Dense(features[-1], use_bias=False, name="class_embedding"), self.spectral_norm)
-        self.embedding.build((None, self.num_classes))
+        self.embedding = sn(layers.Embedding(self.num_classes, features[-1], name="class_embedding"),
+                            self.spectral_norm)
+        self.embedding.build((None,))
 
     def call(self, inputs, training=False):
         features, label = inputs
-        one_hot = ops.one_hot(label, self.num_classes, dtype=features.dtype)
-        return ops.sum(self.embedding(one_hot, training=training) * features, axis=-1, keepdims=True)
+        embedded = ops.cast(self.embedding(label, training=training), features.dtype)
+        return ops.sum(embedded * features, axis=-1, keepdims=True)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "spectral_norm": self.spectral_norm}
