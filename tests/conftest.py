@@ -13,7 +13,7 @@ def tiny_config(model="dcgan", **overrides):
     """A validated RunConfig small enough for a CPU test: 16x16-wide networks, 32x32 images."""
     from tfgan_cifar import gans
     from tfgan_cifar.config import RunConfig, apply_preset, validate
-    config = RunConfig(model=model, examples=256, batch_size=16, epochs=1, log_every=2)
+    config = RunConfig(model=model, examples=256, batch_size=16, epochs=1, log_every=2, precision="float32")
     explicit = set()
     for key, value in overrides.items():
         setattr(config, key, value)

@@ -33,7 +33,7 @@ def test_recipe_is_dcgans_named_preset():
     from tfgan_cifar.errors import UsageError
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused")
     assert config.model == "dcgan" and config.time_budget == 600 and config.batch_size == 64
-    assert config.precision == "float32" and config.ema == 0.0 and config.simultaneous is False
+    assert config.precision == "auto" and config.ema == 0.0 and config.simultaneous is False
     assert config.width == 32 and config.lr_decay == "linear" and config.lr_decay_start == 0.5
     assert config.g_lr == config.d_lr == 4e-4 and config.loss == "bce" and config.norm == "batch"
     with pytest.raises(UsageError, match="not a preset of dcgan"):
@@ -51,7 +51,7 @@ def test_levers_parse_into_typed_override_sets():
         with pytest.raises(UsageError, match=message):
             bq.parse_levers(bad)
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused", {"loss": "hinge", "ema": 0.99})
-    assert config.loss == "hinge" and config.ema == 0.99 and config.precision == "float32" and config.preset == ""
+    assert config.loss == "hinge" and config.ema == 0.99 and config.precision == "auto" and config.preset == ""
 
 
 def test_a_measured_side_is_cached_and_not_trained_again(tmp_path):
@@ -62,7 +62,7 @@ def test_a_measured_side_is_cached_and_not_trained_again(tmp_path):
         return np.zeros((64, 32, 32, 3), np.uint8), 7
 
     settings = bq.settings_of(bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused", {"ema": 0.999}))
-    assert settings["ema"] == 0.999 and settings["precision"] == "float32"
+    assert settings["ema"] == 0.999 and settings["precision"] == "auto"
     measure = lambda budget, score, s=settings: bq.measure("ema=0.999", str(tmp_path), budget, 1000, s,
                                                            train_and_sample, score)
     first = measure(600, lambda fake: float(fake.mean()) + 3.0)

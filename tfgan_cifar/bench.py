@@ -7,6 +7,10 @@
 2. Every variant at each of --batch_sizes, each in its own process (so its peak RSS is its own): `fit`
    vs the minimal loop (the variant's train_step in a tf.function, no Keras trainer), `fit` with
    --jit_compile (XLA), and peak resident memory.
+3. Precision: every variant at the first batch size in each of --precisions, XLA off and on, as ratios to
+   float32 without XLA.
+4. Spectral norm: the train step of `dcgan --norm=spectral` and `sagan --conditioning=concat` with the
+   project's SpectralNorm against Keras 3's SpectralNormalization (the layer it replaced).
 Prints tables and writes bench/results.json. Runs alternate (fit, loop, ...) and the best of each is
 kept, so a noisy neighbour hurts both sides alike.
 """
@@ -61,9 +65,10 @@ def loop_img_per_s(step, batches, steps, batch_size):
 def measure(batch_size=64, steps=60, repeats=3):
     import tensorflow as tf
 
-    from tfgan_cifar import data, gans
+    from tfgan_cifar import data, gans, precision
     from tfgan_cifar.config import RunConfig, apply_preset
-    config = apply_preset(RunConfig(model="dcgan", batch_size=batch_size), gans.VARIANTS["dcgan"].PRESET, set())
+    config = apply_preset(RunConfig(model="dcgan", batch_size=batch_size, precision="float32"),
+                          gans.VARIANTS["dcgan"].PRESET, set())
     images = data.make_shapes(max(batch_size * 50, 2000), seed=0)
     dataset = data.make_pipeline(images, batch_size, repeat=True)
 
@@ -96,44 +101,63 @@ def measure(batch_size=64, steps=60, repeats=3):
     return dict(model="dcgan", batch_size=batch_size, steps=steps, repeats=repeats,
                 fit_img_per_s=round(fit, 1), hand_loop_img_per_s=round(loop, 1), fit_over_loop=round(fit / loop, 3),
                 pipeline_img_per_s=round(pipeline, 1), pipeline_over_train=round(pipeline / fit, 1),
-                machine=f"{platform.machine()} {os.cpu_count()} cores", tensorflow=tf.__version__)
+                machine=f"{precision.cpu_features()[0]} ({platform.machine()}, {os.cpu_count()} cores)",
+                tensorflow=tf.__version__)
 
 
-def measure_variant(model, batch_size, min_steps, repeats, seconds=4.0):
-    """img/s of `fit`, of the variant's train_step in a bare tf.function loop, and of `fit` under XLA. Each
-    measurement runs at least `min_steps` steps and about `seconds` of training, so fast variants are not
-    timed over a fraction of a second."""
+def keras_spectral_norm(layer, power_iterations=1, eps=None):
+    """The spectral norm the project used before its own SpectralNorm: Keras 3's layer, which rescales the
+    kernel in place (float32 throughout, as it was used)."""
+    import keras
+    layer.dtype_policy = "float32"
+    return keras.layers.SpectralNormalization(layer, power_iterations=power_iterations, dtype="float32")
+
+
+def measure_variant(model, batch_size, min_steps, repeats, seconds=4.0, precision="float32", loop=True,
+                    overrides=None, sn_wrapper="own"):
+    """img/s of `fit`, of the variant's train_step in a bare tf.function loop (unless not `loop`), and of `fit`
+    under XLA, in `precision`. Each measurement runs at least `min_steps` steps and about `seconds` of
+    training, so fast variants are not timed over a fraction of a second. sn_wrapper='keras' builds the
+    networks with Keras's SpectralNormalization instead of the project's SpectralNorm."""
     import dataclasses
+    from unittest import mock
 
     import tensorflow as tf
 
-    from tfgan_cifar import data, gans, sketch
+    from tfgan_cifar import data, gans, layers, sketch
     from tfgan_cifar.config import RunConfig, apply_preset
-    config = apply_preset(RunConfig(model=model, batch_size=batch_size), gans.VARIANTS[model].PRESET, set())
+    config = apply_preset(RunConfig(model=model, batch_size=batch_size, precision=precision, **(overrides or {})),
+                          gans.VARIANTS[model].PRESET, set(overrides or ()))
     images = data.make_shapes(max(batch_size * 20, 2000), seed=0)
     if gans.VARIANTS[model].needs_sketches:
         images = dataclasses.replace(images, sketches=sketch.sketches_of(images.images))
     dataset = data.make_pipeline(images, batch_size, repeat=True)
     batches = iter(dataset)
-    fit_gan, jit_gan, loop_gan = (gans.build(config) for _ in range(3))
+    wrapper = keras_spectral_norm if sn_wrapper == "keras" else layers.SpectralNorm
+    with mock.patch.object(layers, "SpectralNorm", wrapper):
+        fit_gan, jit_gan, loop_gan = (gans.build(config) for _ in range(3))
     fit_gan.compile()
     jit_gan.compile(jit_compile=True)
     loop_gan.compile()
     loop_step = tf.function(loop_gan.train_step)
     for gan in (fit_gan, jit_gan):  # trace and warm up
         gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
-    loop_img_per_s(loop_step, batches, 1, batch_size)
+    if loop:
+        loop_img_per_s(loop_step, batches, 1, batch_size)
     steps = max(min_steps, int(seconds * fit_img_per_s(fit_gan, dataset, 3, batch_size) / batch_size))
     rates = {"fit": [], "loop": [], "fit_jit": []}
     for _ in range(repeats):
         rates["fit"].append(fit_img_per_s(fit_gan, dataset, steps, batch_size))
-        rates["loop"].append(loop_img_per_s(loop_step, batches, steps, batch_size))
+        if loop:
+            rates["loop"].append(loop_img_per_s(loop_step, batches, steps, batch_size))
         rates["fit_jit"].append(fit_img_per_s(jit_gan, dataset, steps, batch_size))
-    best = {k: max(v) for k, v in rates.items()}
-    return dict(model=model, batch_size=batch_size, steps=steps, fit_img_per_s=round(best["fit"], 1),
-                loop_img_per_s=round(best["loop"], 1), fit_over_loop=round(best["fit"] / best["loop"], 3),
-                fit_jit_img_per_s=round(best["fit_jit"], 1), jit_speedup=round(best["fit_jit"] / best["fit"], 3),
-                peak_rss_mb=peak_rss_mb())
+    best = {k: max(v) if v else None for k, v in rates.items()}
+    row = dict(model=model, batch_size=batch_size, precision=precision, steps=steps,
+               fit_img_per_s=round(best["fit"], 1), fit_jit_img_per_s=round(best["fit_jit"], 1),
+               jit_speedup=round(best["fit_jit"] / best["fit"], 3), peak_rss_mb=peak_rss_mb())
+    if loop:
+        row.update(loop_img_per_s=round(best["loop"], 1), fit_over_loop=round(best["fit"] / best["loop"], 3))
+    return row
 
 
 def peak_rss_mb():
@@ -142,23 +166,71 @@ def peak_rss_mb():
         return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024)
 
 
-def variant_table(variants, batch_sizes, steps, repeats):
-    """measure_variant for each (variant, batch size) in a fresh process; returns the rows."""
+def child_row(model, batch_size, steps, repeats, *extra):
+    """measure_variant in a fresh process (its peak RSS is its own); `extra` are more bench flags."""
     import subprocess
     import sys
+    res = subprocess.run([sys.executable, "-m", "tfgan_cifar.bench", f"--child={model}", f"--batch_size={batch_size}",
+                          f"--steps={steps}", f"--repeats={repeats}", *extra], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"bench of {model} at batch {batch_size} {' '.join(extra)} failed:\n{res.stderr[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def variant_table(variants, batch_sizes, steps, repeats):
+    """measure_variant for each (variant, batch size) in a fresh process; returns the rows."""
     rows = []
     for model in variants:
         for batch_size in batch_sizes:
-            res = subprocess.run([sys.executable, "-m", "tfgan_cifar.bench", f"--child={model}",
-                                  f"--batch_size={batch_size}", f"--steps={steps}", f"--repeats={repeats}"],
-                                 capture_output=True, text=True)
-            if res.returncode != 0:
-                raise RuntimeError(f"bench of {model} at batch {batch_size} failed:\n{res.stderr[-2000:]}")
-            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-            r = rows[-1]
+            r = child_row(model, batch_size, steps, repeats)
+            rows.append(r)
             print(f"| {model} | {batch_size} | {r['fit_img_per_s']} | {r['loop_img_per_s']} | {r['fit_over_loop']} | "
                   f"{r['fit_jit_img_per_s']} | {r['jit_speedup']} | {r['peak_rss_mb']} |", flush=True)
     return rows
+
+
+def precision_table(variants, float32_rows, precisions, steps, repeats):
+    """Each variant's img/s in every precision, XLA off and on, relative to float32 without XLA (whose row
+    comes from the variant table)."""
+    print("\n| variant | batch | precision | fit img/s | x float32 | fit+XLA img/s | x float32 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    rows = []
+    for model in variants:
+        base = float32_rows[model]
+        for precision in precisions:
+            r = base if precision == "float32" else child_row(model, base["batch_size"], steps, repeats,
+                                                               f"--child_precision={precision}", "--noloop")
+            r = dict(r, speedup=round(r["fit_img_per_s"] / base["fit_img_per_s"], 3),
+                     jit_vs_float32=round(r["fit_jit_img_per_s"] / base["fit_img_per_s"], 3))
+            rows.append(r)
+            print(f"| {model} | {r['batch_size']} | {precision} | {r['fit_img_per_s']} | {r['speedup']} | "
+                  f"{r['fit_jit_img_per_s']} | {r['jit_vs_float32']} |", flush=True)
+    return rows
+
+
+SN_CASES = (("dcgan", "norm=spectral"), ("sagan", "conditioning=concat"))  # Keras's layer cannot wrap an Embedding
+
+
+def spectral_norm_table(batch_size, steps, repeats):
+    """ms per train step with the project's SpectralNorm and with Keras's SpectralNormalization."""
+    print("\n| variant | batch | SpectralNorm ms/step | Keras SpectralNormalization ms/step | ratio |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = []
+    for model, override in SN_CASES:
+        ms = {wrapper: 1000 * batch_size / child_row(model, batch_size, steps, repeats, f"--child_overrides={override}",
+                                                     f"--child_sn={wrapper}", "--noloop")["fit_img_per_s"]
+              for wrapper in ("own", "keras")}
+        rows.append(dict(model=model, overrides=override, batch_size=batch_size, own_ms=round(ms["own"], 1),
+                         keras_ms=round(ms["keras"], 1), ratio=round(ms["own"] / ms["keras"], 3)))
+        print(f"| {model} --{override} | {batch_size} | {rows[-1]['own_ms']} | {rows[-1]['keras_ms']} | "
+              f"{rows[-1]['ratio']} |", flush=True)
+    return rows
+
+
+def default_precisions():
+    """float32 and bfloat16 everywhere; float16 only where a GPU runs it (CPUs have no fast float16 path)."""
+    import tensorflow as tf
+    return ["float32", "mixed_bfloat16"] + (["mixed_float16"] if tf.config.list_physical_devices("GPU") else [])
 
 
 def measure_evaluation(n=10000):
@@ -177,7 +249,7 @@ def measure_evaluation(n=10000):
     extractor(real[:5000])
     extract_rate = 5000 / (time.perf_counter() - start)
     reference, _ = features.reference(extractor, real[:10000], "bench_shapes_train")
-    gan = gans.build(apply_preset(RunConfig(model="dcgan"), gans.VARIANTS["dcgan"].PRESET, set()))
+    gan = gans.build(apply_preset(RunConfig(model="dcgan", precision="float32"), gans.VARIANTS["dcgan"].PRESET, set()))
     start = time.perf_counter()
     fake, _ = gan.sample_images(n)
     feats, logits = extractor(fake)
@@ -195,7 +267,13 @@ def main(argv):
     if FLAGS.steps < 5 or FLAGS.repeats < 1 or FLAGS.batch_size < 1:
         raise UsageError("--steps must be >= 5, --repeats >= 1 and --batch_size >= 1")
     if FLAGS.child:
-        print(json.dumps(measure_variant(FLAGS.child, FLAGS.batch_size, FLAGS.steps, FLAGS.repeats)))
+        overrides = {}
+        for item in filter(None, FLAGS.child_overrides.split(",")):
+            key, value = item.split("=")
+            overrides[key] = value
+        print(json.dumps(measure_variant(FLAGS.child, FLAGS.batch_size, FLAGS.steps, FLAGS.repeats,
+                                         precision=FLAGS.child_precision, loop=FLAGS.loop, overrides=overrides,
+                                         sn_wrapper=FLAGS.child_sn)))
         return
     variants = sorted(gans.VARIANTS) if FLAGS.variants == "all" else [v for v in FLAGS.variants.split(",") if v]
     unknown = [v for v in variants if v not in gans.VARIANTS]
@@ -220,6 +298,10 @@ def main(argv):
     print("\n| variant | batch | fit img/s | loop img/s | fit/loop | fit+XLA img/s | XLA speed-up | peak RSS MB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     result["variants"] = variant_table(variants, batch_sizes, FLAGS.variant_steps, FLAGS.repeats)
+    precisions = [p for p in FLAGS.precisions.split(",") if p] or default_precisions()
+    float32_rows = {r["model"]: r for r in result["variants"] if r["batch_size"] == batch_sizes[0]}
+    result["precision"] = precision_table(variants, float32_rows, precisions, FLAGS.variant_steps, FLAGS.repeats)
+    result["spectral_norm"] = spectral_norm_table(batch_sizes[0], FLAGS.variant_steps, FLAGS.repeats)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=2)
@@ -235,7 +317,13 @@ def define_flags():
     flags.DEFINE_string("batch_sizes", "64,128", "Batch sizes of the per-variant table.")
     flags.DEFINE_integer("variant_steps", 10, "Minimum timed steps per repeat in the per-variant table (each "
                          "repeat also runs for about 4 s).")
+    flags.DEFINE_string("precisions", "", "Precisions of the precision table, comma-separated; default float32 and "
+                        "mixed_bfloat16, plus mixed_float16 where a GPU is visible.")
     flags.DEFINE_string("child", "", "Internal: measure this one variant and print its JSON row.")
+    flags.DEFINE_string("child_precision", "float32", "Internal: the child's --precision.")
+    flags.DEFINE_string("child_overrides", "", "Internal: the child's settings, e.g. norm=spectral.")
+    flags.DEFINE_enum("child_sn", "own", ["own", "keras"], "Internal: the child's spectral-norm layer.")
+    flags.DEFINE_bool("loop", True, "Internal: also time the child's bare train_step loop.")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_
                "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous")
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_DECAYS = ("none", "linear")
 # Run settings (not hyper-parameters) a named preset may set too.
 PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
@@ -53,7 +53,8 @@ class RunConfig:
     deterministic: bool = False  # deterministic TF ops: bit-reproducible runs and resumes, somewhat slower
     strategy: str = "default"  # tf.distribute: default | mirrored | multiworker | tpu
     sync_bn: bool = False  # batch-norm statistics over the global batch under tf.distribute
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    precision: str = "auto"  # auto | float32 | mixed_float16 | mixed_bfloat16 (auto: see precision.py)
+    precision_reason: str = ""  # why --precision=auto chose what it did (written into config.json)
     ema: float = 0.0  # decay of the generator's exponential moving average; 0: off
     diffaugment: str = ""  # DiffAugment policies, e.g. "color,translation,cutout"
     nan_patience: int = 10  # consecutive non-finite steps before training stops
@@ -226,8 +227,10 @@ def define_train_flags():
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (one device), "
                       "mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. --batch_size is global.")
     flags.DEFINE_bool("sync_bn", False, "Synchronised batch norm: statistics over the global batch under --strategy.")
-    flags.DEFINE_enum("precision", "float32", list(PRECISIONS), "Compute dtype policy; losses, the gradient "
-                      "penalty and spectral norm stay float32; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_enum("precision", "auto", list(PRECISIONS), "Compute dtype policy. auto: mixed_bfloat16 where "
+                      "this machine runs it faster (GPU with compute capability 8.0+, CPU with AMX-BF16, or a CPU with "
+                      "AVX512-BF16 where timed steps say so), else float32. Losses, the gradient penalty and spectral "
+                      "norm stay float32; mixed_float16 adds dynamic loss scaling.")
     flags.DEFINE_float("ema", 0.0, "Keep an exponential moving average of the generator's weights with this decay "
                        "(e.g. 0.999) and use it for grids, FID and export; 0: off.")
     flags.DEFINE_string("diffaugment", "", "DiffAugment policies applied to every image D sees, comma-separated "

@@ -57,8 +57,9 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks, data, distribute, export, gans, images
+    from tfgan_cifar import callbacks, data, distribute, export, gans, images, precision
 
+    precision.resolve(config)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -18,6 +18,9 @@ def build(config, num_classes=10):
     """The GAN model for config.model (validated beforehand), its layers made under the --precision
     dtype policy (restored afterwards, so other models in the process are unaffected)."""
     import keras
+
+    from tfgan_cifar import precision
+    precision.resolve(config)  # --precision=auto (train() resolves it earlier, before writing config.json)
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(config.precision)
     try:
