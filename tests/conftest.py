@@ -6,6 +6,24 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _float32_for_auto_precision():
+    """Where this CPU leaves --precision=auto to timed steps (AVX512-BF16 without AMX), tests and the commands
+    they start resolve it to float32 without timing: a private cache holds the verdict 'bfloat16 is no faster',
+    and the user's cache is not touched. (The choice itself is tested with faked probes in test_precision.py.)"""
+    import json
+    import tempfile
+
+    from tfgan_cifar import precision
+    folder = tempfile.mkdtemp(prefix="tfgan_cifar_test_cache_")
+    os.environ["TFGAN_CIFAR_CACHE"] = folder
+    precision.CACHE = os.path.join(folder, "precision.json")
+    with open(precision.CACHE, "w") as f:
+        json.dump({precision.cache_key(*precision.cpu_features()): 1.0}, f)
+
+
+_float32_for_auto_precision()
 SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "cifar10")
 
 

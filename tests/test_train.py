@@ -130,7 +130,7 @@ def test_interrupted_export_leaves_the_previous_model_loadable(one_epoch, tmp_pa
     _, meta = export.load(target)
     assert meta["epoch"] == 1  # the old model, intact
     assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
-    assert sorted(os.listdir(tmp_path)) == ["dcgan"]  # no temp directories left behind
+    assert sorted(os.listdir(tmp_path)) == [".dcgan.lock", "dcgan"]  # the lock file, and no temp directories
 
 
 def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, monkeypatch):
@@ -151,7 +151,7 @@ def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, m
     monkeypatch.undo()
     assert export.load(target)[1]["epoch"] == 1
     assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
-    assert sorted(os.listdir(tmp_path)) == ["dcgan"]
+    assert sorted(os.listdir(tmp_path)) == [".dcgan.lock", "dcgan"]
 
 
 def test_nan_guard_stops_names_the_step_and_exports_the_last_good_checkpoint(tmp_path, monkeypatch):

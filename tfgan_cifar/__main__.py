@@ -2,7 +2,8 @@
 import runpy
 import sys
 
-COMMANDS = ("train", "sample", "export", "bench")
+COMMANDS = ("train", "export", "sample", "evaluate", "evaluator", "report", "results", "sweep", "bench", "bench_quality",
+            "bench_quality_cifar")
 
 
 def main():

@@ -138,10 +138,18 @@ class Checkpointer(keras.callbacks.Callback):
         self.manager, self.step, self.epoch = manager, step, epoch
         self.steps_per_epoch, self.every = steps_per_epoch, every
         self.saved_step = None
+        self.nonfinite = []  # names of non-finite weights found at a save: training stops, nothing is saved
 
     def save(self):
+        from tfgan_cifar.export import nonfinite_variables
         step = int(self.step)
-        if step != self.saved_step:  # an epoch end that is also a --ckpt_every multiple saves once
+        if step != self.saved_step and not self.nonfinite:  # an epoch end on a --ckpt_every multiple saves once
+            # An update can make weights non-finite from finite losses and gradients (e.g. a huge learning
+            # rate), which the per-step guard does not see: such weights are never saved.
+            self.nonfinite = nonfinite_variables(self.model.generator.variables + self.model.discriminator.variables)
+            if self.nonfinite:
+                self.model.stop_training = True
+                return
             self.epoch.assign(step // self.steps_per_epoch)
             try:
                 self.manager.save(checkpoint_number=step)

@@ -6,6 +6,7 @@ given on the command line. Every value is validated here, before any work, with 
 import dataclasses
 import json
 import os
+import sys
 from typing import Optional
 
 from absl import flags
@@ -21,6 +22,7 @@ IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_DECAYS = ("none", "linear")
+MAX_SANE_LR = 1e-2  # above it, validate() warns (Adam-trained GANs use 1e-5..1e-3)
 # Run settings (not hyper-parameters) a named preset may set too.
 PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
                        "lr_decay_start")
@@ -46,6 +48,7 @@ class RunConfig:
     run_dir: str = ""
     export_dir: str = "models"
     resume: bool = False
+    overwrite: bool = False  # train into a run folder that holds another run, replacing it
     jit_compile: bool = False
     log_every: int = 20  # steps between TensorBoard scalar writes
     keep_checkpoints: int = 3
@@ -95,8 +98,17 @@ class RunConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        with open(path) as f:
-            values = json.load(f)
+        """The RunConfig saved at `path`; UsageError for a missing, truncated or foreign file."""
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise UsageError(f"{path} does not exist: not a training run folder")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path} is unreadable (truncated or not JSON: {e}); the run cannot be resumed or "
+                             f"exported from it")
+        if not isinstance(values, dict) or "model" not in values:
+            raise UsageError(f"{path} is not a tfgan_cifar run config")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -150,7 +162,7 @@ def validate(config, variants):
     ]
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
-        checks.append((value is None or value > 0, f"--{name} must be > 0, got {value}"))
+        checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
     for name in ("beta1", "beta2", "label_smoothing"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))
@@ -166,6 +178,11 @@ def validate(config, variants):
     if config.sketch_dir and not config.dataset.startswith("folder:"):
         raise UsageError("--sketch_dir mirrors an image folder: use it with --dataset=folder:PATH")
     variants[config.model].validate_config(config)
+    for name in ("g_lr", "d_lr"):
+        value = getattr(config, name)
+        if value is not None and value > MAX_SANE_LR:
+            print(f"warning: --{name}={value:g} is far above the usual range of GAN learning rates (1e-5 to "
+                  f"{MAX_SANE_LR:g}); training will likely diverge", file=sys.stderr)
 
 
 def variant_preset(cls, name=""):
@@ -223,6 +240,8 @@ def define_train_flags():
                         "--run_dir, the newest run of --model is resumed.")
     flags.DEFINE_string("export_dir", "models", "Exported generators go to <export_dir>/<model>/.")
     flags.DEFINE_bool("resume", False, "Continue the run in --run_dir (or the newest one) from its last checkpoint.")
+    flags.DEFINE_bool("overwrite", False, "Train into a --run_dir that holds another run, deleting that run (without "
+                      "it, such a folder is refused).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (one device), "
                       "mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. --batch_size is global.")
@@ -308,6 +327,9 @@ def _resumed_config(config, explicit):
     if not run_dir or not os.path.exists(os.path.join(run_dir, "config.json")):
         raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
     saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    if "model" in explicit and config.model != saved.model:
+        raise UsageError(f"--resume: {run_dir} is a {saved.model} run, not {config.model}; drop --model or give "
+                         f"the --run_dir of a {config.model} run")
     for name in explicit & RESUME_MAY_CHANGE:
         setattr(saved, name, getattr(config, name))
     fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples",

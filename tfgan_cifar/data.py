@@ -58,6 +58,10 @@ def load(spec, split="train", data_dir="data", image_size=32, classes=None, exam
         data = load_cifar10(split, data_dir)
     else:
         data = load_folder(path, split, image_size)
+    outside = np.unique(data.labels[(data.labels < 0) | (data.labels >= len(data.class_names))])
+    if len(outside):
+        raise DataError(f"{spec} ({split}) has labels outside 0..{len(data.class_names) - 1}: "
+                        f"{', '.join(map(str, outside[:5]))}{' ...' if len(outside) > 5 else ''}")
     if classes is not None:
         bad = [c for c in classes if c >= len(data.class_names)]
         if bad:
@@ -165,15 +169,32 @@ def _decode_batches(blobs):
     for name, blob in blobs:
         batch = unpickle_batch(blob, name)
         try:
-            data = np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            data = _pixels(np.asarray(batch["data"]), name).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             lab = np.asarray(batch["labels"], np.int32)
-        except (KeyError, ValueError) as e:
-            raise DataError(f"{name} is not a CIFAR-10 batch ({e})")
+        except (KeyError, ValueError, TypeError) as e:
+            raise DataError(f"{name} is not a CIFAR-10 batch ({type(e).__name__}: {e})")
         if len(data) != len(lab):
             raise DataError(f"{name}: {len(data)} images but {len(lab)} labels")
         images.append(data)
         labels.append(lab)
     return np.concatenate(images), np.concatenate(labels)
+
+
+def _pixels(data, name):
+    """A batch's `data` as the format says: uint8 rows of 3,072 values. Floats in [0, 1] are taken as
+    intensities and scaled to 0..255 with a warning; anything else is refused (a plain cast would turn it
+    into a set of black images)."""
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{name}: 'data' must hold rows of 3,072 values (32x32x3), got shape {data.shape}")
+    if data.dtype == np.uint8:
+        return data
+    if np.issubdtype(data.dtype, np.floating) and np.all(np.isfinite(data)) and data.min() >= 0 and data.max() <= 1:
+        logging.warning("%s: 'data' is %s in [0, 1], not uint8; scaled to 0..255", name, data.dtype)
+        return np.round(data * 255).astype(np.uint8)
+    if np.issubdtype(data.dtype, np.integer) and data.min() >= 0 and data.max() <= 255:
+        return data.astype(np.uint8)
+    raise DataError(f"{name}: 'data' must be uint8 (0..255) as in the CIFAR-10 python format, got {data.dtype} in "
+                    f"[{data.min()}, {data.max()}]")
 
 
 def _batch_names(split):
@@ -185,6 +206,11 @@ def load_cifar10_python(root, split):
     names = _batch_names(split)
     folder = next((d for d in (os.path.join(root, "cifar-10-batches-py"), root)
                    if all(os.path.exists(os.path.join(d, n)) for n in names)), None)
+    partial = os.path.join(root, "cifar-10-batches-py")
+    if folder is None and os.path.isdir(partial):
+        missing = [n for n in names if not os.path.exists(os.path.join(partial, n))]
+        raise DataError(f"{partial} is incomplete: {', '.join(missing)} missing; restore the file(s) or write the "
+                        f"folder again")
     if folder:
         blobs = []
         for n in names:
@@ -318,6 +344,8 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
     images, labels = tf.constant(images), tf.constant(data.labels, tf.int32)
     n = len(data)
     per_pass = n // batch_size if drop_remainder else -(-n // batch_size)
+    if per_pass == 0:  # a repeated stream of empty passes would spin forever without yielding a batch
+        raise UsageError(f"{n} images make no full batch of {batch_size}: use a smaller --batch_size or more images")
     first_pass, skip = divmod(start_step, max(per_pass, 1)) if repeat else (0, 0)
 
     def gather(idx):

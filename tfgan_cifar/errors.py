@@ -1,4 +1,5 @@
-"""Errors raised at the edges, and the CLI runner that turns them into one line and exit code 2."""
+"""Errors raised at the edges, and the CLI runner that turns them into one line and an exit code:
+2 for bad input (flags, files, data), 1 for the environment (storage, a busy folder, divergence), 130 for Ctrl-C."""
 import sys
 
 
@@ -29,6 +30,14 @@ class DataError(UsageError):
     """A dataset that is missing, corrupt or unusable."""
 
 
+class Busy(Exception):
+    """A run folder or export target locked by another process. Reported as one line, exit code 1."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training, with where it stopped and how to resume. Reported as one line, exit code 130."""
+
+
 def run(main):
     """absl `app.run` with one-line errors: bad flags or UsageError -> stderr line, exit 2, no traceback."""
     from absl import app, flags, logging
@@ -54,6 +63,19 @@ def run(main):
     except UsageError as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(2)
-    except (TrainingDiverged, StorageError) as e:
+    except (TrainingDiverged, StorageError, Busy) as e:
         sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)
+    except Interrupted as e:
+        sys.stderr.write(f"{e}\n")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as e:  # a write that failed for lack of space or permission, outside training
+        is_tf_error = any(c.__name__ == "OpError" for c in type(e).__mro__)
+        reason = storage_failure(e) if isinstance(e, OSError) or is_tf_error else None
+        if reason is None:
+            raise
+        sys.stderr.write(f"error: cannot write {getattr(e, 'filename', None) or 'the output'}: {reason}\n")
         sys.exit(1)

@@ -25,6 +25,7 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     classes = meta.get("classes")
     train_set = data.load(dataset, "train", data_dir, size, classes)
     test_set = data.load(dataset, "test", data_dir, size, classes)
+    check_reference(dataset, meta, train_set, test_set)
     tag = features.reference_tag(dataset, "train", size, classes)
     start = time.perf_counter()
     reference, ref_path = features.reference(extractor, data.resize_uint8(train_set.images, size), tag,
@@ -63,6 +64,20 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
                 samples=n, floor_samples=len(held_out), reference=f"{dataset} train split ({len(train_set)} images)",
                 reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
+
+
+MIN_REFERENCE_IMAGES = 10  # k-NN precision/recall (k = 3) and a covariance for FID need a few images at least
+
+
+def check_reference(dataset, meta, train_set, test_set):
+    """Refuse a reference the metrics cannot use: too few images, or other classes than the model's."""
+    if len(train_set.class_names) != meta["num_classes"]:
+        raise UsageError(f"{dataset} has {len(train_set.class_names)} classes but {meta['model']} was trained on "
+                         f"{meta['num_classes']}; evaluate against the dataset it was trained on")
+    for split, images in (("train", train_set), ("test", test_set)):
+        if len(images) < MIN_REFERENCE_IMAGES:
+            raise UsageError(f"{dataset} has {len(images)} {split} images; FID and k-NN precision/recall need at "
+                             f"least {MIN_REFERENCE_IMAGES} real images in each of the train and test splits")
 
 
 def paired_distances(fake, real, batch_size=1000):

@@ -26,14 +26,44 @@ def metadata(gan, class_names, epoch, step):
                 run_dir=os.path.abspath(c.run_dir) if c.run_dir else "", **gan.export_metadata())
 
 
+def nonfinite_variables(variables):
+    """Names of the variables holding a NaN or an infinity."""
+    import numpy as np
+    return [v.path if hasattr(v, "path") else v.name for v in variables if not np.all(np.isfinite(v.numpy()))]
+
+
+def check_export_dir(export_dir, model):
+    """Refuse, before any training, an export location that cannot become <export_dir>/<model>/."""
+    from tfgan_cifar.errors import UsageError
+    for path in (export_dir, os.path.join(export_dir, model)):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"--export_dir: {path!r} is a file, not a folder; choose another --export_dir")
+
+
 def save_generator(gan, path, meta, raw=False):
-    """Write the SavedModel to `path` atomically (write beside, then rename). With --ema the averaged
-    generator is exported unless `raw`, which exports the trained one."""
+    """Write the SavedModel to `path` atomically (write beside, then rename), under a lock on `path`. With
+    --ema the averaged generator is exported unless `raw`, which exports the trained one. Non-finite weights
+    are never exported (the previous export stays); leftovers of an interrupted export are removed."""
+    from tfgan_cifar.errors import TrainingDiverged
+    from tfgan_cifar.locking import FolderLock
     path = os.path.abspath(path)
-    parent = os.path.dirname(path)
+    parent, name = os.path.split(path)
     os.makedirs(parent, exist_ok=True)
-    tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
     generator = gan.generator if raw else gan.sampler()
+    bad = nonfinite_variables(generator.variables)
+    if bad:
+        raise TrainingDiverged(f"not exporting to {path}: {len(bad)} generator weights are non-finite (e.g. {bad[0]}); "
+                               f"the previous export, if any, is unchanged")
+    with FolderLock(os.path.join(parent, f".{name}.lock"), f"export target {path}"):
+        recover(path)
+        for leftover in os.listdir(parent):  # an export killed mid-write; ours hold the lock, so none is live
+            if leftover.startswith((f"{name}.tmp-", f"{name}.old-")):
+                shutil.rmtree(os.path.join(parent, leftover), ignore_errors=True)
+        return _write(gan, generator, path, meta)
+
+
+def _write(gan, generator, path, meta):
+    tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
     meta = dict(meta, weights="ema" if generator is gan.ema_generator else "trained")
     module = tf.Module()
     module.generator = generator
@@ -92,6 +122,8 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.run_dir or not os.path.exists(os.path.join(FLAGS.run_dir, "config.json")):
         raise UsageError(f"--run_dir must name a training run (a directory with config.json), got {FLAGS.run_dir!r}")
+    if os.path.exists(FLAGS.export_dir) and not os.path.isdir(FLAGS.export_dir):
+        raise UsageError(f"--export_dir: {FLAGS.export_dir!r} is a file, not a folder")
     path = train.export_from_checkpoint(FLAGS.run_dir, FLAGS.export_dir, FLAGS.checkpoint, raw=FLAGS.raw)
     print(f"exported {path}")
 

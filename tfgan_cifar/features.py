@@ -9,6 +9,7 @@
 import hashlib
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -109,8 +110,16 @@ def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", pr
     cached as .npz (mean, covariance, features for KID and precision/recall, logits)."""
     path = os.path.join(cache_dir, f"{tag}_{extractor.name}-{extractor.key}_n{len(images_uint8)}.npz")
     if os.path.exists(path):
-        with np.load(path) as cached:
-            return {k: cached[k] for k in cached.files}, path
+        problem = None
+        try:
+            with np.load(path) as cached:
+                stats = {k: cached[k] for k in cached.files}
+            problem = _stats_problem(stats, len(images_uint8))
+            if problem is None:
+                return stats, path
+        except Exception as e:  # truncated zip, garbage bytes, ...
+            problem = f"unreadable ({type(e).__name__})"
+        print(f"warning: cached reference statistics {path} are {problem}; computing them again", file=sys.stderr)
     feats, logits = extractor(images_uint8, progress=progress)
     stats = dict(features=feats.astype(np.float32), logits=logits.astype(np.float32), mu=feats.mean(0),
                  sigma=np.cov(feats, rowvar=False))
@@ -120,3 +129,16 @@ def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", pr
     os.replace(tmp, path)
     return stats, path
 
+
+def _stats_problem(stats, n):
+    """Why cached statistics of n images cannot be used, or None."""
+    keys = {"features", "logits", "mu", "sigma"}
+    if not keys <= set(stats):
+        return f"missing {', '.join(sorted(keys - set(stats)))}"
+    features, mu, sigma = stats["features"], stats["mu"], stats["sigma"]
+    d = features.shape[-1] if features.ndim == 2 else -1
+    if features.shape != (n, d) or mu.shape != (d,) or sigma.shape != (d, d) or len(stats["logits"]) != n:
+        return f"of the wrong shape (features {features.shape}, mu {mu.shape}, sigma {sigma.shape} for {n} images)"
+    if not all(np.all(np.isfinite(stats[k])) for k in keys):
+        return "non-finite"
+    return None

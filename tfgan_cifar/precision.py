@@ -12,7 +12,9 @@ import time
 
 BFLOAT16, FLOAT32 = "mixed_bfloat16", "float32"
 MIN_SPEEDUP = 1.1  # a timed bfloat16 step must be at least this much faster to be chosen
-CACHE = os.path.join(os.path.expanduser("~"), ".cache", "tfgan_cifar", "precision.json")
+# TFGAN_CIFAR_CACHE moves the cache folder (the tests point it at a temporary one).
+CACHE = os.path.join(os.environ.get("TFGAN_CIFAR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                                          "tfgan_cifar"), "precision.json")
 
 
 def cpu_features(path="/proc/cpuinfo"):
@@ -43,7 +45,7 @@ def gpu_capabilities():
     return found
 
 
-def choose(cpu=None, gpus=None, timer=None, cache_path=CACHE):
+def choose(cpu=None, gpus=None, timer=None, cache_path=None):
     """(policy, reason). `cpu` = (model, flags), `gpus` = [(name, capability)] and `timer` () -> bfloat16
     speed-up over float32 default to probing this machine (tests pass fakes)."""
     gpus = gpu_capabilities() if gpus is None else gpus
@@ -57,15 +59,20 @@ def choose(cpu=None, gpus=None, timer=None, cache_path=CACHE):
         return BFLOAT16, f"CPU {model} has AMX-BF16 matrix units"
     if "avx512_bf16" not in features:
         return FLOAT32, f"CPU {model} has no bfloat16 units (neither AMX-BF16 nor AVX512-BF16)"
-    speedup = _cached_speedup(model, features, timer or timed_speedup, cache_path)
+    speedup = _cached_speedup(model, features, timer or timed_speedup, cache_path or CACHE)
     policy = BFLOAT16 if speedup >= MIN_SPEEDUP else FLOAT32
     return policy, (f"CPU {model} has AVX512-BF16 but no AMX; timed steps of a small DCGAN ran bfloat16 at "
                     f"{speedup:.2f}x float32 (chosen at >= {MIN_SPEEDUP}x)")
 
 
-def _cached_speedup(model, features, timer, cache_path):
+def cache_key(model, features):
+    """What a timed verdict depends on: the CPU model, its vector features and the TensorFlow build."""
     import tensorflow as tf
-    key = f"{model} | {' '.join(sorted(f for f in features if 'bf16' in f or 'avx512' in f))} | TF {tf.__version__}"
+    return f"{model} | {' '.join(sorted(f for f in features if 'bf16' in f or 'avx512' in f))} | TF {tf.__version__}"
+
+
+def _cached_speedup(model, features, timer, cache_path):
+    key = cache_key(model, features)
     try:
         with open(cache_path) as f:
             cache = json.load(f)

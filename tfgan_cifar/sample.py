@@ -31,6 +31,30 @@ def parse_labels(text, n, meta):
     return np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
 
 
+MAX_GRID_IMAGES = 4096  # a PNG grid of more is no longer something to look at
+MEMORY_SHARE = 0.5  # an .npz of samples may take at most this share of the available memory
+
+
+def available_memory():
+    """Bytes of memory available now (MemAvailable), or None where /proc/meminfo cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def check_count(n, image_size, out):
+    """Bound --n: a grid by what can be looked at, an .npz by the memory it is built in."""
+    if out.endswith(".png") and n > MAX_GRID_IMAGES:
+        raise UsageError(f"--n={n} is too many for a PNG grid (at most {MAX_GRID_IMAGES}); write an .npz instead")
+    need, free = n * image_size * image_size * 3 * 2, available_memory()  # images, plus their copy in the .npz
+    if free is not None and need > MEMORY_SHARE * free:
+        most = int(MEMORY_SHARE * free // (image_size * image_size * 3 * 2))
+        raise UsageError(f"--n={n} needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is available; at "
+                         f"most {most} images of {image_size}px at once (split into several runs with --seed)")
+
+
 def generate(loaded, z, labels=None, batch_size=256, progress=False, input_name="z"):
     """uint8 images from the SavedModel's serving_default, in batches. `z` is the main input: latent
     vectors, or sketches for sketch2img (input_name='sketch')."""
@@ -56,7 +80,10 @@ def main(argv):
         raise UsageError(f"--batch_size must be > 0, got {FLAGS.batch_size}")
     if not FLAGS.out.endswith((".png", ".npz")):
         raise UsageError(f"--out must end in .png or .npz, got {FLAGS.out!r}")
+    if os.path.isdir(FLAGS.out):
+        raise UsageError(f"--out {FLAGS.out!r} is a folder; give a file name ending in .png or .npz")
     loaded, meta = export.load(FLAGS.model_dir)
+    check_count(FLAGS.n, meta["image_size"], FLAGS.out)
     if meta.get("inputs") == "sketch" or FLAGS.sketch:
         return sample_sketches(loaded, meta, FLAGS)
     labels = parse_labels(FLAGS.labels, FLAGS.n, meta)

@@ -11,7 +11,8 @@ import time
 import numpy as np
 
 from tfgan_cifar import config as config_lib
-from tfgan_cifar.errors import StorageError, TrainingDiverged, UsageError, storage_failure
+from tfgan_cifar.errors import Interrupted, StorageError, TrainingDiverged, UsageError, storage_failure
+from tfgan_cifar.locking import FolderLock
 
 RUNS_ROOT = "runs"
 
@@ -34,15 +35,37 @@ def build(config, num_classes, strategy=None):
     return gan, checkpoint, step, epoch
 
 
+def checkpoint_prefixes(run_dir):
+    """The run's checkpoint prefixes, oldest first, from TF's `checkpoint` index file; where that index is
+    garbled, from the checkpoint files themselves (and the index is rewritten from them, with a warning)."""
+    import re
+
+    import tensorflow as tf
+    folder = os.path.join(run_dir, "checkpoints")
+    try:
+        state = tf.train.get_checkpoint_state(folder)
+        return list(state.all_model_checkpoint_paths) if state else []
+    except Exception as e:  # a torn or overwritten text proto: ParseError, UnicodeDecodeError, ...
+        numbers = sorted(int(m.group(1)) for f in os.listdir(folder) if (m := re.fullmatch(r"ckpt-(\d+)\.index", f)))
+        prefixes = [os.path.join(folder, f"ckpt-{n}") for n in numbers]
+        print(f"warning: {folder}/checkpoint is unreadable ({type(e).__name__}); found {len(prefixes)} "
+              f"checkpoint(s) by their files and rewrote the index", file=sys.stderr)
+        os.remove(os.path.join(folder, "checkpoint"))
+        if prefixes:
+            tf.compat.v1.train.update_checkpoint_state(folder, prefixes[-1], prefixes)
+        return prefixes
+
+
 def restore(checkpoint, run_dir, prefix=""):
     """Restore `prefix`, or else the newest checkpoint of the run that reads back (a checkpoint cut short by
     a crash or a full disk is skipped with a warning). Returns the prefix restored."""
-    import tensorflow as tf
     if prefix:
+        if not os.path.exists(prefix + ".index"):
+            known = ", ".join(os.path.basename(p) for p in checkpoint_prefixes(run_dir)) or "none"
+            raise UsageError(f"--checkpoint {prefix!r} does not exist (the run has: {known})")
         checkpoint.restore(prefix).assert_existing_objects_matched()
         return prefix
-    state = tf.train.get_checkpoint_state(os.path.join(run_dir, "checkpoints"))
-    candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+    candidates = list(reversed(checkpoint_prefixes(run_dir)))
     for candidate in candidates:
         try:
             checkpoint.restore(candidate).assert_existing_objects_matched()
@@ -57,7 +80,7 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks, data, distribute, export, gans, images, precision
+    from tfgan_cifar import data, distribute, export, gans, images, precision
 
     precision.resolve(config)
     keras.utils.set_random_seed(config.seed)
@@ -81,17 +104,51 @@ def train(config, verbose=1):
     if len(train_set) < config.batch_size:
         raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
 
+    export.check_export_dir(config.export_dir, config.model)
     extractor = _extractor(config)
     run_dir = config.run_dir or os.path.join(RUNS_ROOT, config.model, time.strftime("%Y%m%d-%H%M%S"))
     config.run_dir = run_dir
     try:
         os.makedirs(run_dir, exist_ok=True)
-        if not config.resume:
-            images.atomic_write_bytes(os.path.join(run_dir, "config.json"), config.to_json().encode())
     except OSError as e:
         raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
+    with FolderLock(os.path.join(run_dir, ".lock"), f"run directory {run_dir}"):
+        if not config.resume:
+            _claim_run_dir(run_dir, config.overwrite)
+            try:
+                images.atomic_write_bytes(os.path.join(run_dir, "config.json"), config.to_json().encode())
+            except OSError as e:
+                raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
+        return _train_locked(config, train_set, extractor, strategy, scratch, verbose)
+
+
+RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "steps.jsonl", "tensorboard", "samples",
+             "loss_curve.png", "fid_curve.png")
+
+
+def _claim_run_dir(run_dir, overwrite):
+    """A new run needs a folder without another run in it: refuse one, or with --overwrite empty it."""
+    found = [name for name in RUN_FILES if os.path.exists(os.path.join(run_dir, name))]
+    if not found:
+        return
+    if not overwrite:
+        raise UsageError(f"{run_dir} already holds a run ({', '.join(found)}); continue it with --resume, or choose "
+                         f"a fresh --run_dir, or pass --overwrite to replace it")
+    for name in found:
+        target = os.path.join(run_dir, name)
+        shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+
+
+def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
+    import keras
+    import tensorflow as tf
+
+    from tfgan_cifar import callbacks, data, distribute, export
+    run_dir = config.run_dir
 
     gan, checkpoint, step, epoch = build(config, len(train_set.class_names), strategy)
+    if config.resume:
+        checkpoint_prefixes(run_dir)  # repairs a garbled index before the manager reads it
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
                                          max_to_keep=config.keep_checkpoints, step_counter=step)
     if config.resume:
@@ -111,9 +168,9 @@ def train(config, verbose=1):
     log = callbacks.TrainingLog(run_dir, gan, step, gan.grid_inputs(first_batch, config.classes), first_batch[0],
                                 config.batch_size, config.log_every, steps_per_epoch)
     guard = callbacks.NaNGuard(step, config.nan_patience)
+    checkpointer = callbacks.Checkpointer(manager, step, epoch, steps_per_epoch, config.ckpt_every)
     cbs = [log, guard,  # the guard after TrainingLog, which counts the step; the checkpoint after the guard's repair
-           callbacks.Checkpointer(manager, step, epoch, steps_per_epoch, config.ckpt_every),
-           keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
+           checkpointer, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
     if extractor:  # before TrainingLog, which records the FID this adds to the epoch's logs
         cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     budget = callbacks.TimeBudget(config.time_budget) if config.time_budget else None
@@ -138,16 +195,26 @@ def train(config, verbose=1):
         if start_epoch < config.epochs and not gan.stop_training:
             fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
                 steps_per_epoch=steps_per_epoch)
-        if guard.tripped_at is not None:
-            prefix = restore(checkpoint, run_dir) if manager.latest_checkpoint else None
+        if guard.tripped_at is not None or checkpointer.nonfinite:
+            why = (f"{config.nan_patience} consecutive steps had non-finite losses or gradients (none was applied)"
+                   if guard.tripped_at is not None else
+                   f"{len(checkpointer.nonfinite)} weights became non-finite (e.g. {checkpointer.nonfinite[0]}; is a "
+                   f"learning rate too large?) and were not saved")
+            stopped_at = guard.tripped_at if guard.tripped_at is not None else int(step)
+            if not manager.latest_checkpoint:
+                raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; no good checkpoint to export, "
+                                       f"so the previous export (if any) is unchanged")
+            prefix = restore(checkpoint, run_dir)
             path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
                                          export.metadata(gan, train_set.class_names, int(epoch), int(step)))
-            raise TrainingDiverged(
-                f"training stopped at step {guard.tripped_at}: {config.nan_patience} consecutive steps had non-finite "
-                f"losses or gradients (none was applied); exported the last good checkpoint "
-                f"{prefix or '(none: the initial weights)'} (epoch {int(epoch)}) to {path}")
+            raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; exported the last good checkpoint "
+                                   f"{prefix} (epoch {int(epoch)}) to {path}")
         meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
         path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at step {int(step)}; the last checkpoint is "
+                          f"{manager.latest_checkpoint or 'none (nothing to resume)'}; resume with: python -m "
+                          f"tfgan_cifar.train --resume --run_dir={run_dir}")
     except (OSError, tf.errors.OpError) as e:
         reason = storage_failure(e)
         if reason is None:

@@ -1,0 +1,49 @@
+"""docs/results/*.json: records built from a run, its export and its evaluation; the README table from them."""
+import json
+
+import pytest
+
+from conftest import tiny_config
+from tfgan_cifar import results, train
+
+
+def test_args_are_the_flags_beyond_the_variants_defaults():
+    config = tiny_config("dcgan", norm="spectral", time_budget=600.0, precision="auto")
+    # tiny_config itself departs from the defaults in width, batch size, epochs and examples.
+    assert results.args_of(config) == "--examples=256 --epochs=1 --batch_size=16 --time_budget=600 --width=8 --norm=spectral"
+    # A resolved --precision=auto shows as what it resolved to.
+    assert results.args_of(tiny_config("sagan", width=64, batch_size=64, epochs=10, examples=20000)) == \
+        "--precision=float32"
+
+
+def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
+    config = tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "models"))
+    _, run_dir, model_dir = train.train(config, verbose=0)
+    floor = dict(fid=1.5, inception_score=7.0, kid=0.001, precision=0.7, recall=0.8, class_accuracy=0.9)
+    evaluation = dict(samples=1000, reference="shapes train split (256 images)", features="evaluator",
+                      generated=dict(fid=12.345, inception_score=3.2, kid=0.0456, precision=0.5, recall=0.25,
+                                     class_accuracy=0.625), real_test_floor=floor)
+    out = tmp_path / "docs" / "results.json"
+    grid = results.write_grid(model_dir, str(tmp_path / "docs" / "acgan_tiny.png"))
+    record = results.make_record("acgan_tiny", run_dir, model_dir, evaluation, grid)
+    assert (record["model"], record["epochs"], record["steps"], record["n"]) == ("acgan", 1, 16, 1000)
+    assert record["fid"] == 12.345 and record["class_accuracy"] == 0.625 and record["real_floor"] == floor
+    assert record["grid"] == "acgan_tiny.png" and record["args"].startswith("--examples=256")
+    from PIL import Image
+    assert Image.open(grid).size == (10 * 34 + 2, 10 * 34 + 2)  # 10x10 cells of 32 px with 2 px gaps
+    results.add(str(out), record)
+    results.add(str(out), dict(record, fid=11.0))  # the same name replaces
+    results.add(str(out), dict(record, name="other"))
+    assert [(r["name"], r["fid"]) for r in json.load(open(out))["runs"]] == [("acgan_tiny", 11.0), ("other", 12.345)]
+    table = results.markdown_table(str(out)).splitlines()
+    assert table[2].startswith("| acgan_tiny | `acgan` | `--examples=256")
+    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 |" in table[2]
+    assert table[4] == "| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | |"
+    assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
+
+
+def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
+    from tfgan_cifar.errors import UsageError
+    (tmp_path / "r.json").write_text('{"rows": []}')
+    with pytest.raises(UsageError, match="not a results file"):
+        results.load(str(tmp_path / "r.json"))

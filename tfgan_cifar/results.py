@@ -1,0 +1,154 @@
+"""Committed results: `docs/results/<name>.json` files of run records, each with a 10x10 sample grid beside it,
+and the README tables made from them.
+
+    python -m tfgan_cifar.results --out=docs/results/spectral_norm.json --name=sagan_after \
+        --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
+    python -m tfgan_cifar.results --table=docs/results/spectral_norm.json      # the markdown table
+
+A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
+epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
+(null for unconditional models), grid (a PNG next to the JSON), date and versions, plus its name and the
+real-data floor of every metric.
+"""
+import dataclasses
+import json
+import os
+import time
+
+from absl import flags
+
+from tfgan_cifar.errors import UsageError
+
+METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy")
+# Settings that say where a run was, not what it was.
+NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precision_reason", "log_every",
+            "keep_checkpoints", "ckpt_every", "fid_every", "fid_samples", "features", "inception_path", "model"}
+
+
+def args_of(config):
+    """The flags that distinguish a run from its variant's defaults, e.g. '--norm=spectral --time_budget=600'."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.config import RunConfig, apply_preset, variant_preset
+    default = apply_preset(RunConfig(model=config.model), variant_preset(gans.VARIANTS[config.model]), set())
+    differ = [f.name for f in dataclasses.fields(RunConfig)
+              if f.name not in NOT_ARGS and getattr(config, f.name) != getattr(default, f.name)]
+    return " ".join(f"--{name}={_flag_value(getattr(config, name))}" for name in differ)
+
+
+def _flag_value(value):
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def versions():
+    import keras
+    import tensorflow as tf
+
+    from tfgan_cifar import __version__, precision
+    return dict(tfgan_cifar=__version__, tensorflow=tf.__version__, keras=keras.__version__,
+                cpu=precision.cpu_features()[0])
+
+
+def make_record(name, run_dir, model_dir, evaluation, grid):
+    """One record from a training run, its export and a `make eval` result (evaluate.py's JSON)."""
+    from tfgan_cifar.callbacks import METRICS_FILE, read_jsonl
+    from tfgan_cifar.config import RunConfig
+    config = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    epochs = read_jsonl(os.path.join(run_dir, METRICS_FILE))
+    if not epochs:
+        raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}")
+    generated, floor = evaluation["generated"], evaluation["real_test_floor"]
+    return dict(name=name, model=config.model, args=args_of(config), dataset=config.dataset,
+                epochs=epochs[-1]["epoch"], steps=epochs[-1]["step"],
+                seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
+                reference=evaluation["reference"], features=evaluation["features"],
+                **{k: generated.get(k) for k in METRICS}, real_floor={k: floor.get(k) for k in METRICS},
+                grid=os.path.basename(grid), model_dir=model_dir, date=time.strftime("%Y-%m-%d"), versions=versions())
+
+
+def write_grid(model_dir, path, seed=0):
+    """A 10x10 grid of the export's samples (one row per class for conditional models), at 1x, as PNG."""
+    import numpy as np
+
+    from tfgan_cifar import export, images, sample
+    loaded, meta = export.load(model_dir)
+    n = 100
+    labels = None
+    if meta["conditional"]:
+        classes = meta.get("classes") or list(range(meta["num_classes"]))
+        labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
+    z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
+    images.save_png(path, images.grid(sample.generate(loaded, z, labels), rows=10))
+    return path
+
+
+def add(out, record):
+    """Put `record` into the results file `out`, replacing one of the same name."""
+    runs = load(out)["runs"] if os.path.exists(out) else []
+    runs = [r for r in runs if r.get("name") != record["name"]] + [record]
+    from tfgan_cifar.images import atomic_write_bytes
+    atomic_write_bytes(out, (json.dumps({"runs": runs}, indent=1) + "\n").encode())
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read results file {path}: {e}")
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), list):
+        raise UsageError(f"{path} is not a results file (an object with a list 'runs')")
+    return results
+
+
+def _cell(value, digits=2):
+    return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(path):
+    """The README table of a results file: one row per record, then the protocol of its metrics."""
+    runs = load(path)["runs"]
+    rows = ["| run | model | args | steps | seconds | FID | IS | KID | precision | recall | class acc. | grid |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in runs:
+        grid = os.path.join(os.path.dirname(path), r["grid"])
+        rows.append(f"| {r['name']} | `{r['model']}` | `{r['args']}` | {r['steps']:,} | {r['seconds']:.0f} | "
+                    f"{_cell(r['fid'])} | {_cell(r['inception_score'])} | {_cell(r['kid'], 3)} | "
+                    f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
+                    f"[png]({grid}) |")
+    floor = runs[-1]["real_floor"] if runs else {}
+    rows.append(f"| real test images (floor) | | | | | {_cell(floor.get('fid'))} | {_cell(floor.get('inception_score'))} "
+                f"| {_cell(floor.get('kid'), 3)} | {_cell(floor.get('precision'), 3)} | {_cell(floor.get('recall'), 3)} "
+                f"| {_cell(floor.get('class_accuracy'), 3)} | |")
+    protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
+    cpus = sorted({r["versions"]["cpu"] for r in runs})
+    return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}."
+
+
+def main(argv):
+    F = flags.FLAGS
+    if F.table:
+        print(markdown_table(F.table))
+        return
+    if not (F.out and F.name and F.run_dir and F.model_dir and F.eval):
+        raise UsageError("give --table=FILE, or --out, --name, --run_dir, --model_dir and --eval to add a record")
+    try:
+        with open(F.eval) as f:
+            evaluation = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read --eval {F.eval}: {e}")
+    grid = write_grid(F.model_dir, os.path.join(os.path.dirname(F.out) or ".", f"{F.name}.png"))
+    add(F.out, make_record(F.name, F.run_dir, F.model_dir, evaluation, grid))
+    print(f"added {F.name} to {F.out} (grid {grid})")
+
+
+if __name__ == "__main__":
+    from tfgan_cifar.errors import run
+    flags.DEFINE_string("out", "", "The results file to add a record to (created if missing).")
+    flags.DEFINE_string("name", "", "The record's name (a record of the same name is replaced); also the grid's.")
+    flags.DEFINE_string("run_dir", "", "The training run (config.json, metrics.jsonl).")
+    flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
+    flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
+    flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
+    run(main)
