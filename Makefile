@@ -20,69 +20,73 @@ ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
 
-.PHONY: install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
+help:                 ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
-install:
+
+.PHONY: help install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
+
+install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
 	$(PYTHON) -m pip install --upgrade pip >/dev/null
 	$(PYTHON) -m pip install -e '.[dev]'
 
 # The offline main job: a few CPU minutes of DCGAN on the built-in `shapes` data, export, sample.
-demo:
+demo:                 ## the offline main job: a few CPU minutes of training on the built-in shapes data, export, sample grid
 	$(PYTHON) -m tfgan_cifar.train --model=dcgan --preset=cpu_fast --dataset=shapes --epochs=$(or $(EPOCHS),4) $(ARGS)
 	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/dcgan --n=64 --out=samples/demo.png
 	@echo "demo done: sample grid samples/demo.png, SavedModel models/dcgan/, TensorBoard logs runs/dcgan/ (make tensorboard)"
 
-train:
+train:                ## train MODEL (DATASET DATA_DIR EPOCHS BATCH STEPS RUN RESUME=1 ARGS=...)
 	$(PYTHON) -m tfgan_cifar.train --model=$(MODEL) $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
 		$(call flag,epochs,$(EPOCHS)) $(call flag,batch_size,$(BATCH)) $(call flag,steps_per_epoch,$(STEPS)) \
 		$(call flag,run_dir,$(RUN)) $(if $(RESUME),--resume) $(ARGS)
 
 # Export a run's newest checkpoint (default: the newest run of MODEL).
-export:
+export:               ## export a run's newest checkpoint to models/MODEL (RUN, default the newest run of MODEL)
 	$(PYTHON) -m tfgan_cifar.export --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
 
-sample:
+sample:               ## sample models/MODEL to OUT (N, LABELS=cat,ship or ids, SKETCH for sketch2img)
 	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(or $(N),64) --out=$(OUT) \
 		$(call flag,labels,$(or $(LABELS),$(LABEL))) $(call flag,sketch,$(SKETCH)) $(ARGS)
 
 FEATURES ?= evaluator
-eval:
+eval:                 ## FID/IS/KID/precision/recall/class accuracy of models/MODEL at N samples, next to the real floor
 	$(PYTHON) -m tfgan_cifar.evaluate --model_dir=models/$(MODEL) --n=$(or $(N),10000) --features=$(FEATURES) \
 		$(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
 # One static page comparing every exported model: report/index.html.
-report:
+report:               ## one static HTML page comparing every exported model: report/index.html
 	$(PYTHON) -m tfgan_cifar.report $(ARGS)
 
-tensorboard:
+tensorboard:          ## TensorBoard on runs/
 	$(PYTHON) -m tensorboard.main --logdir runs
 
 # Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups.
-test:
+test:                 ## the test suite (pytest, two workers)
 	$(PYTHON) -m pytest -q -n 2
 
-bench:
+bench:                ## throughput: fit vs a hand loop, every variant, precision x XLA, spectral norm
 	$(PYTHON) -m tfgan_cifar.bench $(ARGS)
 
-clean:
+clean:                ## remove runs/, samples/, report/
 	rm -rf runs samples report .pytest_cache
 
-evaluator:
+evaluator:            ## train the evaluator classifier that FID/IS/KID use offline (DATASET DATA_DIR EPOCHS)
 	$(PYTHON) -m tfgan_cifar.evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
 		$(call flag,epochs,$(EPOCHS)) $(ARGS)
 
 BUDGET ?= 120
 GRID    ?=
 # Every combination of GRID for BUDGET seconds each, evaluated and ranked by FID (resumable).
-sweep:
+sweep:                ## a hyper-parameter GRID for BUDGET seconds each, ranked by FID (resumable)
 	$(PYTHON) -m tfgan_cifar.sweep --model=$(MODEL) --grid='$(GRID)' --budget=$(BUDGET) $(call flag,dataset,$(DATASET)) \
 		$(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
 # Plain hand-written DCGAN vs tfgan_cifar's CPU recipe, same wall-clock budget (default 600 s) on CIFAR-10.
-bench-quality-cifar:
+bench-quality-cifar:  ## hand-written DCGAN vs dcgan --preset=cpu_fast at equal wall-clock on CIFAR-10
 	$(PYTHON) -m tfgan_cifar.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
 		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(call flag,repeats,$(REPEATS)) $(ARGS)
 
-bench-quality:
+bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
 	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -74,3 +74,42 @@ def test_bad_command_lines(in_tmp, module, args, needle):
     assert res.returncode == 2, res.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     assert snapshot(in_tmp) == before  # no runs/, models/ or any other file
+
+
+def _cli(*args, **env_changes):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, "-m", "tfgan_cifar.export", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+def test_commands_start_quietly_unless_asked():
+    """TensorFlow 2.18+ prints its start-up lines regardless of TF_CPP_MIN_LOG_LEVEL; the commands drop them."""
+    quiet = _cli("--run_dir=/does/not/exist")
+    assert quiet.returncode == 2
+    assert quiet.stderr == "error: --run_dir must name a training run (a directory with config.json), got " \
+                           "'/does/not/exist'\n"
+    for loud in (_cli("--run_dir=/does/not/exist", "--verbose"), _cli("--run_dir=/does/not/exist",
+                                                                      TF_CPP_MIN_LOG_LEVEL="0")):
+        assert loud.returncode == 2 and "error: --run_dir must name" in loud.stderr
+        assert loud.stderr.count("\n") > 1  # TensorFlow's own lines are back (their text varies by machine)
+
+
+def test_the_start_up_filter_drops_only_start_up_lines():
+    from tfgan_cifar.quiet import NOISE
+    noise = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+             b"I0000 00:00:1795715045.472104    8807 port.cc:153] oneDNN custom operations are on.",
+             b"I0000 00:00:1795715045.472542    8807 cudart_stub.cc:31] Could not find cuda drivers on your machine",
+             b"E0000 00:00:1795715048.671310    8807 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error",
+             b"E0000 00:00:1795713465.548944    2388 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT",
+             b"To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with "
+             b"the appropriate compiler flags."]
+    kept = [b"error: --n must be > 0, got 0", b"warning: --g_lr=0.5 is far above the usual range",
+            b"W0000 00:00:1795715048.671310    8807 op_kernel.cc:1840] OP_REQUIRES failed: out of memory",
+            b"Traceback (most recent call last):", b"E0000 00:00:1.2  1 save_restore.cc:10] checkpoint write failed"]
+    assert [bool(NOISE.match(line)) for line in noise] == [True] * len(noise)
+    assert [bool(NOISE.match(line)) for line in kept] == [False] * len(kept)

@@ -98,7 +98,7 @@ def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
     Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "ok.png")
     model_dir = str(trained / "models" / "sketch2img")
     for args, needle in (([f"--sketch={tmp_path}/small.png"], "16x16; this model takes 32x32"),
-                         ([f"--sketch={tmp_path}/ok.png", "--labels=10"], "--labels must be in 0..9"),
+                         ([f"--sketch={tmp_path}/ok.png", "--labels=10"], "--labels: class id 10 is not in 0..9"),
                          ([], "give --sketch")):
         res = run_cli("sample", f"--model_dir={model_dir}", f"--out={tmp_path}/x.png", *args)
         lines = error_lines(res.stderr)

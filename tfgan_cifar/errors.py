@@ -46,6 +46,10 @@ def run(main):
     import logging as std_logging
     std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)  # deprecation notices from TF-GAN internals
 
+    if "verbose" not in flags.FLAGS:
+        flags.DEFINE_bool("verbose", False, "Show TensorFlow's native start-up log lines (hidden by default unless "
+                          "TF_CPP_MIN_LOG_LEVEL is set).")
+
     def parse(argv):
         try:
             return flags.FLAGS(argv)

@@ -20,12 +20,9 @@ def parse_labels(text, n, meta):
             raise UsageError(f"--labels applies only to conditional models; {meta['model']} is unconditional")
         return None
     if text:
-        try:
-            given = [int(t) for t in text.split(",") if t.strip()]
-        except ValueError:
-            raise UsageError(f"--labels must be comma-separated integers, got {text!r}")
-        if not given or any(not 0 <= g < k for g in given):
-            raise UsageError(f"--labels must be in 0..{k - 1} for {meta['model']}, got {text!r}")
+        given = [class_id(t.strip(), meta) for t in text.split(",") if t.strip()]
+        if not given:
+            raise UsageError(f"--labels names no class: {text!r}")
         return np.resize(np.asarray(given, np.int32), n)
     classes = meta.get("classes") or list(range(k))
     return np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
@@ -53,6 +50,20 @@ def check_count(n, image_size, out):
         most = int(MEMORY_SHARE * free // (image_size * image_size * 3 * 2))
         raise UsageError(f"--n={n} needs about {need / 2**30:.1f} GiB but {free / 2**30:.1f} GiB is available; at "
                          f"most {most} images of {image_size}px at once (split into several runs with --seed)")
+
+
+def class_id(token, meta):
+    """A class given by id ('3') or by name ('cat', any case) -> its id; UsageError listing the valid ones."""
+    names = [str(c) for c in meta["class_names"]]
+    if token.lstrip("-").isdigit():
+        if 0 <= int(token) < meta["num_classes"]:
+            return int(token)
+        raise UsageError(f"--labels: class id {token} is not in 0..{meta['num_classes'] - 1} for {meta['model']}")
+    lowered = [name.lower() for name in names]
+    if token.lower() in lowered:
+        return lowered.index(token.lower())
+    raise UsageError(f"--labels: unknown class {token!r}; {meta['model']} knows: "
+                     + ", ".join(f"{i}={name}" for i, name in enumerate(names)))
 
 
 def generate(loaded, z, labels=None, batch_size=256, progress=False, input_name="z"):
@@ -123,8 +134,8 @@ def define_flags():
     flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator (a SavedModel written by train/export).")
     flags.DEFINE_integer("n", 64, "Number of images.")
     flags.DEFINE_string("out", "samples.png", "Output: .png writes a grid, .npz writes images/labels/z arrays.")
-    flags.DEFINE_string("labels", "", "Conditional models: class labels, e.g. '3' or '0,1,2' (repeated to --n). "
-                        "Default: every class, one grid row each.")
+    flags.DEFINE_string("labels", "", "Conditional models: classes by name or id, e.g. 'cat,ship' or '3' or '0,1,2' "
+                        "(repeated to --n). Default: every class, one grid row each.")
     flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
     flags.DEFINE_string("sketch", "", "sketch2img: a sketch image (dark strokes on light paper, or the reverse) or a "
                         "folder of them, at the model's image size; one image is generated per sketch.")
