@@ -24,7 +24,7 @@ help:                 ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
 
-.PHONY: help install demo train export sample eval tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
+.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
 
 install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -58,6 +58,11 @@ eval:                 ## FID/IS/KID/precision/recall/class accuracy of models/MO
 # One static page comparing every exported model: report/index.html.
 report:               ## one static HTML page comparing every exported model: report/index.html
 	$(PYTHON) -m tfgan_cifar.report $(ARGS)
+
+MODELS_DIR ?= models
+PORT       ?= 8501
+serve:                ## serve every export under MODELS_DIR: TF Serving's REST API and a page at http://127.0.0.1:PORT/
+	$(PYTHON) -m tfgan_cifar.serve --models_dir=$(MODELS_DIR) --port=$(PORT) $(ARGS)
 
 tensorboard:          ## TensorBoard on runs/
 	$(PYTHON) -m tensorboard.main --logdir runs

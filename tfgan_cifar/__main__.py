@@ -2,8 +2,8 @@
 import runpy
 import sys
 
-COMMANDS = ("train", "export", "sample", "evaluate", "evaluator", "report", "results", "sweep", "bench", "bench_quality",
-            "bench_quality_cifar")
+COMMANDS = ("train", "export", "sample", "evaluate", "evaluator", "serve", "report", "results", "sweep", "bench",
+            "bench_quality", "bench_quality_cifar")
 
 
 def main():

@@ -39,7 +39,8 @@ def atomic_write_bytes(path, blob):
         raise
 
 
-def save_png(path, image, scale=1):
+def png_bytes(image, scale=1):
+    """uint8 image -> PNG file contents, enlarged `scale` times (nearest neighbour)."""
     import io
     from PIL import Image
     im = Image.fromarray(np.asarray(image, np.uint8))
@@ -47,7 +48,11 @@ def save_png(path, image, scale=1):
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_png(path, image, scale=1):
+    atomic_write_bytes(path, png_bytes(image, scale))
 
 
 def save_figure(path, fig):
