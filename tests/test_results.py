@@ -47,3 +47,19 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     (tmp_path / "r.json").write_text('{"rows": []}')
     with pytest.raises(UsageError, match="not a results file"):
         results.load(str(tmp_path / "r.json"))
+
+
+def test_montage_puts_grids_side_by_side_under_titles(tmp_path):
+    import numpy as np
+    from PIL import Image
+    red, blue = np.zeros((20, 30, 3), np.uint8), np.zeros((40, 10, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    Image.fromarray(red).save(tmp_path / "a.png")
+    Image.fromarray(blue).save(tmp_path / "b.png")
+    out = np.asarray(Image.open(results.montage(str(tmp_path / "m.png"), [str(tmp_path / "a.png"),
+                                                                      str(tmp_path / "b.png")], ["A", "B"], gap=5)))
+    assert out.shape == (18 + 40, 30 + 5 + 10, 3)
+    np.testing.assert_array_equal(out[18:38, :30], red)
+    np.testing.assert_array_equal(out[18:58, 35:], blue)
+    assert (out[38:, :30] == 255).all()  # white below the shorter grid
+    assert (out[:18] < 255).any()  # the titles are drawn
