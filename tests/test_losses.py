@@ -44,6 +44,10 @@ def test_acgan_class_losses():
 
     np.testing.assert_allclose(losses.acgan_discriminator_class_loss(logits_real, logits_fake, labels, 3).numpy(),
                                xent(logits_real) + xent(logits_fake), rtol=1e-5)
+    for weight in (0.0, 0.25):  # --class_fake_weight
+        np.testing.assert_allclose(
+            losses.acgan_discriminator_class_loss(logits_real, logits_fake, labels, 3, fake_weight=weight).numpy(),
+            xent(logits_real) + weight * xent(logits_fake), rtol=1e-5)
     np.testing.assert_allclose(losses.acgan_generator_class_loss(logits_fake, labels, 3).numpy(), xent(logits_fake),
                                rtol=1e-5)
 

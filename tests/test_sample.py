@@ -24,3 +24,30 @@ def test_an_unknown_class_lists_the_valid_names():
         parse_labels("10", 4, META)
     with pytest.raises(UsageError, match="applies only to conditional models"):
         parse_labels("cat", 4, dict(META, conditional=False, model="dcgan"))
+
+
+def test_recognised_counts_confident_correct_samples():
+    from tfgan_cifar.demo import recognised
+    logits = np.log(np.array([[0.95, 0.05], [0.6, 0.4], [0.02, 0.98], [0.97, 0.03]]))
+    # confident and right, unsure, confident and right, confident but wrong
+    assert recognised(logits, np.array([0, 0, 1, 1])) == 0.5
+
+
+@pytest.mark.slow
+def test_demo_trains_exports_draws_a_row_per_shape_and_scores_it(in_tmp, evaluator_root, capsys):
+    import os
+
+    from PIL import Image
+
+    from tfgan_cifar import demo
+    os.makedirs("models")
+    os.symlink(evaluator_root / "models" / "evaluator", "models/evaluator")  # the session's shapes evaluator
+    scores = demo.run(epochs=1, out="samples/demo.png", n=200, examples=512, run_dir=str(in_tmp / "run"))
+    assert Image.open("samples/demo.png").size == (2 * (10 * 34 + 2), 2 * (10 * 34 + 2))  # 10 rows of 10 at 2x
+    assert os.path.exists("models/acgan/saved_model.pb")
+    out = capsys.readouterr().out
+    assert "demo: acgan --preset=demo, 1 epochs on shapes" in out
+    for key, title in (("fid", "FID"), ("class_accuracy", "class accuracy")):
+        line = next(l for l in out.splitlines() if l.strip().startswith(title))
+        assert f"{scores['samples'][key]:.{2 if key == 'fid' else 3}f}" in line
+    assert scores["real"]["class_accuracy"] > 0.9 and scores["real"]["fid"] < scores["samples"]["fid"]

@@ -17,7 +17,7 @@ from tfgan_cifar.errors import UsageError
 # any other one on the command line is an error (e.g. --clip_value for dcgan).
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
-               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous")
+               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight")
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -90,6 +90,7 @@ class RunConfig:
     noise: Optional[str] = None
     edge_threshold: Optional[float] = None
     edge_blur: Optional[bool] = None
+    class_fake_weight: Optional[float] = None
     sketch_dir: str = ""  # sketch2img: user sketches mirroring a folder: dataset
     preset: str = ""  # a named preset of the variant (e.g. sketch2img's `seed`) over its published one
 
@@ -163,6 +164,8 @@ def validate(config, variants):
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
         checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
+    checks.append((config.class_fake_weight is None or config.class_fake_weight >= 0,
+                   f"--class_fake_weight must be >= 0, got {config.class_fake_weight}"))
     for name in ("beta1", "beta2", "label_smoothing"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))
@@ -303,6 +306,8 @@ def define_train_flags():
     flags.DEFINE_float("edge_threshold", None, "sketch2img: edge strength (0..1 of each image's maximum) that "
                        "becomes a stroke.")
     flags.DEFINE_bool("edge_blur", None, "sketch2img: soften the extracted strokes with a 3x3 blur.")
+    flags.DEFINE_float("class_fake_weight", None, "acgan: weight of D's class loss on generated images (1: the "
+                       "original; 0: the classifier learns from real images only).")
 
 
 def config_from_flags(flag_values, variants):

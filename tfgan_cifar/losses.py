@@ -44,10 +44,12 @@ def hinge_generator_loss(fake_scores):
     return wasserstein_generator_loss(fake_scores)
 
 
-def acgan_discriminator_class_loss(real_class_logits, fake_class_logits, labels, num_classes):
-    """Cross-entropy of the auxiliary classifier on real and generated images (TF-GAN's ACGAN loss)."""
+def acgan_discriminator_class_loss(real_class_logits, fake_class_logits, labels, num_classes, fake_weight=1.0):
+    """Cross-entropy of the auxiliary classifier on real images plus `fake_weight` times that on generated
+    ones (TF-GAN's ACGAN loss; 1 is the original, 0 trains the classifier on real images only)."""
     one_hot = tf.one_hot(labels, num_classes)
-    return _tfgan.acgan_discriminator_loss(real_class_logits, fake_class_logits, one_hot, **_NO_COLLECTION)
+    return _tfgan.acgan_discriminator_loss(real_class_logits, fake_class_logits, one_hot,
+                                           generated_weights=fake_weight, **_NO_COLLECTION)
 
 
 def acgan_generator_class_loss(fake_class_logits, labels, num_classes):

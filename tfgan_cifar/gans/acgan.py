@@ -1,6 +1,7 @@
 """AC-GAN (Odena et al., 2017): a class-conditional generator (label embedding multiplied into z) and a
 discriminator with two heads, real/fake and a K-way classifier. Both networks also minimise the class
-cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5)."""
+cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5). --class_fake_weight scales D's class loss on
+generated images (1: the original; 0: D's classifier learns from real images only)."""
 import tensorflow as tf
 
 from tfgan_cifar import losses, networks
@@ -11,6 +12,13 @@ from tfgan_cifar.gans.base import GAN
 @register("acgan")
 class ACGAN(GAN):
     conditional = True
+    PRESET = dict(GAN.PRESET, class_fake_weight=1.0)
+    # The demo's recipe (make demo): on `shapes`, 4 epochs at half the width and twice the learning rates,
+    # held for the first half and then decayed, train D's classifier on real images only. With the
+    # original fake-image class loss, D learns to call a generated diamond in the "green square" row a
+    # green square, which locks the row's confusion in (class accuracy 0.65 after 4 and after 6 epochs).
+    NAMED_PRESETS = {"demo": dict(width=32, g_lr=4e-4, d_lr=4e-4, lr_decay="linear", lr_decay_start=0.5,
+                                  class_fake_weight=0.0, epochs=4)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = "BCE + auxiliary class cross-entropy on real and fake; G: z x label embedding; D: DCGAN + class head"
 
@@ -29,7 +37,8 @@ class ACGAN(GAN):
         with tf.GradientTape() as tape:
             real_score, real_class = self.discriminate(real)
             fake_score, fake_class = self.discriminate(fake)
-            class_loss = losses.acgan_discriminator_class_loss(real_class, fake_class, labels, self.num_classes)
+            class_loss = losses.acgan_discriminator_class_loss(real_class, fake_class, labels, self.num_classes,
+                                                               self.config.class_fake_weight)
             d_loss = losses.minimax_discriminator_loss(real_score, fake_score) + class_loss
         self.step(self.d_optimizer, tape, d_loss, self.discriminator)
 
