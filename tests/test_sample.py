@@ -46,7 +46,7 @@ def test_demo_trains_exports_draws_a_row_per_shape_and_scores_it(in_tmp, evaluat
     assert Image.open("samples/demo.png").size == (2 * (10 * 34 + 2), 2 * (10 * 34 + 2))  # 10 rows of 10 at 2x
     assert os.path.exists("models/acgan/saved_model.pb")
     out = capsys.readouterr().out
-    assert "demo: acgan --preset=demo, 1 epochs on shapes" in out
+    assert "demo: acgan --preset=demo, 1 epochs on shapes" in out  # --epochs overrides the preset's 5
     for key, title in (("fid", "FID"), ("class_accuracy", "class accuracy")):
         line = next(l for l in out.splitlines() if l.strip().startswith(title))
         assert f"{scores['samples'][key]:.{2 if key == 'fid' else 3}f}" in line

@@ -13,12 +13,14 @@ from tfgan_cifar.gans.base import GAN
 class ACGAN(GAN):
     conditional = True
     PRESET = dict(GAN.PRESET, class_fake_weight=1.0)
-    # The demo's recipe (make demo): on `shapes`, 4 epochs at half the width and twice the learning rates,
-    # held for the first half and then decayed, train D's classifier on real images only. With the
-    # original fake-image class loss, D learns to call a generated diamond in the "green square" row a
-    # green square, which locks the row's confusion in (class accuracy 0.65 after 4 and after 6 epochs).
+    # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
+    # first half and then decayed, and D's classifier trained on real images only. With the original
+    # fake-image class loss, D learns to call a generated diamond in the "green square" row a green square,
+    # which locks the row's confusion in. Measured (shapes evaluator, 2,560 samples; real images: FID 0.07,
+    # accuracy 1.0): width 32 + rates, 4 epochs FID 7.04 / class accuracy 0.644, 6 epochs 3.04 / 0.652;
+    # + class_fake_weight=0, 4 epochs 6.92 / 0.924, 5 epochs 2.68 / 0.982.
     NAMED_PRESETS = {"demo": dict(width=32, g_lr=4e-4, d_lr=4e-4, lr_decay="linear", lr_decay_start=0.5,
-                                  class_fake_weight=0.0, epochs=4)}
+                                  class_fake_weight=0.0, epochs=5)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = "BCE + auxiliary class cross-entropy on real and fake; G: z x label embedding; D: DCGAN + class head"
 
