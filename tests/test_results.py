@@ -10,7 +10,8 @@ from tfgan_cifar import results, train
 def test_args_are_the_flags_beyond_the_variants_defaults():
     config = tiny_config("dcgan", norm="spectral", time_budget=600.0, precision="auto")
     # tiny_config itself departs from the defaults in width, batch size, epochs and examples.
-    assert results.args_of(config) == "--examples=256 --epochs=1 --batch_size=16 --time_budget=600 --width=8 --norm=spectral"
+    assert results.args_of(config) == ("--examples=256 --epochs=1 --batch_size=16 --time_budget=600 --width=8 "
+                                       "--norm=spectral")
     # A resolved --precision=auto shows as what it resolved to.
     assert results.args_of(tiny_config("sagan", width=64, batch_size=64, epochs=10, examples=20000)) == \
         "--precision=float32"
@@ -48,18 +49,3 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="not a results file"):
         results.load(str(tmp_path / "r.json"))
 
-
-def test_montage_puts_grids_side_by_side_under_titles(tmp_path):
-    import numpy as np
-    from PIL import Image
-    red, blue = np.zeros((20, 30, 3), np.uint8), np.zeros((40, 10, 3), np.uint8)
-    red[..., 0], blue[..., 2] = 255, 255
-    Image.fromarray(red).save(tmp_path / "a.png")
-    Image.fromarray(blue).save(tmp_path / "b.png")
-    out = np.asarray(Image.open(results.montage(str(tmp_path / "m.png"), [str(tmp_path / "a.png"),
-                                                                      str(tmp_path / "b.png")], ["A", "B"], gap=5)))
-    assert out.shape == (18 + 40, 30 + 5 + 10, 3)
-    np.testing.assert_array_equal(out[18:38, :30], red)
-    np.testing.assert_array_equal(out[18:58, 35:], blue)
-    assert (out[38:, :30] == 255).all()  # white below the shorter grid
-    assert (out[:18] < 255).any()  # the titles are drawn

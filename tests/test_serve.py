@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -48,11 +47,13 @@ def test_status_and_metadata_as_tf_serving_shapes_them(client):
     assert signature["method_name"] == "tensorflow/serving/predict"
     assert signature["inputs"] == {
         "z": {"dtype": "DT_FLOAT", "name": "serving_default_z:0",
-              "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "100", "name": ""}], "unknown_rank": False}},
+              "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "100", "name": ""}],
+                               "unknown_rank": False}},
         "label": {"dtype": "DT_INT32", "name": "serving_default_label:0",
                   "tensor_shape": {"dim": [{"size": "-1", "name": ""}], "unknown_rank": False}}}
     images = signature["outputs"]["images"]
-    assert images["dtype"] == "DT_UINT8" and [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "32", "32", "3"]
+    assert images["dtype"] == "DT_UINT8"
+    assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "32", "32", "3"]
 
 
 def test_predict_in_row_and_columnar_format_matches_the_savedmodel(client, models_dir):
@@ -107,7 +108,8 @@ BAD = [
     ("get", "/v1/models/dcgan/sample.png?n=0", None, 400, "n must be in 1..256, got 0"),
     ("get", "/v1/models/dcgan/sample.png?n=257", None, 400, "n must be in 1..256, got 257"),
     ("post", "/v1/models/dcgan:predict", {"instances": [[0.0] * 100] * 257}, 400, "a request asks for 1..256 images"),
-    ("get", "/v1/models/acgan/sample.png?labels=zebra", None, 400, "labels: unknown class 'zebra'; acgan knows: 0=red disc"),
+    ("get", "/v1/models/acgan/sample.png?labels=zebra", None, 400,
+     "labels: unknown class 'zebra'; acgan knows: 0=red disc"),
     ("post", "/v1/models/dcgan:predict", {"instances": [[0.0] * 99]}, 400,
      "input 'z' must be float32 values of shape [-1, 100] (got shape [1, 99])"),
     ("post", "/v1/models/dcgan:predict", {"inputs": [["a"] * 100]}, 400,
@@ -116,7 +118,8 @@ BAD = [
      "input 'label' must be int32 values of shape [-1] (got float64 values)"),
     ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100], "label": [10]}}, 400,
      "input 'label' must be class ids in 0..9"),
-    ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100]}}, 400, "'inputs' must name exactly the inputs"),
+    ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100]}}, 400,
+     "'inputs' must name exactly the inputs"),
     ("post", "/v1/models/dcgan:predict", {"instances": [[0.0] * 100], "inputs": [[0.0] * 100]}, 400,
      "the body needs exactly one of"),
     ("post", "/v1/models/dcgan:predict", "x" * ((1 << 20) + 1), 400, "the request body is over 1024 KB"),
@@ -173,7 +176,8 @@ class DevTools:
         args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 f"--user-data-dir={tmp_path}/profile", "--window-size=1280,1400", "about:blank"]
-        place_fds = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); os.execv(sys.argv[3], sys.argv[3:])"
+        place_fds = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+                     "os.execv(sys.argv[3], sys.argv[3:])")
         self.proc = subprocess.Popen([sys.executable, "-c", place_fds, str(to_chrome_r), str(from_chrome_w), *args],
                                      pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)

@@ -39,15 +39,18 @@ def atomic_write_bytes(path, blob):
         raise
 
 
-def png_bytes(image, scale=1):
-    """uint8 image -> PNG file contents, enlarged `scale` times (nearest neighbour)."""
+def png_bytes(image, scale=1, palette=False):
+    """uint8 image -> PNG file contents, enlarged `scale` times (nearest neighbour); with `palette`, reduced
+    to 256 colours (about a third of the bytes for sample grids, which is what committed results use)."""
     import io
     from PIL import Image
     im = Image.fromarray(np.asarray(image, np.uint8))
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    if palette:
+        im = im.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG", optimize=palette)
     return buf.getvalue()
 
 

@@ -53,7 +53,8 @@ def choose(cpu=None, gpus=None, timer=None, cache_path=None):
         slow = [name for name, capability in gpus if capability < (8, 0)]
         if slow:
             return FLOAT32, f"GPU {slow[0]} has no bfloat16 tensor cores (compute capability < 8.0)"
-        return BFLOAT16, f"GPU {gpus[0][0]} has bfloat16 tensor cores (compute capability {gpus[0][1][0]}.{gpus[0][1][1]})"
+        name, (major, minor) = gpus[0]
+        return BFLOAT16, f"GPU {name} has bfloat16 tensor cores (compute capability {major}.{minor})"
     model, features = cpu_features() if cpu is None else cpu
     if "amx_bf16" in features:
         return BFLOAT16, f"CPU {model} has AMX-BF16 matrix units"

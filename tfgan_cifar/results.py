@@ -4,7 +4,6 @@ and the README tables made from them.
     python -m tfgan_cifar.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
     python -m tfgan_cifar.results --table=docs/results/spectral_norm.json      # the markdown table
-    python -m tfgan_cifar.results --montage=docs/results/hero.png --grids=a.png,b.png --titles="A|B"
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
 epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
@@ -69,7 +68,8 @@ def make_record(name, run_dir, model_dir, evaluation, grid):
 
 
 def write_grid(model_dir, path, seed=0):
-    """A 10x10 grid of the export's samples (one row per class for conditional models), at 1x, as PNG."""
+    """A 10x10 grid of the export's samples (one row per class for conditional models), at 1x, as a
+    256-colour PNG (a committed result stays well under 150 KB)."""
     import numpy as np
 
     from tfgan_cifar import export, images, sample
@@ -80,7 +80,8 @@ def write_grid(model_dir, path, seed=0):
         classes = meta.get("classes") or list(range(meta["num_classes"]))
         labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
     z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
-    images.save_png(path, images.grid(sample.generate(loaded, z, labels), rows=10))
+    images.atomic_write_bytes(path, images.png_bytes(images.grid(sample.generate(loaded, z, labels), rows=10),
+                                                     palette=True))
     return path
 
 
@@ -119,44 +120,17 @@ def markdown_table(path):
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
                     f"[png]({grid}) |")
     floor = runs[-1]["real_floor"] if runs else {}
-    rows.append(f"| real test images (floor) | | | | | {_cell(floor.get('fid'))} | {_cell(floor.get('inception_score'))} "
-                f"| {_cell(floor.get('kid'), 3)} | {_cell(floor.get('precision'), 3)} | {_cell(floor.get('recall'), 3)} "
-                f"| {_cell(floor.get('class_accuracy'), 3)} | |")
+    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score") else 3) for k in METRICS]
+    rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
     return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}."
-
-
-def montage(path, grids, titles, gap=12):
-    """Grids side by side, each under its title, on white: one picture of several runs (the README's)."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    from tfgan_cifar.images import atomic_write_bytes, png_bytes
-    pictures = [np.asarray(Image.open(g).convert("RGB")) for g in grids]
-    title_h = 18
-    height = max(p.shape[0] for p in pictures) + title_h
-    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw, x = ImageDraw.Draw(canvas), 0
-    for picture, title in zip(pictures, titles):
-        draw.text((x + 2, 3), title, fill=(30, 30, 30))
-        canvas.paste(Image.fromarray(picture), (x, title_h))
-        x += picture.shape[1] + gap
-    atomic_write_bytes(path, png_bytes(np.asarray(canvas)))
-    return path
 
 
 def main(argv):
     F = flags.FLAGS
     if F.table:
         print(markdown_table(F.table))
-        return
-    if F.montage:
-        grids, titles = F.grids.split(","), F.titles.split("|")
-        if len(grids) != len(titles):
-            raise UsageError("--montage needs as many --titles as --grids")
-        print(f"wrote {montage(F.montage, grids, titles)}")
         return
     if not (F.out and F.name and F.run_dir and F.model_dir and F.eval):
         raise UsageError("give --table=FILE, or --out, --name, --run_dir, --model_dir and --eval to add a record")
@@ -178,7 +152,4 @@ if __name__ == "__main__":
     flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
     flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
     flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
-    flags.DEFINE_string("montage", "", "Write one PNG of --grids side by side under --titles (comma-separated).")
-    flags.DEFINE_string("grids", "", "With --montage: the PNG grids.")
-    flags.DEFINE_string("titles", "", "With --montage: a title per grid, separated by |.")
     run(main)
