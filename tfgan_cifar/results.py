@@ -50,7 +50,7 @@ def versions():
                 cpu=precision.cpu_features()[0])
 
 
-def make_record(name, run_dir, model_dir, evaluation, grid):
+def make_record(name, run_dir, evaluation, grid):
     """One record from a training run, its export and a `make eval` result (evaluate.py's JSON)."""
     from tfgan_cifar.callbacks import METRICS_FILE, read_jsonl
     from tfgan_cifar.config import RunConfig
@@ -64,7 +64,7 @@ def make_record(name, run_dir, model_dir, evaluation, grid):
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
                 **{k: generated.get(k) for k in METRICS}, real_floor={k: floor.get(k) for k in METRICS},
-                grid=os.path.basename(grid), model_dir=model_dir, date=time.strftime("%Y-%m-%d"), versions=versions())
+                grid=os.path.basename(grid), date=time.strftime("%Y-%m-%d"), versions=versions())
 
 
 def write_grid(model_dir, path, seed=0):
@@ -140,7 +140,7 @@ def main(argv):
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read --eval {F.eval}: {e}")
     grid = write_grid(F.model_dir, os.path.join(os.path.dirname(F.out) or ".", f"{F.name}.png"))
-    add(F.out, make_record(F.name, F.run_dir, F.model_dir, evaluation, grid))
+    add(F.out, make_record(F.name, F.run_dir, evaluation, grid))
     print(f"added {F.name} to {F.out} (grid {grid})")
 
 
