@@ -143,8 +143,7 @@ def test_bad_requests_get_a_json_reason_and_the_server_keeps_serving(client, met
 @pytest.fixture(scope="module")
 def server(models_dir):
     """The app under waitress on an ephemeral loopback port: (base url, server)."""
-    from waitress.server import create_server
-    httpd = create_server(serve.create_app(serve.load_models(str(models_dir))), host="127.0.0.1", port=0, threads=8)
+    httpd = serve.make_server(serve.load_models(str(models_dir)), port=0)
     thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.effective_port}", httpd
@@ -157,6 +156,18 @@ def test_a_bounded_load_on_loopback_has_no_errors(server):
     print(f"load test: {result}")
     assert result["errors"] == 0 and result["requests"] == 200
     assert 0 < result["p50_ms"] <= result["p95_ms"]
+
+
+def test_the_real_server_answers_a_2_mb_body_with_the_json_reason(server):
+    import urllib.error
+    import urllib.request
+    url, _ = server
+    request = urllib.request.Request(f"{url}/v1/models/dcgan:predict", data=b"x" * (2 << 20),
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=60)
+    assert info.value.code == 400
+    assert json.loads(info.value.read()) == {"error": "the request body is over 1024 KB"}
 
 
 def chromium():

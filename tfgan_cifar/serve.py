@@ -361,13 +361,24 @@ def load_test(url, name, requests=200, threads=8, batch=4, seed=0):
                 p95_ms=round(float(np.percentile(latencies, 95)), 1), seconds=round(time.perf_counter() - start, 1))
 
 
+def make_server(models, host="127.0.0.1", port=8501, threads=8):
+    """The app under waitress (port 0: any free one, see .effective_port); call .run() to serve."""
+    from waitress.server import create_server
+    # waitress cuts bodies past 16 MB off itself (plain 413); between 1 and 16 MB the app answers the JSON 400.
+    return create_server(create_app(models), host=host, port=port, threads=threads,
+                         max_request_body_size=16 * MAX_BODY)
+
+
 def serve(models_dir="models", host="127.0.0.1", port=8501, threads=8):
     """Load every export and serve until interrupted."""
-    import waitress
     models = load_models(models_dir)
-    print(f"serving {', '.join(sorted(models))} on http://{host}:{port}/  (TF Serving REST API under /v1/models/)")
-    waitress.serve(create_app(models), host=host, port=port, threads=threads, max_request_body_size=MAX_BODY + 1024,
-                   _quiet=True)
+    server = make_server(models, host, port, threads)
+    print(f"serving {', '.join(sorted(models))} on http://{host}:{server.effective_port}/  (TF Serving's REST API "
+          f"under /v1/models/; Ctrl-C stops)")
+    try:
+        server.run()
+    finally:
+        server.close()
 
 
 def main(argv):
@@ -383,12 +394,10 @@ def measure_load(models_dir, name, requests, threads=8):
     """Serve on an ephemeral loopback port in this process and run load_test against it."""
     import platform
 
-    from waitress.server import create_server
-
     from tfgan_cifar import precision
     models = load_models(models_dir)
     name = name or sorted(models)[0]
-    httpd = create_server(create_app(models), host="127.0.0.1", port=0, threads=threads)
+    httpd = make_server(models, port=0, threads=threads)
     threading.Thread(target=httpd.run, daemon=True).start()
     try:
         result = load_test(f"http://127.0.0.1:{httpd.effective_port}", name, requests, threads)
