@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, error_lines, run_cli, tiny_config
+from test_evaluation import CountingExtractor
 from tfgan_cifar import data, export, train
 from tfgan_cifar.errors import Busy, DataError, TrainingDiverged, UsageError
 
@@ -225,22 +226,10 @@ def test_an_export_dir_that_is_a_file_is_refused_before_training(in_tmp):
     assert sorted(os.listdir(in_tmp)) == ["models"]  # no runs/
 
 
-class FakeExtractor:
-    name, key = "fake", "k"
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, images, progress=False):
-        self.calls += 1
-        flat = images.reshape(len(images), -1)[:, :4].astype(np.float32)
-        return flat, flat[:, :2]
-
-
 def test_broken_cached_reference_statistics_are_recomputed(tmp_path, capsys):
     from tfgan_cifar import features
     images = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3)).astype(np.uint8)
-    extractor = FakeExtractor()
+    extractor = CountingExtractor()
     stats, path = features.reference(extractor, images, "t", str(tmp_path))
     for damage, message in ((lambda: open(path, "wb").write(open(path, "rb").read()[:50]), "unreadable"),
                             (lambda: np.savez(path, features=np.zeros((3, 4)), logits=np.zeros((20, 2)),
