@@ -81,7 +81,7 @@ def main(argv):
         raise UsageError("--epochs must be >= 0 (0: the preset's) and --n in 100..10000")
     if not F.out.endswith(".png"):
         raise UsageError(f"--out must end in .png, got {F.out!r}")
-    run(F.epochs, F.out, F.n, F.model, F.preset, F.run_dir, F.export_dir, F.examples)
+    run(F.epochs, F.out, F.n, run_dir=F.run_dir, export_dir=F.export_dir, examples=F.examples)
 
 
 if __name__ == "__main__":
@@ -89,8 +89,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("epochs", 0, "Training epochs over the 20,000 shapes; 0: the preset's.")
     flags.DEFINE_integer("n", 2560, "Samples for the figures.")
     flags.DEFINE_string("out", "samples/demo.png", "The grid.")
-    flags.DEFINE_string("model", "acgan", "The variant (a class-conditional one draws one row per shape).")
-    flags.DEFINE_string("preset", "demo", "Its named preset.")
     flags.DEFINE_string("run_dir", "", "Run directory (default runs/<model>/<time>).")
     flags.DEFINE_string("export_dir", "models", "Exports go to <export_dir>/<model>/.")
     flags.DEFINE_integer("examples", 20000, "Size of the generated shapes training split.")
