@@ -56,7 +56,7 @@ eval:                 ## FID/IS/KID/precision/recall/class accuracy of models/MO
 
 # One static page comparing every exported model: report/index.html.
 report:               ## one static HTML page comparing every exported model: report/index.html
-	$(PYTHON) -m tfgan_cifar.report $(ARGS)
+	$(PYTHON) -m tfgan_cifar.tools.report $(ARGS)
 
 MODELS_DIR ?= models
 PORT       ?= 8501
@@ -71,26 +71,26 @@ test:                 ## the test suite (pytest, two workers)
 	$(PYTHON) -m pytest -q -n 2
 
 bench:                ## throughput: fit vs a hand loop, every variant, precision x XLA, spectral norm
-	$(PYTHON) -m tfgan_cifar.bench $(ARGS)
+	$(PYTHON) -m tfgan_cifar.tools.bench $(ARGS)
 
 clean:                ## remove runs/, samples/, report/
 	rm -rf runs samples report .pytest_cache
 
 evaluator:            ## train the evaluator classifier that FID/IS/KID use offline (DATASET DATA_DIR EPOCHS)
-	$(PYTHON) -m tfgan_cifar.evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
+	$(PYTHON) -m tfgan_cifar.train_evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
 		$(call flag,epochs,$(EPOCHS)) $(ARGS)
 
 BUDGET ?= 120
 GRID    ?=
 # Every combination of GRID for BUDGET seconds each, evaluated and ranked by FID (resumable).
 sweep:                ## a hyper-parameter GRID for BUDGET seconds each, ranked by FID (resumable)
-	$(PYTHON) -m tfgan_cifar.sweep --model=$(MODEL) --grid='$(GRID)' --budget=$(BUDGET) $(call flag,dataset,$(DATASET)) \
+	$(PYTHON) -m tfgan_cifar.tools.sweep --model=$(MODEL) --grid='$(GRID)' --budget=$(BUDGET) $(call flag,dataset,$(DATASET)) \
 		$(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
 # Plain hand-written DCGAN vs tfgan_cifar's CPU recipe, same wall-clock budget (default 600 s) on CIFAR-10.
 bench-quality-cifar:  ## hand-written DCGAN vs dcgan --preset=cpu_fast at equal wall-clock on CIFAR-10
-	$(PYTHON) -m tfgan_cifar.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
+	$(PYTHON) -m tfgan_cifar.tools.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
 		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(call flag,repeats,$(REPEATS)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
-	$(PYTHON) -m tfgan_cifar.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.tools.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

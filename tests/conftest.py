@@ -15,7 +15,7 @@ def _float32_for_auto_precision():
     import json
     import tempfile
 
-    from tfgan_cifar import precision
+    from tfgan_cifar.lib import precision
     folder = tempfile.mkdtemp(prefix="tfgan_cifar_test_cache_")
     os.environ["TFGAN_CIFAR_CACHE"] = folder
     precision.CACHE = os.path.join(folder, "precision.json")
@@ -30,23 +30,17 @@ SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "cifar10")
 def tiny_config(model="dcgan", **overrides):
     """A validated RunConfig small enough for a CPU test: 16x16-wide networks, 32x32 images."""
     from tfgan_cifar import gans
-    from tfgan_cifar.config import RunConfig, apply_preset, validate
-    config = RunConfig(model=model, examples=256, batch_size=16, epochs=1, log_every=2, precision="float32")
-    explicit = set()
-    for key, value in overrides.items():
-        setattr(config, key, value)
-        explicit.add(key)
-    if "width" not in overrides and "width" in gans.VARIANTS[model].PRESET:
-        config.width, explicit = 8, explicit | {"width"}
-    apply_preset(config, gans.VARIANTS[model].PRESET, explicit)
-    validate(config, gans.VARIANTS)
-    return config
+    settings = dict(examples=256, batch_size=16, epochs=1, log_every=2, precision="float32")
+    if "width" in gans.VARIANTS[model].PRESET:
+        settings["width"] = 8
+    return gans.make_config(model, **dict(settings, **overrides))
 
 
-def run_cli(module, *args, cwd=None):
-    """Run `python -m tfgan_cifar.<module> args` and return the CompletedProcess."""
+def run_cli(command, *args, cwd=None):
+    """Run `python -m tfgan_cifar COMMAND args` (what `tfgan-cifar COMMAND` runs, for commands and tools alike)
+    and return the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", f"tfgan_cifar.{module}", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tfgan_cifar", command, *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env, timeout=600)
 
 
@@ -65,7 +59,7 @@ def in_tmp(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def evaluator_root(tmp_path_factory):
     """A directory holding models/evaluator/shapes_32: a shapes evaluator trained once per test session."""
-    from tfgan_cifar import evaluator
+    from tfgan_cifar.lib import evaluator
     root = tmp_path_factory.mktemp("project")
     evaluator.train("shapes", image_size=32, epochs=2, examples=3000, verbose=0,
                     out_dir=str(evaluator.evaluator_dir("shapes", 32, str(root / "models" / "evaluator"))))

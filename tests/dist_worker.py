@@ -22,7 +22,8 @@ def mirrored(model, out):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from conftest import tiny_config
-    from tfgan_cifar import data, gans, train
+    from tfgan_cifar.lib import data
+    from tfgan_cifar import gans, train
 
     # Batch 16: 8 per replica. Two critic steps exercise the critic loop (and its penalty) at half the tracing cost.
     config = tiny_config(model, sync_bn=True, **({"n_critic": 2} if "n_critic" in gans.VARIANTS[model].PRESET else {}))

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from tfgan_cifar import bench_quality_cifar as bq
-from tfgan_cifar import data
+from tfgan_cifar.tools import bench_quality_cifar as bq
+from tfgan_cifar.lib import data
 
 
 def test_reference_is_a_plain_dcgan_independent_of_the_project():
@@ -30,7 +30,7 @@ def test_reference_trains_within_its_budget_and_samples_images():
 
 
 def test_recipe_is_dcgans_named_preset():
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused")
     assert config.model == "dcgan" and config.time_budget == 600 and config.batch_size == 64
     assert config.precision == "auto" and config.ema == 0.0 and config.simultaneous is False
@@ -41,7 +41,7 @@ def test_recipe_is_dcgans_named_preset():
 
 
 def test_levers_parse_into_typed_override_sets():
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     levers = bq.parse_levers("baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4; diffaugment=color,translation;")
     assert levers == [{}, {"precision": "mixed_bfloat16"}, {"ema": 0.999, "g_lr": 1e-4},
                       {"diffaugment": "color,translation"}]

@@ -31,7 +31,7 @@ CASES = [
     ("train", ["--fid_samples=10"], "--fid_samples"),
     ("evaluate", ["--n=0"], "--n must be"),
     ("evaluate", ["--model_dir=/does/not/exist"], "no SavedModel"),
-    ("evaluator", ["--epochs=0"], "--epochs"),
+    ("train_evaluator", ["--epochs=0"], "--epochs"),
     ("bench_quality", ["--model=nope"], "unknown model"),
     ("train", ["--steps_per_epoch=-1"], "--steps_per_epoch"),
     ("train", ["--nan_patience=0"], "--nan_patience"),
@@ -100,7 +100,7 @@ def test_commands_start_quietly_unless_asked():
 
 
 def test_the_start_up_filter_drops_only_start_up_lines():
-    from tfgan_cifar.quiet import NOISE
+    from tfgan_cifar.lib.quiet import NOISE
     noise = [b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
              b"I0000 00:00:1795715045.472104    8807 port.cc:153] oneDNN custom operations are on.",
              b"I0000 00:00:1795715045.472542    8807 cudart_stub.cc:31] Could not find cuda drivers on your machine",

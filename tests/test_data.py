@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_CIFAR
-from tfgan_cifar import data
-from tfgan_cifar.errors import DataError, UsageError
+from tfgan_cifar.lib import data
+from tfgan_cifar.lib.errors import DataError, UsageError
 
 
 def write_batches(root, n_per_batch=20, seed=0):

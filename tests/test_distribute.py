@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, tiny_config
-from tfgan_cifar import augment, data, gans
+from tfgan_cifar.lib import augment, data
+from tfgan_cifar import gans
 
 WORKER = os.path.join(ROOT, "tests", "dist_worker.py")
 
@@ -106,14 +107,14 @@ def test_ema_weights_are_the_analytic_average_of_the_history(tmp_path):
     assert any(not np.allclose(v.numpy(), raw) for v, raw in zip(sampler.trainable_variables, history[-1]))
     z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
     served = gan.serving_function()(tf.constant(z))["images"].numpy()  # export samples the EMA generator
-    from tfgan_cifar.images import to_uint8
+    from tfgan_cifar.lib.images import to_uint8
     np.testing.assert_array_equal(served, to_uint8(gan.generate(z, generator=gan.ema_generator).numpy()))
-    from tfgan_cifar import export, sample
+    from tfgan_cifar.lib import savedmodel
     for raw, generator in ((False, gan.ema_generator), (True, gan.generator)):  # both can be exported
-        path = export.save_generator(gan, str(tmp_path / f"raw{raw}"), export.metadata(gan, ["c"] * 10, 0, steps), raw=raw)
-        loaded, meta = export.load(path)
+        path = savedmodel.save_generator(gan, str(tmp_path / f"raw{raw}"), savedmodel.metadata(gan, ["c"] * 10, 0, steps), raw=raw)
+        loaded, meta = savedmodel.load(path)
         assert meta["weights"] == ("trained" if raw else "ema") and meta["ema"] == decay
-        np.testing.assert_array_equal(sample.generate(loaded, z), to_uint8(gan.generate(z, generator=generator).numpy()))
+        np.testing.assert_array_equal(savedmodel.generate(loaded, z), to_uint8(gan.generate(z, generator=generator).numpy()))
 
 
 def test_translation_moves_content_by_the_given_pixels():
@@ -181,13 +182,13 @@ def test_sketch2img_ema_statistics_are_re_estimated_on_its_sketch_bank():
 
     import keras
 
-    from tfgan_cifar import sketch
+    from tfgan_cifar.lib import sketch
     config = tiny_config("sketch2img", ema=0.9)
     gan = gans.build(config)
     gan.compile()
     shapes = data.make_shapes(64, seed=0)
-    shapes = dataclasses.replace(shapes, sketches=sketch.sketches_of(data.resize_uint8(shapes.images,
-                                                                                           config.image_size)))
+    shapes = dataclasses.replace(shapes, extra=sketch.sketches_of(data.resize_uint8(shapes.images,
+                                                                                        config.image_size)))
     gan.train_step(next(iter(data.make_pipeline(shapes, 16, image_size=config.image_size, shuffle=False))))
     norm_means = lambda g: [l.moving_mean.numpy().copy() for l in g.layers
                             if isinstance(l, keras.layers.BatchNormalization)]

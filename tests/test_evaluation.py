@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import error_lines, run_cli, tiny_config
-from tfgan_cifar import data, export, features, train
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib import data, savedmodel, features
+from tfgan_cifar import train
+from tfgan_cifar.lib.errors import UsageError
 
 
 class CountingExtractor(features.Extractor):
@@ -68,8 +69,8 @@ def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
     fids = [r["fid"] for r in records]
     assert len(fids) == 3 and all(np.isfinite(fids))
     assert os.path.exists("runs/fid/fid_curve.png")
-    _, best = export.load("models/dcgan/best")
-    _, last = export.load("models/dcgan")
+    _, best = savedmodel.load("models/dcgan/best")
+    _, last = savedmodel.load("models/dcgan")
     assert best["epoch"] == 1 + int(np.argmin(fids)) and last["epoch"] == 3
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -5,24 +5,25 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
-from tfgan_cifar import data, gans
+from tfgan_cifar.lib import data
+from tfgan_cifar import gans
 
 
 def batch(n=16, size=32, model="dcgan"):
     """A training batch for `model`: (images, labels), plus the sketches for sketch2img."""
     import dataclasses
 
-    from tfgan_cifar import sketch
     d = data.make_shapes(n, seed=0)
-    if gans.VARIANTS[model].needs_sketches:
-        d = dataclasses.replace(d, sketches=sketch.sketches_of(data.resize_uint8(d.images, size)))
+    d = dataclasses.replace(d, images=data.resize_uint8(d.images, size))
+    variant = gans.VARIANTS[model]
+    d = variant.prepare_data(d, "train", tiny_config(model))
     return next(iter(data.make_pipeline(d, n, image_size=size, shuffle=False)))
 
 
 def main_input(gan, n, rng=None):
     """What the generator maps from: latent vectors, or sketches for sketch2img."""
     rng = rng or np.random.default_rng(0)
-    if gan.needs_sketches:
+    if gan.INPUTS[0] == "sketch":
         return (rng.random((n, gan.image_size, gan.image_size, 1)) > 0.8).astype(np.float32)
     return rng.standard_normal((n, gan.nz)).astype(np.float32)
 
@@ -83,8 +84,7 @@ def test_critics_never_use_batch_norm_and_dcgan_does():
 def test_dcgan_preset_is_the_published_one():
     c = tiny_config("dcgan")
     assert (c.g_lr, c.d_lr, c.beta1, c.nz, c.batch_size) == (2e-4, 2e-4, 0.5, 100, 16)  # batch set by tiny_config
-    from tfgan_cifar.config import RunConfig, apply_preset
-    default = apply_preset(RunConfig(model="dcgan"), gans.VARIANTS["dcgan"].PRESET, set())
+    default = gans.make_config("dcgan")
     assert default.batch_size == 64 and default.width == 64
 
 
@@ -112,17 +112,18 @@ def test_acgan_class_head_learns_a_fixed_batch():
 
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))
 def test_export_load_sample_round_trip(model, tmp_path):
-    from tfgan_cifar import export, images, sample
+    from tfgan_cifar.lib import savedmodel, images
     gan = gans.build(tiny_config(model))
     gan.compile()
     gan.train_step(batch(model=model))
-    meta = export.metadata(gan, [str(i) for i in range(10)], 0, 1)
-    loaded, meta = export.load(export.save_generator(gan, str(tmp_path / model), meta))
+    meta = savedmodel.metadata(gan, [str(i) for i in range(10)], 0, 1)
+    loaded, meta = savedmodel.load(savedmodel.save_generator(gan, str(tmp_path / model), meta))
     z = main_input(gan, 6)
     labels = np.array([0, 1, 2, 3, 4, 5], np.int32) if gan.conditional else None
     assert meta["conditional"] == gan.conditional
-    name = "sketch" if gan.needs_sketches else "z"
-    np.testing.assert_array_equal(sample.generate(loaded, z, labels, input_name=name),
+    assert meta["inputs"] == list(gan.INPUTS)
+    inputs = dict(zip(gan.INPUTS, (z, labels)))
+    np.testing.assert_array_equal(savedmodel.generate(loaded, inputs),
                                   images.to_uint8(gan.generate(z, labels).numpy()))
 
 
@@ -214,7 +215,7 @@ def test_simultaneous_step_matches_a_plain_tape_step_and_differs_from_alternatin
 
 
 def test_dcgan_spectral_norm_critic_replaces_batch_norm():
-    from tfgan_cifar.layers import SpectralNorm
+    from tfgan_cifar.lib.layers import SpectralNorm
     gan = gans.build(tiny_config("dcgan", norm="spectral", simultaneous=True))
     gan.compile()
     d = gan.discriminator
@@ -231,6 +232,6 @@ def test_dcgan_spectral_norm_critic_replaces_batch_norm():
     kernel = wrapped[1].normalized_kernel().numpy()
     sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
     assert 0.5 < sigma < 1.5
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     with pytest.raises(UsageError, match="--norm=layer is not valid for dcgan"):
         tiny_config("dcgan", norm="layer")

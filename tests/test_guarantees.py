@@ -14,8 +14,9 @@ import pytest
 
 from conftest import ROOT, error_lines, run_cli, tiny_config
 from test_evaluation import CountingExtractor
-from tfgan_cifar import data, export, train
-from tfgan_cifar.errors import Busy, DataError, TrainingDiverged, UsageError
+from tfgan_cifar.lib import data, savedmodel
+from tfgan_cifar import train
+from tfgan_cifar.lib.errors import Busy, DataError, TrainingDiverged, UsageError
 
 
 def tree(path):
@@ -71,7 +72,7 @@ def test_export_refuses_non_finite_weights_and_keeps_the_previous_one(good_run, 
     checkpoint.restore(train.checkpoint_prefixes(str(root / "run"))[-1]).expect_partial()
     gan.generator.trainable_variables[3].assign(np.full(gan.generator.trainable_variables[3].shape, np.nan))
     with pytest.raises(TrainingDiverged, match="non-finite"):
-        export.save_generator(gan, str(root / "models" / "dcgan"), {"format": export.FORMAT})
+        savedmodel.save_generator(gan, str(root / "models" / "dcgan"), {"format": savedmodel.FORMAT})
     assert tree(root / "models" / "dcgan") == before
 
 
@@ -92,7 +93,7 @@ def test_training_into_a_used_run_folder_is_refused_unless_overwrite(good_run, t
 
 
 def test_a_second_training_in_the_same_run_folder_is_refused_with_the_holders_pid(tmp_path):
-    from tfgan_cifar.locking import FolderLock
+    from tfgan_cifar.lib.locking import FolderLock
     run_dir = tmp_path / "run"
     with FolderLock(str(run_dir / ".lock"), "test"):
         res = run_cli("train", "--dataset=shapes", "--examples=256", "--batch_size=16", "--width=8", "--fid_every=0",
@@ -105,13 +106,13 @@ def test_a_second_training_in_the_same_run_folder_is_refused_with_the_holders_pi
 
 
 def test_an_export_target_being_written_is_locked(good_run, tmp_path):
-    from tfgan_cifar.locking import FolderLock
+    from tfgan_cifar.lib.locking import FolderLock
     root = copy_of(good_run, tmp_path)
     _, config = good_run
     gan, _, _, _ = train.build(config, 10)
     with FolderLock(str(root / "models" / ".dcgan.lock"), "test"):
         with pytest.raises(Busy, match=f"export target .*dcgan is in use by process {os.getpid()}"):
-            export.save_generator(gan, str(root / "models" / "dcgan"), {"format": export.FORMAT})
+            savedmodel.save_generator(gan, str(root / "models" / "dcgan"), {"format": savedmodel.FORMAT})
 
 
 def test_interrupted_exports_leave_nothing_behind_after_the_next(good_run, tmp_path):
@@ -120,7 +121,7 @@ def test_interrupted_exports_leave_nothing_behind_after_the_next(good_run, tmp_p
     for leftover in ("dcgan.tmp-99999", "dcgan.old-99998"):
         os.makedirs(root / "models" / leftover / "variables")
     gan, _, _, _ = train.build(config, 10)
-    export.save_generator(gan, str(root / "models" / "dcgan"), {"format": export.FORMAT})
+    savedmodel.save_generator(gan, str(root / "models" / "dcgan"), {"format": savedmodel.FORMAT})
     assert sorted(os.listdir(root / "models")) == [".dcgan.lock", "dcgan"]
 
 
@@ -167,7 +168,7 @@ def test_evaluator_on_fewer_images_than_a_batch_fails_fast(tmp_path):
         os.makedirs(tmp_path / "imgs" / f"c{i % 2}", exist_ok=True)
         Image.new("RGB", (32, 32), (i * 12, 0, 0)).save(tmp_path / "imgs" / f"c{i % 2}" / f"{i:02d}.png")
     start = time.time()
-    res = run_cli("evaluator", f"--dataset=folder:{tmp_path}/imgs", "--epochs=1", f"--out_root={tmp_path}/ev")
+    res = run_cli("train_evaluator", f"--dataset=folder:{tmp_path}/imgs", "--epochs=1", f"--out_root={tmp_path}/ev")
     assert res.returncode == 2 and time.time() - start < 120, res.stderr[-2000:]
     assert error_lines(res.stderr) == ["error: 18 images make no full batch of 128: use a smaller --batch_size or "
                                        "more images"]
@@ -227,7 +228,7 @@ def test_an_export_dir_that_is_a_file_is_refused_before_training(in_tmp):
 
 
 def test_broken_cached_reference_statistics_are_recomputed(tmp_path, capsys):
-    from tfgan_cifar import features
+    from tfgan_cifar.lib import features
     images = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3)).astype(np.uint8)
     extractor = CountingExtractor()
     stats, path = features.reference(extractor, images, "t", str(tmp_path))

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar.layers import ConditionalBatchNorm, Projection, SelfAttention
+from tfgan_cifar.lib.layers import ConditionalBatchNorm, Projection, SelfAttention
 
 
 def test_self_attention_is_identity_at_init_and_gamma_trains():

@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar import losses
+from tfgan_cifar.lib import losses
 
 REAL = np.array([[1.5], [-0.5], [0.2]], np.float32)
 FAKE = np.array([[-2.0], [0.7], [0.1]], np.float32)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tfgan_cifar import metrics
+from tfgan_cifar.lib import metrics
 
 
 def scipy_fid(a, b):
@@ -60,12 +60,12 @@ def test_class_accuracy_overall_and_per_class():
 
 @pytest.fixture(scope="module")
 def shapes_evaluator(evaluator_root):
-    from tfgan_cifar import evaluator
+    from tfgan_cifar.lib import evaluator
     return evaluator.load(evaluator.evaluator_dir("shapes", 32, str(evaluator_root / "models" / "evaluator")))
 
 
 def test_evaluator_learns_shapes_and_conditional_accuracy_of_real_images_equals_it(shapes_evaluator):
-    from tfgan_cifar import data
+    from tfgan_cifar.lib import data
     assert shapes_evaluator.meta["test_accuracy"] >= 0.95
     test = data.load("shapes", "test", examples=3000)
     _, logits = shapes_evaluator(test.images, batch_size=128)
@@ -74,7 +74,7 @@ def test_evaluator_learns_shapes_and_conditional_accuracy_of_real_images_equals_
 
 
 def test_evaluator_fid_real_halves_far_below_real_vs_noise(shapes_evaluator):
-    from tfgan_cifar import data
+    from tfgan_cifar.lib import data
     real = data.load("shapes", "test", examples=5000).images
     noise = np.random.default_rng(0).integers(0, 256, real.shape, dtype=np.uint8)
     half = len(real) // 2
@@ -85,7 +85,7 @@ def test_evaluator_fid_real_halves_far_below_real_vs_noise(shapes_evaluator):
 
 
 def test_evaluator_reloads_from_disk_with_safe_mode(shapes_evaluator):
-    from tfgan_cifar import data, evaluator
+    from tfgan_cifar.lib import data, evaluator
     again = evaluator.load(shapes_evaluator.path)
     images = data.make_shapes(20, seed=9).images
     np.testing.assert_allclose(again(images)[1], shapes_evaluator(images)[1], rtol=1e-5, atol=1e-5)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tfgan_cifar import precision
+from tfgan_cifar.lib import precision
 
 AMX_CPU = ("Intel Xeon Sapphire Rapids", {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
 AVX512_BF16_CPU = ("AMD EPYC Genoa", {"avx512f", "avx512_bf16"})
@@ -53,7 +53,7 @@ def test_cpu_features_reads_proc_cpuinfo_format(tmp_path):
 
 
 def test_resolve_keeps_explicit_values_and_records_the_reason(monkeypatch):
-    from tfgan_cifar.config import RunConfig
+    from tfgan_cifar.lib.config import RunConfig
     monkeypatch.setattr(precision, "choose", lambda: ("mixed_bfloat16", "CPU X has AMX-BF16 matrix units"))
     explicit = precision.resolve(RunConfig(precision="float32"))
     assert explicit.precision == "float32" and explicit.precision_reason == ""

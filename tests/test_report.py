@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from conftest import tiny_config
-from tfgan_cifar import evaluate, report, train
+from tfgan_cifar import evaluate, train
+from tfgan_cifar.tools import report
 
 
 class Page(html.parser.HTMLParser):

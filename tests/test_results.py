@@ -4,7 +4,8 @@ import json
 import pytest
 
 from conftest import tiny_config
-from tfgan_cifar import results, train
+from tfgan_cifar.tools import results
+from tfgan_cifar import train
 
 
 def test_args_are_the_flags_beyond_the_variants_defaults():
@@ -44,7 +45,7 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
 
 
 def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     (tmp_path / "r.json").write_text('{"rows": []}')
     with pytest.raises(UsageError, match="not a results file"):
         results.load(str(tmp_path / "r.json"))

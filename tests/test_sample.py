@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from tfgan_cifar.errors import UsageError
-from tfgan_cifar.sample import parse_labels
+from tfgan_cifar.lib.errors import UsageError
+from tfgan_cifar.lib.savedmodel import parse_labels
 
 META = dict(model="acgan", conditional=True, num_classes=10, classes=None,
             class_names=["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"])

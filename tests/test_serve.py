@@ -82,7 +82,7 @@ def decode_png(data):
 
 
 def test_sample_png_by_class_name_is_the_seeded_grid(client, models_dir):
-    from tfgan_cifar import images
+    from tfgan_cifar.lib import images
     res = client.get("/v1/models/acgan/sample.png?n=4&labels=green%20square&seed=3")
     assert res.status_code == 200 and res.mimetype == "image/png"
     z = np.random.default_rng(3).standard_normal((4, 100)).astype(np.float32)

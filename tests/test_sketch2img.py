@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from conftest import error_lines, run_cli, tiny_config
-from tfgan_cifar import data, export, gans, networks, sketch
+from tfgan_cifar.lib import data, savedmodel, networks, sketch
+from tfgan_cifar import gans
 
 
 def test_edges_of_a_filled_square_are_its_outline():
@@ -29,14 +30,14 @@ def test_unpaired_partner_is_always_another_image_of_the_same_class():
     n = len(labels)
     images = np.zeros((n, 4, 4, 3), np.uint8)
     ids = np.arange(n, dtype=np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 1), np.uint8)  # sketch = its index
-    d = data.ImageSet(images, labels, tuple("abcd"), sketches=ids)
+    d = data.ImageSet(images, labels, tuple("abcd"), extra=ids)
     seen = set()
-    for _, batch_labels, sketches in data.make_pipeline(d, 8, image_size=4, repeat=True, unpaired=True,
+    for _, batch_labels, sketches in data.make_pipeline(d, 8, image_size=4, repeat=True, extra_from_same_class=True,
                                                          seed=3).take(30):
         partner = np.round(sketches.numpy()[:, 0, 0, 0] * 255).astype(int)
         np.testing.assert_array_equal(labels[partner], batch_labels.numpy())  # same class
         seen |= set(partner.tolist())
-    _, batch_labels, sketches = next(iter(data.make_pipeline(d, n, image_size=4, shuffle=False, unpaired=True)))
+    _, batch_labels, sketches = next(iter(data.make_pipeline(d, n, image_size=4, shuffle=False, extra_from_same_class=True)))
     partner = np.round(sketches.numpy()[:, 0, 0, 0] * 255).astype(int)
     assert np.all(partner != np.arange(n))  # never the image itself
     assert len(seen) > n * 0.8  # partners vary over batches
@@ -65,11 +66,12 @@ def trained(tmp_path_factory):
 
 def test_training_writes_sketch_generated_real_grids_and_a_sketch_savedmodel(trained):
     grid = np.asarray(Image.open(trained / "run" / "samples" / "epoch_0001.png"))
-    assert grid.shape[1] < grid.shape[0]  # 3 columns (sketch | generated | real) x 8 rows
+    tile, pad, scale = 32 + 2, 2, 2  # 8 rows x 3 columns (sketch | generated | real) of 32 px, 2 px apart, shown 2x
+    assert grid.shape == ((8 * tile + pad) * scale, (3 * tile + pad) * scale, 3)
     records = [json.loads(line) for line in open(trained / "run" / "metrics.jsonl")]
     assert np.isfinite(records[0]["l1"]) and np.isfinite(records[0]["gp"])
-    loaded, meta = export.load(str(trained / "models" / "sketch2img"))
-    assert meta["inputs"] == "sketch" and meta["sketches"] == "paired"
+    loaded, meta = savedmodel.load(str(trained / "models" / "sketch2img"))
+    assert meta["inputs"] == ["sketch", "label"] and meta["sketches"] == "paired"
     serve = loaded.signatures["serving_default"]
     out = serve(sketch=np.zeros((3, 32, 32, 1), np.float32), label=np.array([0, 1, 2], np.int32))["images"]
     assert out.shape == (3, 32, 32, 3) and out.dtype.name == "uint8"
@@ -86,11 +88,15 @@ def test_sample_cli_from_a_sketch_file_and_a_folder(trained, tmp_path):
                   f"--out={tmp_path}/one.npz")
     assert res.returncode == 0, res.stderr[-2000:]
     one = np.load(tmp_path / "one.npz")
-    assert one["images"].shape == (1, 32, 32, 3) and one["labels"].tolist() == [1]
-    assert one["sketches"][0, 8, 16, 0] == 1.0 and one["sketches"][0, 16, 16, 0] == 0.0  # inverted to ink
+    assert one["images"].shape == (1, 32, 32, 3) and one["label"].tolist() == [1]
+    assert one["sketch"][0, 8, 16, 0] == 1.0 and one["sketch"][0, 16, 16, 0] == 0.0  # inverted to ink
     res = run_cli("sample", f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches", "--labels=2",
                   f"--out={tmp_path}/folder.png")
-    assert res.returncode == 0 and Image.open(tmp_path / "folder.png").size[1] > Image.open(tmp_path / "folder.png").size[0]
+    assert res.returncode == 0, res.stderr[-2000:]
+    picture = np.asarray(Image.open(tmp_path / "folder.png"))
+    assert picture.shape == ((3 * 34 + 2) * 2, (2 * 34 + 2) * 2, 3)  # 3 rows of sketch | generated, 2x
+    first_sketch = picture[4:4 + 64:2, 4:4 + 64:2, 0]  # the top-left tile, back at 1x: the sketch as drawn
+    np.testing.assert_array_equal(first_sketch, drawn)
 
 
 def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
@@ -116,18 +122,16 @@ def test_evaluate_scores_test_sketches_with_paired_distances(trained, evaluator_
 
 
 def test_seed_preset_and_sketch_flags_are_validated():
-    from tfgan_cifar.config import RunConfig, apply_preset, variant_preset
-    from tfgan_cifar.errors import UsageError
-    cls = gans.VARIANTS["sketch2img"]
-    config = apply_preset(RunConfig(model="sketch2img"), variant_preset(cls, "seed"), {"epochs"})
+    from tfgan_cifar.lib.errors import UsageError
+    config = gans.make_config("sketch2img", "seed", epochs=10)
     assert (config.gp_weight, config.n_critic, config.g_lr, config.d_lr) == (100.0, 5, 1e-4, 1e-4)  # the seed's
     assert config.image_size == 64 and config.sketches == "unpaired" and config.epochs == 10  # explicit epochs kept
-    assert apply_preset(RunConfig(model="sketch2img"), variant_preset(cls), set()).gp_weight == 10.0
+    assert gans.make_config("sketch2img").gp_weight == 10.0
     with pytest.raises(UsageError, match="not a preset of sketch2img; choose one of: seed"):
-        variant_preset(cls, "fast")
+        gans.make_config("sketch2img", "fast")
     with pytest.raises(UsageError, match="--l1_weight needs --sketches=paired"):
         tiny_config("sketch2img", sketches="unpaired", l1_weight=1.0)
     with pytest.raises(UsageError, match="--diffaugment does not apply"):
         tiny_config("sketch2img", diffaugment="color")
-    with pytest.raises(UsageError, match="--sketch_dir applies only"):
+    with pytest.raises(UsageError, match="--sketch_dir does not apply to dcgan"):
         tiny_config("dcgan", sketch_dir="/tmp/x")

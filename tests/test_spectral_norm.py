@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan_cifar.layers import SpectralNorm
+from tfgan_cifar.lib.layers import SpectralNorm
 
 
 def normal(scale=1.0):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tfgan_cifar import sweep
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.tools import sweep
+from tfgan_cifar.lib.errors import UsageError
 
 
 def test_grid_expands_into_every_typed_combination():

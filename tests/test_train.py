@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import error_lines, run_cli, tiny_config
-from tfgan_cifar import export, images, sample, train
+from tfgan_cifar.lib import savedmodel, images
+from tfgan_cifar import train
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +44,11 @@ def test_run_dir_has_every_artifact(one_epoch):
 
 def test_export_load_sample_matches_in_memory_generator(one_epoch):
     config, gan, run_dir, path = one_epoch
-    loaded, meta = export.load(path)
+    loaded, meta = savedmodel.load(path)
     assert (meta["nz"], meta["image_size"], meta["conditional"], meta["epoch"]) == (100, 32, False, 1)
     assert meta["class_names"][0] == "red disc"
     z = np.random.default_rng(0).standard_normal((10, 100)).astype(np.float32)
-    exported = sample.generate(loaded, z, batch_size=4)  # several batches
+    exported = savedmodel.generate(loaded, z, batch_size=4)  # several batches
     in_memory = images.to_uint8(gan.generate(z).numpy())
     assert exported.dtype == np.uint8 and exported.shape == (10, 32, 32, 3)
     np.testing.assert_array_equal(exported, in_memory)
@@ -69,8 +70,8 @@ def test_sample_cli_writes_png_and_npz(one_epoch, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     npz = np.load(tmp_path / "s.npz")
     assert npz["images"].shape == (6, 32, 32, 3)
-    loaded, _ = export.load(path)
-    np.testing.assert_array_equal(npz["images"], sample.generate(loaded, npz["z"]))
+    loaded, _ = savedmodel.load(path)
+    np.testing.assert_array_equal(npz["images"], savedmodel.generate(loaded, npz["z"]))
     res = run_cli("sample", f"--model_dir={path}", "--n=6", f"--out={tmp_path}/s.png")
     assert res.returncode == 0 and (tmp_path / "s.png").stat().st_size > 500
 
@@ -97,7 +98,7 @@ def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):
     assert "resumed" in res.stdout and "at epoch 1, step 16" in res.stdout
     epochs = [json.loads(line)["epoch"] for line in open(os.path.join(resumed_dir, "metrics.jsonl"))]
     assert epochs == [1, 2]
-    _, meta = export.load(f"{tmp_path}/m/dcgan")
+    _, meta = savedmodel.load(f"{tmp_path}/m/dcgan")
     assert (meta["epoch"], meta["step"]) == (2, 32)
 
 
@@ -105,18 +106,18 @@ def test_export_cli_from_a_checkpoint(one_epoch, tmp_path):
     config, gan, run_dir, _ = one_epoch
     res = run_cli("export", f"--run_dir={run_dir}", f"--export_dir={tmp_path}/m")
     assert res.returncode == 0, res.stderr[-2000:]
-    loaded, meta = export.load(f"{tmp_path}/m/dcgan")
+    loaded, meta = savedmodel.load(f"{tmp_path}/m/dcgan")
     assert (meta["epoch"], meta["step"]) == (1, 16)
     z = np.random.default_rng(1).standard_normal((4, 100)).astype(np.float32)
-    np.testing.assert_array_equal(sample.generate(loaded, z), images.to_uint8(gan.generate(z).numpy()))
+    np.testing.assert_array_equal(savedmodel.generate(loaded, z), images.to_uint8(gan.generate(z).numpy()))
 
 
 def test_interrupted_export_leaves_the_previous_model_loadable(one_epoch, tmp_path, monkeypatch):
     import tensorflow as tf
     config, gan, run_dir, path = one_epoch
     target = str(tmp_path / "dcgan")
-    export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 1, 16))
-    export.save_generator(gan, os.path.join(target, export.BEST), export.metadata(gan, ["c"] * 10, 1, 16))
+    savedmodel.save_generator(gan, target, savedmodel.metadata(gan, ["c"] * 10, 1, 16))
+    savedmodel.save_generator(gan, os.path.join(target, savedmodel.BEST), savedmodel.metadata(gan, ["c"] * 10, 1, 16))
     real_save = tf.saved_model.save
 
     def crash_midway(obj, export_dir, signatures=None):
@@ -125,19 +126,19 @@ def test_interrupted_export_leaves_the_previous_model_loadable(one_epoch, tmp_pa
 
     monkeypatch.setattr(tf.saved_model, "save", crash_midway)
     with pytest.raises(OSError):
-        export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 99, 999))
+        savedmodel.save_generator(gan, target, savedmodel.metadata(gan, ["c"] * 10, 99, 999))
     monkeypatch.undo()
-    _, meta = export.load(target)
+    _, meta = savedmodel.load(target)
     assert meta["epoch"] == 1  # the old model, intact
-    assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
+    assert savedmodel.load(os.path.join(target, savedmodel.BEST))[1]["epoch"] == 1
     assert sorted(os.listdir(tmp_path)) == [".dcgan.lock", "dcgan"]  # the lock file, and no temp directories
 
 
 def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, monkeypatch):
     config, gan, run_dir, path = one_epoch
     target = str(tmp_path / "dcgan")
-    export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 1, 16))
-    export.save_generator(gan, os.path.join(target, export.BEST), export.metadata(gan, ["c"] * 10, 1, 16))
+    savedmodel.save_generator(gan, target, savedmodel.metadata(gan, ["c"] * 10, 1, 16))
+    savedmodel.save_generator(gan, os.path.join(target, savedmodel.BEST), savedmodel.metadata(gan, ["c"] * 10, 1, 16))
     real_rename = os.rename
 
     def failing_rename(src, dst):
@@ -145,20 +146,20 @@ def test_failed_swap_restores_previous_model_and_its_best(one_epoch, tmp_path, m
             raise OSError(5, "Input/output error")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(export.os, "rename", failing_rename)
+    monkeypatch.setattr(savedmodel.os, "rename", failing_rename)
     with pytest.raises(OSError):
-        export.save_generator(gan, target, export.metadata(gan, ["c"] * 10, 99, 999))
+        savedmodel.save_generator(gan, target, savedmodel.metadata(gan, ["c"] * 10, 99, 999))
     monkeypatch.undo()
-    assert export.load(target)[1]["epoch"] == 1
-    assert export.load(os.path.join(target, export.BEST))[1]["epoch"] == 1
+    assert savedmodel.load(target)[1]["epoch"] == 1
+    assert savedmodel.load(os.path.join(target, savedmodel.BEST))[1]["epoch"] == 1
     assert sorted(os.listdir(tmp_path)) == [".dcgan.lock", "dcgan"]
 
 
 def test_nan_guard_stops_names_the_step_and_exports_the_last_good_checkpoint(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from tfgan_cifar import losses
-    from tfgan_cifar.errors import TrainingDiverged
+    from tfgan_cifar.lib import losses
+    from tfgan_cifar.lib.errors import TrainingDiverged
     config = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
                          nan_patience=3)
     train.train(config, verbose=0)  # one good epoch: checkpoint 1 at step 16
@@ -175,13 +176,13 @@ def test_nan_guard_stops_names_the_step_and_exports_the_last_good_checkpoint(tmp
             value = tf.train.load_variable(prefix, name)
             if isinstance(value, np.ndarray) and value.dtype.kind == "f":
                 assert np.all(np.isfinite(value)), (prefix, name)
-    loaded, meta = export.load(str(tmp_path / "m" / "dcgan"))
+    loaded, meta = savedmodel.load(str(tmp_path / "m" / "dcgan"))
     assert meta["step"] <= 19
-    assert np.all(np.isfinite(sample.generate(loaded, np.zeros((2, 100), np.float32)).astype(float)))
+    assert np.all(np.isfinite(savedmodel.generate(loaded, np.zeros((2, 100), np.float32)).astype(float)))
 
 
 def test_diverged_training_exits_non_zero_with_one_line(monkeypatch, capsys):
-    from tfgan_cifar import errors
+    from tfgan_cifar.lib import errors
 
     def main(argv):
         raise errors.TrainingDiverged("training stopped at step 7")
@@ -196,7 +197,7 @@ def test_diverged_training_exits_non_zero_with_one_line(monkeypatch, capsys):
 def test_lr_decay_linear_falls_to_zero_at_the_end_of_the_run(tmp_path):
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks
+    from tfgan_cifar.lib import callbacks
     config = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
                          lr_decay="linear", g_lr=2e-4, d_lr=4e-4)
     gan, _, _ = train.train(config, verbose=0)  # 16 steps; the last one ran at 1/16 of the base rates
@@ -227,7 +228,7 @@ def test_lr_decay_linear_falls_to_zero_at_the_end_of_the_run(tmp_path):
 def test_lr_decay_start_holds_the_base_rates_then_decays_linearly_to_zero():
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks
+    from tfgan_cifar.lib import callbacks
 
     class Optimizer:
         learning_rate = None

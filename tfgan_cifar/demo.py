@@ -15,7 +15,7 @@ import time
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 RECOGNISED = 0.9  # evaluator confidence above which a sample counts as recognised
 
@@ -29,25 +29,22 @@ def recognised(logits, labels):
 
 
 def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="models", examples=20000):
-    from tfgan_cifar import data, evaluator, export, features, gans, images, metrics, sample, train
-    from tfgan_cifar.config import RunConfig, apply_preset, validate, variant_preset
+    from tfgan_cifar.lib import data, evaluator, savedmodel, features, images, metrics
+    from tfgan_cifar import gans, train
     start = time.perf_counter()
     if not os.path.exists(os.path.join(evaluator.evaluator_dir("shapes", 32), "model.keras")):
         print("training the shapes evaluator once (models/evaluator/shapes_32/)")
         evaluator.train("shapes", epochs=1, examples=examples, verbose=2)
-    config = RunConfig(model=model, dataset="shapes", examples=examples, preset=preset, fid_every=0,
-                       run_dir=run_dir, export_dir=export_dir)
-    apply_preset(config, variant_preset(gans.VARIANTS[model], preset), set())
-    config.epochs = epochs or config.epochs
-    validate(config, gans.VARIANTS)
+    config = gans.make_config(model, preset, dataset="shapes", examples=examples, fid_every=0, run_dir=run_dir,
+                              export_dir=export_dir, **({"epochs": epochs} if epochs else {}))
     _, run_dir, path = train.train(config, verbose=2)
     trained = time.perf_counter() - start
 
-    loaded, meta = export.load(path)
+    loaded, meta = savedmodel.load(path)
     per_class = n // meta["num_classes"]
     labels = np.repeat(np.arange(meta["num_classes"], dtype=np.int32), per_class)
     z = np.random.default_rng(0).standard_normal((len(labels), meta["nz"])).astype(np.float32)
-    fake = sample.generate(loaded, z, labels)
+    fake = savedmodel.generate(loaded, z, labels)
     rows = fake[np.concatenate([np.flatnonzero(labels == c)[:10] for c in range(meta["num_classes"])])]
     images.save_png(out, images.grid(rows, rows=meta["num_classes"]), scale=2)
 
@@ -85,7 +82,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run as run_command
+    from tfgan_cifar.lib.errors import run as run_command
     flags.DEFINE_integer("epochs", 0, "Training epochs over the 20,000 shapes; 0: the preset's.")
     flags.DEFINE_integer("n", 2560, "Samples for the figures.")
     flags.DEFINE_string("out", "samples/demo.png", "The grid.")

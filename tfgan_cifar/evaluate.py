@@ -11,14 +11,15 @@ import time
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.config import define_feature_flags
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.config import define_feature_flags
+from tfgan_cifar.lib.errors import UsageError
 
 
 def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir="data", inception_path="", seed=0,
              evaluator_root="models/evaluator", progress=True):
-    from tfgan_cifar import data, export, features, metrics, sample
-    loaded, meta = export.load(model_dir)
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib import data, features, metrics, savedmodel
+    loaded, meta = savedmodel.load(model_dir)
     dataset = dataset or meta["dataset"]
     size = meta["image_size"]
     extractor = features.make(features_kind, dataset, size, inception_path, evaluator_root, data_dir)
@@ -32,27 +33,12 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
                                              os.path.join(data_dir, "reference_stats"), progress)
 
     held_out = data.random_subset(test_set, n, seed)
-    paired = {}
-    if meta.get("inputs") == "sketch":  # sketch2img: one image per test sketch, with the test image's label
-        from tfgan_cifar import sketch
-        n, labels = len(held_out), held_out.labels
-        sketches = sketch.sketches_of(held_out.images, meta["edge_threshold"], meta["edge_blur"])
-        if progress:
-            print(f"generating {n} images from the test split's sketches")
-        fake = sample.generate(loaded, sketches.astype(np.float32) / 255.0, labels, progress=progress,
-                               input_name="sketch")
-        if meta["sketches"] == "paired":  # the sketch's own image is the target
-            paired = paired_distances(fake, data.resize_uint8(held_out.images, size))
-    else:
-        rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n, meta["nz"])).astype(np.float32)
-        labels = None
-        if meta["conditional"]:
-            chosen = np.asarray(classes if classes else range(meta["num_classes"]), np.int32)
-            labels = chosen[np.arange(n) % len(chosen)]
-        if progress:
-            print(f"generating {n} images")
-        fake = sample.generate(loaded, z, labels, progress=progress)
+    inputs, labels, targets = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
+    n = len(next(iter(inputs.values())))
+    if progress:
+        print(f"generating {n} images")
+    fake = savedmodel.generate(loaded, inputs, progress=progress)
+    paired = paired_distances(fake, data.resize_uint8(targets, size)) if targets is not None else {}
     if progress:
         print(f"{extractor.name} features of the generated images")
     fake_f, fake_l = extractor(fake, progress=progress)
@@ -128,6 +114,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

@@ -26,7 +26,7 @@ import threading
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 MAX_BODY = 1 << 20  # bytes of a request body
 MAX_N = 256  # images per request
@@ -44,9 +44,9 @@ class Served:
     """One loaded export: its serving signatures, metadata and version."""
 
     def __init__(self, name, path, version):
-        from tfgan_cifar import export
+        from tfgan_cifar.lib import savedmodel
         self.name, self.path, self.version = name, path, version
-        self.loaded, self.meta = export.load(path)
+        self.loaded, self.meta = savedmodel.load(path)
         self.signatures = dict(self.loaded.signatures)
 
     def input_specs(self, key):
@@ -198,16 +198,17 @@ def _int_arg(args, name, default, low, high):
 
 
 def _labels(served, text, n):
-    from tfgan_cifar import sample
+    from tfgan_cifar.lib import savedmodel
     try:
-        return sample.parse_labels(text, n, served.meta)
+        return savedmodel.parse_labels(text, n, served.meta)
     except UsageError as e:
         raise BadRequest(str(e).replace("--labels", "labels"))
 
 
 def sample_grid(served, args):
     """uint8 grid of n samples (labels: names or ids, default every class), from z drawn with `seed`."""
-    from tfgan_cifar import images, sample
+    from tfgan_cifar.lib import images
+    from tfgan_cifar.lib import savedmodel
     if served.main_input() != "z":
         raise BadRequest(f"{served.name} generates from sketches; use :predict with a 'sketch' input")
     n = _int_arg(args, "n", 64, 1, MAX_N)
@@ -219,13 +220,14 @@ def sample_grid(served, args):
     labels = _labels(served, args.get("labels", ""), n)
     z = np.random.default_rng(seed).standard_normal((n, served.meta["nz"])).astype(np.float32)
     with LOCK:
-        out = sample.generate(served.loaded, z, labels)
+        out = savedmodel.generate(served.loaded, z, labels)
     return images.grid(out, rows=len(set(labels.tolist())) if every_class else None)
 
 
 def interpolation_strip(served, args):
     """One row: the walk from z(seed) to z(seed_b) along the great circle (slerp), for one class."""
-    from tfgan_cifar import images, sample
+    from tfgan_cifar.lib import images
+    from tfgan_cifar.lib import savedmodel
     if served.main_input() != "z":
         raise BadRequest(f"{served.name} generates from sketches; it has no latent space to walk")
     steps = _int_arg(args, "steps", 10, 2, MAX_STEPS)
@@ -237,7 +239,7 @@ def interpolation_strip(served, args):
     if labels is not None and not args.get("labels"):
         labels = np.zeros(steps, np.int32) + labels[0]
     with LOCK:
-        out = sample.generate(served.loaded, z, labels)
+        out = savedmodel.generate(served.loaded, z, labels)
     return images.grid(out, rows=1)
 
 
@@ -301,7 +303,7 @@ def create_app(models):
         return jsonify(predict(model, body))
 
     def png(image):
-        from tfgan_cifar import images
+        from tfgan_cifar.lib import images
         return Response(images.png_bytes(image, scale=2), mimetype="image/png")
 
     @app.get("/v1/models/<name>/sample.png")
@@ -394,7 +396,7 @@ def measure_load(models_dir, name, requests, threads=8):
     """Serve on an ephemeral loopback port in this process and run load_test against it."""
     import platform
 
-    from tfgan_cifar import precision
+    from tfgan_cifar.lib import precision
     models = load_models(models_dir)
     name = name or sorted(models)[0]
     httpd = make_server(models, port=0, threads=threads)
@@ -407,7 +409,7 @@ def measure_load(models_dir, name, requests, threads=8):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     flags.DEFINE_string("models_dir", "models", "Serve every export under this folder.")
     flags.DEFINE_string("host", "127.0.0.1", "Address to bind; 0.0.0.0 serves other machines too.")
     flags.DEFINE_integer("port", 8501, "Port (TF Serving's REST port is 8501).")

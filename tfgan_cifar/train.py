@@ -8,11 +8,10 @@ import shutil
 import sys
 import time
 
-import numpy as np
 
-from tfgan_cifar import config as config_lib
-from tfgan_cifar.errors import Interrupted, StorageError, TrainingDiverged, UsageError, storage_failure
-from tfgan_cifar.locking import FolderLock
+from tfgan_cifar.lib import config as config_lib
+from tfgan_cifar.lib.errors import Interrupted, StorageError, TrainingDiverged, UsageError, storage_failure
+from tfgan_cifar.lib.locking import FolderLock
 
 RUNS_ROOT = "runs"
 
@@ -80,7 +79,9 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import data, distribute, export, gans, images, precision
+    from tfgan_cifar.lib import data, distribute, savedmodel, images, precision
+
+    from tfgan_cifar import gans
 
     precision.resolve(config)
     keras.utils.set_random_seed(config.seed)
@@ -98,13 +99,11 @@ def train(config, verbose=1):
         config.run_dir, config.export_dir, config.fid_every = os.path.join(scratch, "run"), scratch, 0
     train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
                           config.examples, config.seed)
-    if gans.VARIANTS[config.model].needs_sketches:
-        from tfgan_cifar import sketch
-        train_set = sketch.attach(train_set, "train", config)
+    train_set = gans.VARIANTS[config.model].prepare_data(train_set, "train", config)
     if len(train_set) < config.batch_size:
         raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
 
-    export.check_export_dir(config.export_dir, config.model)
+    savedmodel.check_export_dir(config.export_dir, config.model)
     extractor = _extractor(config)
     run_dir = config.run_dir or os.path.join(RUNS_ROOT, config.model, time.strftime("%Y%m%d-%H%M%S"))
     config.run_dir = run_dir
@@ -143,7 +142,7 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import callbacks, data, distribute, export
+    from tfgan_cifar.lib import callbacks, data, distribute, savedmodel
     run_dir = config.run_dir
 
     gan, checkpoint, step, epoch = build(config, len(train_set.class_names), strategy)
@@ -162,7 +161,7 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
     # The batch stream is a function of (seed, global step), so a resume continues at the exact data position.
     batches_from = lambda global_step: data.make_pipeline(train_set, config.batch_size, config.image_size,
                                                            seed=config.seed, repeat=True, start_step=global_step,
-                                                           unpaired=config.sketches == "unpaired")
+                                                           **type(gan).pipeline_options(config))
     first_batch = [t[:64].numpy() for t in next(iter(batches_from(0)))]
     gan.use_data(train_set)
     log = callbacks.TrainingLog(run_dir, gan, step, gan.grid_inputs(first_batch, config.classes), first_batch[0],
@@ -205,12 +204,12 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
                 raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; no good checkpoint to export, "
                                        f"so the previous export (if any) is unchanged")
             prefix = restore(checkpoint, run_dir)
-            path = export.save_generator(gan, os.path.join(config.export_dir, config.model),
-                                         export.metadata(gan, train_set.class_names, int(epoch), int(step)))
+            path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model),
+                                         savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step)))
             raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; exported the last good checkpoint "
                                    f"{prefix} (epoch {int(epoch)}) to {path}")
-        meta = export.metadata(gan, train_set.class_names, int(epoch), int(step))
-        path = export.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+        meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
+        path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at step {int(step)}; the last checkpoint is "
                           f"{manager.latest_checkpoint or 'none (nothing to resume)'}; resume with: python -m "
@@ -230,7 +229,7 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
 def _extractor(config):
     """The feature extractor for per-epoch FID, or None (off, or no evaluator trained for this dataset yet).
     Created before anything is written, so a bad --features/--inception_path leaves no trace."""
-    from tfgan_cifar import features
+    from tfgan_cifar.lib import features
     if not config.fid_every:
         return None
     try:
@@ -244,40 +243,18 @@ def _extractor(config):
 
 
 def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
-    from tfgan_cifar import callbacks, data, export, features
+    from tfgan_cifar.lib import callbacks, data, savedmodel, features
     images = data.resize_uint8(data.random_subset(train_set, 10000).images, config.image_size)
     tag = features.reference_tag(config.dataset, "train", config.image_size, config.classes)
     reference, _ = features.reference(extractor, images, tag, os.path.join(config.data_dir, "reference_stats"))
-    best_path = os.path.join(config.export_dir, config.model, export.BEST)
+    best_path = os.path.join(config.export_dir, config.model, savedmodel.BEST)
 
     def export_best(epoch):
-        meta = export.metadata(gan, train_set.class_names, epoch, int(step))
-        export.save_generator(gan, best_path, dict(meta, best_by="fid"))
+        meta = savedmodel.metadata(gan, train_set.class_names, epoch, int(step))
+        savedmodel.save_generator(gan, best_path, dict(meta, best_by="fid"))
 
     return callbacks.FIDMonitor(gan, extractor, reference, config.fid_every, config.fid_samples, export_best,
                                 run_dir, config.classes)
-
-
-def export_from_checkpoint(run_dir, export_dir="models", prefix="", raw=False):
-    """Rebuild the run's model, restore a checkpoint (default newest) and export its generator (the EMA one
-    for --ema runs, unless raw)."""
-    from tfgan_cifar import data, export
-    config = config_lib.RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
-    class_names = _class_names(config)
-    gan, checkpoint, step, epoch = build(config, len(class_names))
-    restore(checkpoint, run_dir, prefix)
-    meta = export.metadata(gan, class_names, int(epoch), int(step))
-    return export.save_generator(gan, os.path.join(export_dir, config.model), meta, raw=raw)
-
-
-def _class_names(config):
-    from tfgan_cifar import data
-    kind, path = data.parse_dataset(config.dataset)
-    if kind == "shapes":
-        return data.SHAPES_CLASSES
-    if kind == "cifar10":
-        return data.CIFAR10_CLASSES
-    return tuple(data.load(config.dataset, "train", config.data_dir, config.image_size).class_names)
 
 
 def main(argv):
@@ -292,6 +269,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     config_lib.define_train_flags()
     run(main)

@@ -14,12 +14,19 @@ def register(name):
     return wrap
 
 
+def make_config(model, preset="", **overrides):
+    """A validated RunConfig of `model` (lib/config.py's build, with this registry): its published preset, the
+    named `preset` over it, then `overrides`."""
+    from tfgan_cifar.lib import config
+    return config.build(VARIANTS, model, preset, overrides)
+
+
 def build(config, num_classes=10):
     """The GAN model for config.model (validated beforehand), its layers made under the --precision
     dtype policy (restored afterwards, so other models in the process are unaffected)."""
     import keras
 
-    from tfgan_cifar import precision
+    from tfgan_cifar.lib import precision
     precision.resolve(config)  # --precision=auto (train() resolves it earlier, before writing config.json)
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(config.precision)
@@ -43,7 +50,7 @@ def markdown_table():
     rows = ["| name | conditional | losses and architecture | preset (published defaults) |", "| --- | --- | --- | --- |"]
     for name in sorted(VARIANTS):
         cls = VARIANTS[name]
-        preset = ", ".join(f"{k}={_fmt(v)}" for k, v in cls.PRESET.items())
+        preset = ", ".join(f"{k}={_fmt(v)}" for k, v in cls.PRESET.items() if v != "")  # "": an empty path
         for name_, values in cls.__dict__.get("NAMED_PRESETS", {}).items():
             preset += f"; `--preset={name_}`: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
         rows.append(f"| `{name}` | {'yes' if cls.conditional else 'no'} | {cls.SUMMARY} | {preset} |")

@@ -4,14 +4,14 @@ cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5). --class_fake_weigh
 generated images (1: the original; 0: D's classifier learns from real images only)."""
 import tensorflow as tf
 
-from tfgan_cifar import losses, networks
+from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
 
 
 @register("acgan")
 class ACGAN(GAN):
-    conditional = True
+    INPUTS = ("z", "label")
     PRESET = dict(GAN.PRESET, class_fake_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
     # first half and then decayed, and D's classifier trained on real images only. With the original

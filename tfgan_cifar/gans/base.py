@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar import augment
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib import augment, savedmodel
+from tfgan_cifar.lib.errors import UsageError
+from tfgan_cifar.lib.images import grid, to_uint8
 
 
 RECALIBRATION_BATCHES = 20  # batches of 64 that re-estimate an EMA generator's batch-norm statistics
@@ -36,11 +37,19 @@ def apply_if(condition, optimizer, grads_and_vars):
 class GAN(keras.Model):
     # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
-    conditional = False  # True: generate(z, labels) and the SavedModel takes a `label` input
+    # What the generator takes, in order; also the named inputs of the export's serving_default. "z": latent
+    # vectors [N, nz]; "label": class ids [N] (a conditional variant). A variant with another input (sketch2img's
+    # "sketch") names it here and makes it in the class methods below (prepare_data, pipeline_options,
+    # sampling_inputs, evaluation_inputs, sample_picture), which train, sample and evaluate ask.
+    INPUTS = ("z",)
+    conditional = False  # set from INPUTS: "label" in INPUTS
     discriminator_takes_labels = False  # True: the discriminator's inputs are [images, labels]
-    needs_sketches = False  # True: the training data carries sketches (sketch2img)
     METRICS = ("d_loss", "g_loss")
     SUMMARY = ""  # one line for the README table: losses and architecture
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.conditional = "label" in cls.INPUTS
 
     def __init__(self, config, num_classes=10, **kwargs):
         super().__init__(**kwargs)
@@ -81,6 +90,45 @@ class GAN(keras.Model):
         c = self.config
         return (keras.optimizers.Adam(c.g_lr, beta_1=c.beta1, beta_2=c.beta2, name="g_adam"),
                 keras.optimizers.Adam(c.d_lr, beta_1=c.beta1, beta_2=c.beta2, name="d_adam"))
+
+    # -- what the generator is given (class methods: the export's metadata is enough, no network is built) ------
+    @classmethod
+    def prepare_data(cls, image_set, split, config):
+        """The image set with whatever else per image the variant trains on (data.ImageSet.extra)."""
+        return image_set
+
+    @classmethod
+    def pipeline_options(cls, config):
+        """Keyword arguments of data.make_pipeline the variant needs beyond the batch size and image size."""
+        return {}
+
+    @classmethod
+    def sampling_inputs(cls, meta, n, seed=0, labels="", source=""):
+        """The named serving inputs of `n` samples (make sample): latent vectors from `seed`, and for conditional
+        models the classes given by name or id in `labels` (default: every class in blocks). `source` is a
+        file or folder of a variant's own input (sketch2img's --sketch); latent-vector variants refuse one."""
+        if source:
+            raise UsageError(f"--sketch applies only to models that generate from sketches; {meta['model']} "
+                             f"samples from latent vectors")
+        inputs = {"z": np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)}
+        label = savedmodel.parse_labels(labels, n, meta)  # refuses --labels for unconditional models
+        return inputs if label is None else dict(inputs, label=label)
+
+    @classmethod
+    def evaluation_inputs(cls, meta, held_out, n, seed=0):
+        """(named serving inputs of `n` samples to score, their labels or None, the real uint8 image each sample
+        should reproduce or None). Conditional models cycle through the model's classes."""
+        inputs = {"z": np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)}
+        if not meta["conditional"]:
+            return inputs, None, None
+        chosen = np.asarray(meta.get("classes") or range(meta["num_classes"]), np.int32)
+        labels = chosen[np.arange(n) % len(chosen)]
+        return dict(inputs, label=labels), labels, None
+
+    @classmethod
+    def sample_picture(cls, inputs, images, rows=None):
+        """(uint8 tiles, rows) of the PNG grid `sample` writes of `images` generated from `inputs`."""
+        return images, rows
 
     # -- shared machinery ------------------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
@@ -231,7 +279,6 @@ class GAN(keras.Model):
 
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
-        from tfgan_cifar.images import to_uint8
         rng = np.random.default_rng(seed)
         labels, generator = None, self.sampler()
         if self.conditional:
@@ -259,7 +306,6 @@ class GAN(keras.Model):
 
     def grid_image(self, inputs):
         """The uint8 grid of the samples of grid_inputs(), from sampler()."""
-        from tfgan_cifar.images import grid, to_uint8
         fake = self.generate(inputs["z"], inputs["labels"], generator=self.sampler())
         return grid(to_uint8(fake.numpy()), rows=inputs["rows"])
 
@@ -267,21 +313,18 @@ class GAN(keras.Model):
         """Variant-specific entries of the export's metadata."""
         return {}
 
+    def input_signature(self):
+        """TensorSpecs of the generator's INPUTS, by name (the export's serving_default takes these)."""
+        specs = {"z": tf.TensorSpec([None, self.nz], tf.float32, name="z"),
+                 "label": tf.TensorSpec([None], tf.int32, name="label")}
+        return [specs[name] for name in self.INPUTS]
+
     def serving_function(self, generator=None):
-        """A tf.function for the SavedModel's serving_default: named inputs -> {'images': uint8}, from
+        """A tf.function for the SavedModel's serving_default: the named INPUTS -> {'images': uint8}, from
         `generator` (default: sampler(), i.e. the EMA generator with --ema)."""
         generator = generator or self.sampler()
-        z_spec = tf.TensorSpec([None, self.nz], tf.float32, name="z")
 
-        def images(x):
-            return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-        if self.conditional:
-            @tf.function(input_signature=[z_spec, tf.TensorSpec([None], tf.int32, name="label")])
-            def serve(z, label):
-                return {"images": images(generator([z, label], training=False))}
-        else:
-            @tf.function(input_signature=[z_spec])
-            def serve(z):
-                return {"images": images(generator(z, training=False))}
+        @tf.function(input_signature=self.input_signature())
+        def serve(*inputs):
+            return {"images": to_uint8(generator(list(inputs) if len(inputs) > 1 else inputs[0], training=False))}
         return serve

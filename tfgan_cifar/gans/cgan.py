@@ -1,13 +1,13 @@
 """Conditional WGAN-GP: the label is concatenated to z (as a learned embedding) in the generator and
 enters the critic as an extra image plane; otherwise WGAN-GP with its published hyper-parameters."""
-from tfgan_cifar import networks
+from tfgan_cifar.lib import networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.wgan_gp import WGANGP
 
 
 @register("cgan")
 class ConditionalWGANGP(WGANGP):
-    conditional = True
+    INPUTS = ("z", "label")
     discriminator_takes_labels = True
     SUMMARY = "Wasserstein + gradient penalty; G: z ++ label embedding; critic: image + label-embedding plane"
 

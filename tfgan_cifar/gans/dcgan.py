@@ -6,7 +6,7 @@ losses and conditioning.
 """
 import tensorflow as tf
 
-from tfgan_cifar import losses, networks
+from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
 

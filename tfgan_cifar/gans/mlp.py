@@ -1,6 +1,6 @@
 """The simple GAN (Goodfellow et al., 2014): fully connected generator and discriminator, BCE losses.
 The baseline the convolutional variants are measured against."""
-from tfgan_cifar import networks
+from tfgan_cifar.lib import networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.dcgan import DCGAN
 

@@ -10,22 +10,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar import losses, networks
+from tfgan_cifar.lib import losses, networks, savedmodel, sketch
+from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
 from tfgan_cifar.gans.wgan_gp import CRITIC_NORMS
-from tfgan_cifar.images import grid, to_uint8
+from tfgan_cifar.lib.images import grid, to_uint8
 
 SKETCH_MODES = ("paired", "unpaired")
 
 
 @register("sketch2img")
 class Sketch2Img(GAN):
-    conditional = True
-    needs_sketches = True
+    INPUTS = ("sketch", "label")  # float32 [N, H, W, 1] ink in [0, 1], and class ids
     PRESET = dict(width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0, norm="instance",
                   sketches="paired", l1_weight=0.0, upsample="transpose", noise="dropout", edge_threshold=0.2,
-                  edge_blur=False)
+                  edge_blur=False, sketch_dir="")
     NAMED_PRESETS = {"seed": dict(gp_weight=100.0, sketches="unpaired", image_size=64, epochs=100)}
     METRICS = ("d_loss", "g_loss", "w_distance", "gp", "l1")
     SUMMARY = ("Wasserstein + gradient penalty (+ optional L1 to the paired image); G: U-Net from sketch + label "
@@ -35,7 +35,6 @@ class Sketch2Img(GAN):
 
     @classmethod
     def validate_config(cls, config):
-        from tfgan_cifar.errors import UsageError
         cls.check_choice(config, "norm", CRITIC_NORMS)
         cls.check_choice(config, "sketches", SKETCH_MODES)
         cls.check_choice(config, "upsample", ("transpose", "bilinear"))
@@ -48,6 +47,38 @@ class Sketch2Img(GAN):
             raise UsageError("--l1_weight needs --sketches=paired (an unpaired sketch has no target image)")
         if config.diffaugment:
             raise UsageError("--diffaugment does not apply to sketch2img (it would move the image off its sketch)")
+        if config.sketch_dir and not config.dataset.startswith("folder:"):
+            raise UsageError("--sketch_dir mirrors an image folder: use it with --dataset=folder:PATH")
+
+    # -- its input: where the sketches come from in training, sampling and evaluation ------------------------
+    @classmethod
+    def prepare_data(cls, image_set, split, config):
+        return sketch.attach(image_set, split, config)  # ImageSet.extra = the sketches
+
+    @classmethod
+    def pipeline_options(cls, config):
+        return dict(extra_from_same_class=config.sketches == "unpaired")
+
+    @classmethod
+    def sampling_inputs(cls, meta, n, seed=0, labels="", source=""):
+        """One image per sketch of `source` (a file or a folder, the user's --sketch); `n` does not apply."""
+        if not source:
+            raise UsageError("sketch2img generates from sketches: give --sketch=FILE_OR_FOLDER (make sample SKETCH=...)")
+        sketches, _ = sketch.read_sketches(source, meta["image_size"])
+        return dict(sketch=sketches, label=savedmodel.parse_labels(labels, len(sketches), meta))
+
+    @classmethod
+    def evaluation_inputs(cls, meta, held_out, n, seed=0):
+        """The held-out images' own sketches with their labels; with paired sketches each image is the target."""
+        sketches = sketch.sketches_of(held_out.images, meta["edge_threshold"], meta["edge_blur"])
+        inputs = dict(sketch=sketches.astype(np.float32) / 255.0, label=held_out.labels)
+        return inputs, held_out.labels, held_out.images if meta["sketches"] == "paired" else None
+
+    @classmethod
+    def sample_picture(cls, inputs, images, rows=None):
+        """Rows of sketch (dark strokes on white) | generated image."""
+        drawn = np.repeat(np.round(255 * (1.0 - inputs["sketch"])).astype(np.uint8), 3, axis=-1)
+        return np.stack([drawn, images], axis=1).reshape((-1,) + images.shape[1:]), len(images)
 
     def build_generator(self):
         c = self.config
@@ -85,7 +116,7 @@ class Sketch2Img(GAN):
     # -- sampling from sketches -------------------------------------------------------------------------
     def use_data(self, image_set):
         """Sketches (and their labels) that sample_images draws from, e.g. for the per-epoch FID."""
-        self.bank = (image_set.sketches, image_set.labels)
+        self.bank = (image_set.extra, image_set.labels)
 
     def recalibration_inputs(self, batch_size):
         """The U-Net's batch-norm statistics (with --ema) are re-estimated on sketches from the bank."""
@@ -123,16 +154,8 @@ class Sketch2Img(GAN):
 
     def export_metadata(self):
         c = self.config
-        return dict(inputs="sketch", sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur)
+        return dict(sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur)
 
-    def serving_function(self, generator=None):
-        """serving_default: sketch float32 [N, H, W, 1] (ink in [0, 1]) + label int32 [N] -> {'images': uint8}."""
-        generator = generator or self.sampler()
-        size = self.image_size
-
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32, name="sketch"),
-                                      tf.TensorSpec([None], tf.int32, name="label")])
-        def serve(sketch, label):
-            x = generator([sketch, label], training=False)
-            return {"images": tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)}
-        return serve
+    def input_signature(self):
+        return [tf.TensorSpec([None, self.image_size, self.image_size, 1], tf.float32, name="sketch"),
+                tf.TensorSpec([None], tf.int32, name="label")]

@@ -7,7 +7,7 @@ in place of clipping.
 import keras
 import tensorflow as tf
 
-from tfgan_cifar import losses, networks
+from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
 

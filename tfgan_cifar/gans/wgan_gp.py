@@ -4,7 +4,7 @@ Adam(1e-4, betas (0, 0.9)), lambda 10, n_critic 5."""
 import keras
 import tensorflow as tf
 
-from tfgan_cifar import losses, networks
+from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN
 from tfgan_cifar.gans.wgan import WGAN

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar import images as imgs
+from tfgan_cifar.lib import images as imgs
 
 METRICS_FILE = "metrics.jsonl"
 STEPS_FILE = "steps.jsonl"
@@ -24,6 +24,11 @@ def read_jsonl(path):
     if lines and not lines[-1].endswith("\n"):
         lines.pop()
     return [json.loads(line) for line in lines]
+
+
+def epoch_records(run_dir):
+    """The run's per-epoch records (metrics.jsonl), oldest first; the one reader of that file."""
+    return read_jsonl(os.path.join(run_dir, METRICS_FILE))
 
 
 def append_jsonl(path, record):
@@ -99,7 +104,7 @@ class TrainingLog(keras.callbacks.Callback):
             tf.summary.image("fake", grid[None])
             tf.summary.image("real", self.real_grid[None])
         self.writer.flush()
-        metrics = [r for r in read_jsonl(os.path.join(self.run_dir, METRICS_FILE)) if r["epoch"] < done]
+        metrics = [r for r in epoch_records(self.run_dir) if r["epoch"] < done]
         write_jsonl(os.path.join(self.run_dir, METRICS_FILE), metrics + [record])
         plot_losses(os.path.join(self.run_dir, "loss_curve.png"), self.steps, metrics + [record])
 
@@ -141,7 +146,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.nonfinite = []  # names of non-finite weights found at a save: training stops, nothing is saved
 
     def save(self):
-        from tfgan_cifar.export import nonfinite_variables
+        from tfgan_cifar.lib.savedmodel import nonfinite_variables
         step = int(self.step)
         if step != self.saved_step and not self.nonfinite:  # an epoch end on a --ckpt_every multiple saves once
             # An update can make weights non-finite from finite losses and gradients (e.g. a huge learning
@@ -217,7 +222,7 @@ class FIDMonitor(keras.callbacks.Callback):
         self.best = min((r["fid"] for r in done), default=float("inf"))
 
     def on_epoch_end(self, epoch, logs=None):
-        from tfgan_cifar import metrics
+        from tfgan_cifar.lib import metrics
         if (epoch + 1) % self.every:
             return
         fake, labels = self.gan.sample_images(self.n, seed=epoch, classes=self.classes)

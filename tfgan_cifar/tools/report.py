@@ -2,7 +2,7 @@
 loss curves, final and best sample grids, one row per class for conditional models, and a latent
 interpolation strip.
 
-    python -m tfgan_cifar.report [--models_dir=models --runs_dir=runs --out=report]
+    python -m tfgan_cifar.tools.report [--models_dir=models --runs_dir=runs --out=report]
 
 Writes <out>/index.html with its images beside it in <out>/<model>/. Sampling uses the SavedModels only.
 """
@@ -15,15 +15,11 @@ import shutil
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.callbacks import epoch_records
+from tfgan_cifar.lib.errors import UsageError
 
 METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), ("precision", "precision", 3),
            ("recall", "recall", 3), ("class_accuracy", "class acc.", 3))
-
-
-def read_jsonl(path):
-    from tfgan_cifar.callbacks import read_jsonl as read
-    return read(path)
 
 
 def find_run(meta, model_dir, runs_dir):
@@ -48,16 +44,16 @@ def best_evaluation(model_dir):
 
 def collect(models_dir, runs_dir):
     """One entry per exported generator under models_dir (the evaluator is not one)."""
-    from tfgan_cifar import export
+    from tfgan_cifar.lib import savedmodel
     entries = []
     for meta_path in sorted(glob.glob(os.path.join(models_dir, "*", "tfgan_cifar.json"))):
         model_dir = os.path.dirname(meta_path)
         try:
-            loaded, meta = export.load(model_dir)
+            loaded, meta = savedmodel.load(model_dir)
         except UsageError:
             continue
         run_dir = find_run(meta, model_dir, runs_dir)
-        epochs = read_jsonl(os.path.join(run_dir, "metrics.jsonl")) if run_dir else []
+        epochs = epoch_records(run_dir) if run_dir else []
         evaluation = best_evaluation(model_dir)
         with_fid = [r for r in epochs if "fid" in r]
         if evaluation:
@@ -79,7 +75,8 @@ def collect(models_dir, runs_dir):
 def render_images(entry, out_dir, seed=0):
     """PNGs for one model in out_dir: curves and grids copied from its run, per-class rows and an
     interpolation strip sampled from its SavedModel. Returns {kind: relative path}."""
-    from tfgan_cifar import images, sample
+    from tfgan_cifar.lib import images
+    from tfgan_cifar.lib import savedmodel
     meta, loaded, files = entry["meta"], entry["loaded"], {}
     os.makedirs(out_dir, exist_ok=True)
     run = entry["run_dir"]
@@ -99,13 +96,13 @@ def render_images(entry, out_dir, seed=0):
         labels = np.repeat(np.asarray(classes, np.int32), 8)
         z = rng.standard_normal((len(labels), meta["nz"])).astype(np.float32)
         images.save_png(os.path.join(out_dir, "per_class.png"),
-                        images.grid(sample.generate(loaded, z, labels), rows=len(classes)), scale=2)
+                        images.grid(savedmodel.generate(loaded, z, labels), rows=len(classes)), scale=2)
         files["per_class"] = "per_class.png"
     ends = rng.standard_normal((2, meta["nz"])).astype(np.float32)
     t = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
     z = (1 - t) * ends[0] + t * ends[1]
     labels = np.full(10, (meta.get("classes") or [0])[0], np.int32) if meta["conditional"] else None
-    images.save_png(os.path.join(out_dir, "interpolation.png"), images.grid(sample.generate(loaded, z, labels), rows=1),
+    images.save_png(os.path.join(out_dir, "interpolation.png"), images.grid(savedmodel.generate(loaded, z, labels), rows=1),
                     scale=2)
     files["interpolation"] = "interpolation.png"
     return files
@@ -187,7 +184,7 @@ window.addEventListener("load", () => {{
 
 def build_report(models_dir="models", runs_dir="runs", out="report"):
     """Write <out>/index.html (atomically) and the images; returns its path."""
-    from tfgan_cifar import images
+    from tfgan_cifar.lib import images
     entries = collect(models_dir, runs_dir)
     images_of = {e["name"]: render_images(e, os.path.join(out, e["name"])) for e in entries}
     floors, seen = [], set()
@@ -216,6 +213,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

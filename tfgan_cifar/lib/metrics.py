@@ -9,8 +9,8 @@ import numpy as np
 
 
 def _eval():
-    from tfgan_cifar import tfgan  # TF-GAN's eval imports tensorflow-probability: load it only when used
-    return tfgan.eval
+    from tfgan_cifar.lib import tfgan_compat  # TF-GAN's eval imports tensorflow-probability: load it only when used
+    return tfgan_compat.eval
 
 
 def fid_from_activations(real, fake):

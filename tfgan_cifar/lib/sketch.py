@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from tfgan_cifar.errors import DataError, UsageError
+from tfgan_cifar.lib.errors import DataError, UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -30,7 +30,7 @@ def edges(images, threshold=0.2, blur=False):
 
 def sketches_of(images_uint8, threshold=0.2, blur=False, batch_size=1000):
     """uint8 sketches [N, H, W, 1] of uint8 images, computed in batches."""
-    from tfgan_cifar.data import to_float
+    from tfgan_cifar.lib.images import to_float
     out = [np.round(edges(to_float(images_uint8[i:i + batch_size]), threshold, blur).numpy() * 255).astype(np.uint8)
            for i in range(0, len(images_uint8), batch_size)]
     return np.concatenate(out) if out else np.zeros((0,) + images_uint8.shape[1:3] + (1,), np.uint8)
@@ -71,7 +71,7 @@ def read_sketches(path, size):
 def sketches_from_folder(sketch_dir, split, image_set, image_size):
     """User sketches mirroring the image folder (<sketch_dir>/<class>/<same file name>), aligned with
     image_set's order. The folder loader keeps file order, so names are matched by class and position."""
-    from tfgan_cifar import data
+    from tfgan_cifar.lib import data
     sketch_set = data.load(f"folder:{sketch_dir}", split, image_size=image_size)
     if len(sketch_set) != len(image_set) or not np.array_equal(sketch_set.labels, image_set.labels):
         raise DataError(f"--sketch_dir {sketch_dir!r} does not mirror the image folder: {len(sketch_set)} sketches "
@@ -88,30 +88,4 @@ def attach(image_set, split, config):
         sketches = sketches_from_folder(config.sketch_dir, split, image_set, config.image_size)
     else:
         sketches = sketches_of(image_set.images, config.edge_threshold, config.edge_blur)
-    return dataclasses.replace(image_set, sketches=sketches)
-
-
-def class_members(labels):
-    """(members [K, M] int64 indices padded with -1, counts [K], position of each index in its class)."""
-    labels = np.asarray(labels)
-    k = int(labels.max()) + 1 if len(labels) else 0
-    counts = np.bincount(labels, minlength=k)
-    members = -np.ones((k, max(int(counts.max(initial=0)), 1)), np.int64)
-    position = np.zeros(len(labels), np.int64)
-    for c in range(k):
-        idx = np.flatnonzero(labels == c)
-        members[c, :len(idx)] = idx
-        position[idx] = np.arange(len(idx))
-    return members, counts, position
-
-
-def partners(idx, labels, members, counts, position, uniform):
-    """For each index, another index of the same class (itself only when its class has one image),
-    chosen uniformly among the others: (position + 1 + floor(u * (count - 1))) mod count. TF ops."""
-    import tensorflow as tf
-    label = tf.gather(labels, idx)
-    count = tf.cast(tf.gather(counts, label), tf.int64)
-    offset = 1 + tf.cast(tf.floor(uniform * tf.cast(tf.maximum(count - 1, 1), tf.float32)), tf.int64)
-    offset = tf.where(count > 1, offset, 0)
-    slot = (tf.gather(position, idx) + offset) % tf.maximum(count, 1)
-    return tf.gather_nd(members, tf.stack([tf.cast(label, tf.int64), slot], axis=1))
+    return dataclasses.replace(image_set, extra=sketches)

@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from tfgan_cifar.errors import DataError, UsageError
+from tfgan_cifar.lib.errors import DataError, UsageError
+from tfgan_cifar.lib.images import to_float
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SHAPES_CLASSES = ("red disc", "green square", "blue triangle", "yellow ring", "magenta plus",
@@ -33,7 +34,9 @@ class ImageSet:
     images: np.ndarray  # uint8 [N, H, W, 3]
     labels: np.ndarray  # int32 [N]
     class_names: tuple
-    sketches: Optional[np.ndarray] = None  # uint8 [N, H, W, 1] ink, for sketch2img (see sketch.py)
+    # A per-image uint8 array [N, H, W, C] a variant needs beside the image (sketch2img's sketches): set by the
+    # variant's prepare_data, yielded by make_pipeline as float32 [0, 1] after (images, labels).
+    extra: Optional[np.ndarray] = None
 
     def __len__(self):
         return len(self.labels)
@@ -315,20 +318,14 @@ def resize_uint8(images, size):
     return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8).numpy()
 
 
-def to_float(images_uint8):
-    """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range)."""
-    import tensorflow as tf
-    return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
-
-
 PIPELINE_DEPTH = 2  # batches gathered in parallel, and batches prefetched
 
 
 def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=False, drop_remainder=True,
-                  cache=True, start_step=0, unpaired=False):
-    """A tf.data pipeline of (images float32 [-1, 1] [B, S, S, 3], labels int32 [B]), plus sketches
-    float32 [0, 1] [B, S, S, 1] when `data` has them: each image's own, or with `unpaired` the sketch of
-    another image of the same class (drawn afresh for every batch).
+                  cache=True, start_step=0, extra_from_same_class=False):
+    """A tf.data pipeline of (images float32 [-1, 1] [B, S, S, 3], labels int32 [B]), plus `data.extra` as
+    float32 [0, 1] when it is set: each image's own, or with `extra_from_same_class` the extra of another
+    image of the same class (drawn afresh for every batch; sketch2img's unpaired sketches).
 
     The arrays live in memory (that is the cache); with cache=True a resize to image_size is done once
     up front, otherwise per batch. Shuffling permutes indices and gathers whole batches, which is far
@@ -354,18 +351,17 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
             batch = tf.image.resize(batch, (image_size, image_size), antialias=True)
         return batch, tf.gather(labels, idx)
 
-    if data.sketches is not None:
-        from tfgan_cifar import sketch
-        sketches = tf.constant(data.sketches)
-        members, counts, position = (tf.constant(a) for a in sketch.class_members(data.labels))
+    if data.extra is not None:
+        extra = tf.constant(data.extra)
+        members, counts, position = (tf.constant(a) for a in class_members(data.labels))
         plain_gather = gather
 
         def gather(idx, step):
             batch, batch_labels = plain_gather(idx)
-            if unpaired:  # the partner draw is a function of (seed, step), like the data order
+            if extra_from_same_class:  # the partner draw is a function of (seed, step), like the data order
                 uniform = tf.random.stateless_uniform(tf.shape(idx), seed=tf.stack([tf.constant(seed, tf.int64), step]))
-                idx = sketch.partners(idx, labels, members, counts, position, uniform)
-            return batch, batch_labels, tf.cast(tf.gather(sketches, idx), tf.float32) / 255.0
+                idx = partners(idx, labels, members, counts, position, uniform)
+            return batch, batch_labels, tf.cast(tf.gather(extra, idx), tf.float32) / 255.0
 
     def batches_of_pass(p):
         order = tf.range(n, dtype=tf.int64)
@@ -375,7 +371,7 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
 
     passes = tf.data.Dataset.range(first_pass, 2**62 if repeat else first_pass + 1)
     ds = passes.flat_map(batches_of_pass).skip(skip)  # skipping index batches is cheap: no gather yet
-    if data.sketches is not None:
+    if data.extra is not None:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.range(start_step, 2**62))
     ds = ds.map(gather, num_parallel_calls=PIPELINE_DEPTH, deterministic=True)
     options = tf.data.Options()
@@ -387,3 +383,29 @@ def make_pipeline(data, batch_size, image_size=32, shuffle=True, seed=0, repeat=
     # than a train step (make bench).
     options.autotune.enabled = False
     return ds.with_options(options).prefetch(PIPELINE_DEPTH)
+
+
+def class_members(labels):
+    """(members [K, M] int64 indices padded with -1, counts [K], position of each index in its class)."""
+    labels = np.asarray(labels)
+    k = int(labels.max()) + 1 if len(labels) else 0
+    counts = np.bincount(labels, minlength=k)
+    members = -np.ones((k, max(int(counts.max(initial=0)), 1)), np.int64)
+    position = np.zeros(len(labels), np.int64)
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        members[c, :len(idx)] = idx
+        position[idx] = np.arange(len(idx))
+    return members, counts, position
+
+
+def partners(idx, labels, members, counts, position, uniform):
+    """For each index, another index of the same class (itself only when its class has one image),
+    chosen uniformly among the others: (position + 1 + floor(u * (count - 1))) mod count. TF ops."""
+    import tensorflow as tf
+    label = tf.gather(labels, idx)
+    count = tf.cast(tf.gather(counts, label), tf.int64)
+    offset = 1 + tf.cast(tf.floor(uniform * tf.cast(tf.maximum(count - 1, 1), tf.float32)), tf.int64)
+    offset = tf.where(count > 1, offset, 0)
+    slot = (tf.gather(position, idx) + offset) % tf.maximum(count, 1)
+    return tf.gather_nd(members, tf.stack([tf.cast(label, tf.int64), slot], axis=1))

@@ -7,13 +7,13 @@
              gives the class accuracy of conditional samples.
 """
 import hashlib
-import json
 import os
 import sys
 
 import numpy as np
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
+from tfgan_cifar.lib.images import map_batches
 
 TFHUB_HOST = "tfhub.dev"
 
@@ -28,9 +28,9 @@ class InceptionExtractor(Extractor):
     name = "inception"
 
     def __init__(self, path=None, cache_dir="data/tfhub"):
-        from tfgan_cifar import tfgan
+        from tfgan_cifar.lib import tfgan_compat
         os.environ.setdefault("TFHUB_CACHE_DIR", os.path.abspath(cache_dir))
-        handle = path or tfgan.eval.INCEPTION_TFHUB
+        handle = path or tfgan_compat.eval.INCEPTION_TFHUB
         if path and not os.path.isdir(path):
             raise UsageError(f"--inception_path {path!r} is not a directory (expected a SavedModel of TF-GAN's "
                              f"Inception); or use --features=evaluator")
@@ -43,22 +43,16 @@ class InceptionExtractor(Extractor):
         except Exception as e:
             raise UsageError(f"cannot load the Inception model from {handle} ({type(e).__name__}); pass "
                              f"--inception_path=DIR, or use --features=evaluator")
-        self.pool, self.logits = tfgan.eval.INCEPTION_FINAL_POOL, tfgan.eval.INCEPTION_OUTPUT
+        self.pool, self.logits = tfgan_compat.eval.INCEPTION_FINAL_POOL, tfgan_compat.eval.INCEPTION_OUTPUT
         self.key = hashlib.sha1(handle.encode()).hexdigest()[:8]
 
     def __call__(self, images_uint8, batch_size=100, progress=False):
-        import keras
         import tensorflow as tf
-        feats, logits = [], []
-        bar = keras.utils.Progbar(len(images_uint8), unit_name="image") if progress else None
-        for i in range(0, len(images_uint8), batch_size):
-            x = tf.cast(images_uint8[i:i + batch_size], tf.float32) / 127.5 - 1.0
+
+        def pool_and_logits(x):
             out = self.module(tf.image.resize(x, (299, 299), method="bilinear"))
-            feats.append(tf.reshape(out[self.pool], [len(x), -1]).numpy())
-            logits.append(tf.reshape(out[self.logits], [len(x), -1]).numpy())
-            if bar:
-                bar.update(min(i + batch_size, len(images_uint8)))
-        return np.concatenate(feats), np.concatenate(logits)
+            return tf.reshape(out[self.pool], [len(x), -1]), tf.reshape(out[self.logits], [len(x), -1])
+        return map_batches(pool_and_logits, images_uint8, batch_size, progress)
 
 
 class EvaluatorExtractor(Extractor):
@@ -66,7 +60,7 @@ class EvaluatorExtractor(Extractor):
     has_class_head = True
 
     def __init__(self, dataset, image_size, root="models/evaluator"):
-        from tfgan_cifar import evaluator
+        from tfgan_cifar.lib import evaluator
         path = evaluator.evaluator_dir(dataset, image_size, root)
         if not os.path.exists(os.path.join(path, "model.keras")):
             raise UsageError(f"no {dataset} evaluator at {image_size}px in {path!r}; train one with: make evaluator "
@@ -95,7 +89,7 @@ def _cached(handle):
 
 
 def _reachable(host):
-    from tfgan_cifar.data import _reachable as reachable
+    from tfgan_cifar.lib.data import _reachable as reachable
     return reachable(host)
 
 

@@ -2,7 +2,7 @@
 tfgan_cifar's CPU recipe, each trained for the same wall-clock budget, then 10,000 samples of each scored
 with the project's CIFAR-10 evaluator (Fréchet distance in its features against the training set).
 
-    python -m tfgan_cifar.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --preset=cpu_fast]
+    python -m tfgan_cifar.tools.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --preset=cpu_fast]
         [--levers='baseline; precision=mixed_bfloat16; ema=0.999'] [--repeats=3]
 
 `--levers` adds sides: plain tfgan_cifar dcgan with one set of train flags each, so every lever's effect is
@@ -22,7 +22,7 @@ import time
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 # What the reference is, so the comparison stays honest (and a test can check it).
 REFERENCE = dict(layout="DCGAN 32x32", width=64, norm="batch", optimizer="Adam", lr=2e-4, beta1=0.5,
@@ -91,7 +91,7 @@ def reference_dcgan(images_uint8, budget, seed=0, nz=100, width=64, batch_size=6
 def recipe_config(preset, budget, data_dir, work_dir, overrides=None, repeat=0):
     """tfgan_cifar's side: dcgan with the named preset (or other train flags `overrides`), for the budget;
     its `repeat`-th run adds that to the seed."""
-    from tfgan_cifar import sweep
+    from tfgan_cifar.tools import sweep
     overrides = dict(overrides if overrides is not None else {"preset": preset})
     seed = overrides.get("seed", 0) + repeat
     return sweep.configure("dcgan", "cifar10", data_dir, budget, dict(overrides, seed=seed),
@@ -102,7 +102,7 @@ def parse_levers(text):
     """'baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4' -> [{}, {'precision': ...}, {'ema': .., 'g_lr': ..}]:
     each `;`-separated entry is one set of train flags over plain dcgan (typed like make sweep's grid; a value
     is taken whole, so diffaugment=color,translation works); `baseline` is dcgan unchanged."""
-    from tfgan_cifar import sweep
+    from tfgan_cifar.tools import sweep
     types, levers = sweep.sweepable_types(), []
     for entry in filter(str.strip, (text or "").split(";")):
         overrides = {}
@@ -120,7 +120,7 @@ def parse_levers(text):
 
 
 def side_name(overrides):
-    from tfgan_cifar import sweep
+    from tfgan_cifar.tools import sweep
     return sweep.slug(overrides) or "baseline"
 
 
@@ -141,7 +141,7 @@ def measure(name, work_dir, budget, samples, settings, train_and_sample, score):
             return cached
     print(f"{name}: training for {budget:g} s", flush=True)
     fake, steps = train_and_sample()
-    from tfgan_cifar import images
+    from tfgan_cifar.lib import images
     os.makedirs(os.path.dirname(path), exist_ok=True)
     images.save_png(os.path.join(work_dir, name, "grid.png"), images.grid(fake[:64]), scale=2)
     result = dict(name=name, budget_s=budget, samples=samples, steps=steps, fd=score(fake), settings=settings)
@@ -172,7 +172,8 @@ def markdown(results):
 
 
 def main(argv):
-    from tfgan_cifar import data, features, metrics, train
+    from tfgan_cifar.lib import callbacks, data, features, metrics
+    from tfgan_cifar import train
     F = flags.FLAGS
     if F.budget <= 0 or F.samples < 1000 or F.repeats < 1:
         raise UsageError("--budget must be > 0, --samples >= 1000 and --repeats >= 1")
@@ -196,8 +197,7 @@ def main(argv):
     def tfgan_cifar(config):
         def train_and_sample():
             gan, run_dir, _ = train.train(config, verbose=0)
-            with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-                steps = json.loads(f.readlines()[-1])["step"]
+            steps = callbacks.epoch_records(run_dir)[-1]["step"]
             return gan.sample_images(F.samples)[0], steps
         return train_and_sample
 
@@ -236,6 +236,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

@@ -8,7 +8,7 @@ import functools
 import keras
 import tensorflow as tf
 
-from tfgan_cifar.tfgan import losses_impl as _tfgan
+from tfgan_cifar.lib.tfgan_compat import losses_impl as _tfgan
 
 _NO_COLLECTION = dict(loss_collection=None)
 

@@ -1,6 +1,6 @@
 """Throughput benchmark (not a test).
 
-    python -m tfgan_cifar.bench [--steps=60 --repeats=3 --batch_size=64] [--variants=all --batch_sizes=64,128]
+    python -m tfgan_cifar.tools.bench [--steps=60 --repeats=3 --batch_size=64] [--variants=all --batch_sizes=64,128]
 
 1. DCGAN `fit` vs a plain hand-written tf.function + GradientTape loop over the same networks and
    batches, and the tf.data pipeline alone; evaluator feature-extraction img/s and a 10,000-sample FID.
@@ -26,7 +26,7 @@ def _hand_loop_step(gan):
     """The plain DCGAN step, written out without Keras' trainer, for comparison."""
     import tensorflow as tf
 
-    from tfgan_cifar import losses
+    from tfgan_cifar.lib import losses
     g, d, g_opt, d_opt = gan.generator, gan.discriminator, gan.g_optimizer, gan.d_optimizer
 
     @tf.function
@@ -65,10 +65,10 @@ def loop_img_per_s(step, batches, steps, batch_size):
 def measure(batch_size=64, steps=60, repeats=3):
     import tensorflow as tf
 
-    from tfgan_cifar import data, gans, precision
-    from tfgan_cifar.config import RunConfig, apply_preset
-    config = apply_preset(RunConfig(model="dcgan", batch_size=batch_size, precision="float32"),
-                          gans.VARIANTS["dcgan"].PRESET, set())
+    from tfgan_cifar.lib import data, precision
+
+    from tfgan_cifar import gans
+    config = gans.make_config("dcgan", batch_size=batch_size, precision="float32")
     images = data.make_shapes(max(batch_size * 50, 2000), seed=0)
     dataset = data.make_pipeline(images, batch_size, repeat=True)
 
@@ -119,19 +119,17 @@ def measure_variant(model, batch_size, min_steps, repeats, seconds=4.0, precisio
     under XLA, in `precision`. Each measurement runs at least `min_steps` steps and about `seconds` of
     training, so fast variants are not timed over a fraction of a second. sn_wrapper='keras' builds the
     networks with Keras's SpectralNormalization instead of the project's SpectralNorm."""
-    import dataclasses
     from unittest import mock
 
     import tensorflow as tf
 
-    from tfgan_cifar import data, gans, layers, sketch
-    from tfgan_cifar.config import RunConfig, apply_preset
-    config = apply_preset(RunConfig(model=model, batch_size=batch_size, precision=precision, **(overrides or {})),
-                          gans.VARIANTS[model].PRESET, set(overrides or ()))
+    from tfgan_cifar.lib import data, layers
+
+    from tfgan_cifar import gans
+    config = gans.make_config(model, batch_size=batch_size, precision=precision, **(overrides or {}))
     images = data.make_shapes(max(batch_size * 20, 2000), seed=0)
-    if gans.VARIANTS[model].needs_sketches:
-        images = dataclasses.replace(images, sketches=sketch.sketches_of(images.images))
-    dataset = data.make_pipeline(images, batch_size, repeat=True)
+    images = gans.VARIANTS[model].prepare_data(images, "train", config)
+    dataset = data.make_pipeline(images, batch_size, repeat=True, **gans.VARIANTS[model].pipeline_options(config))
     batches = iter(dataset)
     wrapper = keras_spectral_norm if sn_wrapper == "keras" else layers.SpectralNorm
     with mock.patch.object(layers, "SpectralNorm", wrapper):
@@ -170,7 +168,7 @@ def child_row(model, batch_size, steps, repeats, *extra):
     """measure_variant in a fresh process (its peak RSS is its own); `extra` are more bench flags."""
     import subprocess
     import sys
-    res = subprocess.run([sys.executable, "-m", "tfgan_cifar.bench", f"--child={model}", f"--batch_size={batch_size}",
+    res = subprocess.run([sys.executable, "-m", "tfgan_cifar.tools.bench", f"--child={model}", f"--batch_size={batch_size}",
                           f"--steps={steps}", f"--repeats={repeats}", *extra], capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"bench of {model} at batch {batch_size} {' '.join(extra)} failed:\n{res.stderr[-2000:]}")
@@ -240,8 +238,9 @@ def measure_evaluation(n=10000):
 
     import tensorflow as tf
 
-    from tfgan_cifar import data, evaluator, features, gans, metrics
-    from tfgan_cifar.config import RunConfig, apply_preset
+    from tfgan_cifar.lib import data, evaluator, features, metrics
+
+    from tfgan_cifar import gans
     ev = evaluator.load_or_train("shapes", image_size=32, verbose=0)
     extractor = features.make("evaluator", "shapes", 32)
     real = data.load("shapes", "train", examples=20000).images
@@ -249,7 +248,7 @@ def measure_evaluation(n=10000):
     extractor(real[:5000])
     extract_rate = 5000 / (time.perf_counter() - start)
     reference, _ = features.reference(extractor, real[:10000], "bench_shapes_train")
-    gan = gans.build(apply_preset(RunConfig(model="dcgan", precision="float32"), gans.VARIANTS["dcgan"].PRESET, set()))
+    gan = gans.build(gans.make_config("dcgan", precision="float32"))
     start = time.perf_counter()
     fake, _ = gan.sample_images(n)
     feats, logits = extractor(fake)
@@ -262,7 +261,7 @@ def measure_evaluation(n=10000):
 
 def main(argv):
     from tfgan_cifar import gans
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     FLAGS = flags.FLAGS
     if FLAGS.steps < 5 or FLAGS.repeats < 1 or FLAGS.batch_size < 1:
         raise UsageError("--steps must be >= 5, --repeats >= 1 and --batch_size >= 1")
@@ -327,6 +326,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

@@ -97,7 +97,7 @@ def timed_speedup(batch_size=64, steps=8, repeats=3):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import networks
+    from tfgan_cifar.lib import networks
 
     def make_step(policy):
         previous = keras.mixed_precision.dtype_policy()

@@ -8,7 +8,7 @@ replicas; GAN.draw slices global-batch random draws per replica; --sync_bn makes
 import json
 import os
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 
 def make_strategy(name):

@@ -1,9 +1,9 @@
 """Committed results: `docs/results/<name>.json` files of run records, each with a 10x10 sample grid beside it,
 and the README tables made from them.
 
-    python -m tfgan_cifar.results --out=docs/results/spectral_norm.json --name=sagan_after \
+    python -m tfgan_cifar.tools.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
-    python -m tfgan_cifar.results --table=docs/results/spectral_norm.json      # the markdown table
+    python -m tfgan_cifar.tools.results --table=docs/results/spectral_norm.json      # the markdown table
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
 epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
@@ -17,7 +17,7 @@ import time
 
 from absl import flags
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy")
 # Settings that say where a run was, not what it was.
@@ -28,8 +28,8 @@ NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precisi
 def args_of(config):
     """The flags that distinguish a run from its variant's defaults, e.g. '--norm=spectral --time_budget=600'."""
     from tfgan_cifar import gans
-    from tfgan_cifar.config import RunConfig, apply_preset, variant_preset
-    default = apply_preset(RunConfig(model=config.model), variant_preset(gans.VARIANTS[config.model]), set())
+    from tfgan_cifar.lib.config import RunConfig
+    default = gans.make_config(config.model)
     differ = [f.name for f in dataclasses.fields(RunConfig)
               if f.name not in NOT_ARGS and getattr(config, f.name) != getattr(default, f.name)]
     return " ".join(f"--{name}={_flag_value(getattr(config, name))}" for name in differ)
@@ -45,17 +45,19 @@ def versions():
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar import __version__, precision
+    from tfgan_cifar import __version__
+
+    from tfgan_cifar.lib import precision
     return dict(tfgan_cifar=__version__, tensorflow=tf.__version__, keras=keras.__version__,
                 cpu=precision.cpu_features()[0])
 
 
 def make_record(name, run_dir, evaluation, grid):
     """One record from a training run, its export and a `make eval` result (evaluate.py's JSON)."""
-    from tfgan_cifar.callbacks import METRICS_FILE, read_jsonl
-    from tfgan_cifar.config import RunConfig
+    from tfgan_cifar.lib.callbacks import METRICS_FILE, epoch_records
+    from tfgan_cifar.lib.config import RunConfig
     config = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
-    epochs = read_jsonl(os.path.join(run_dir, METRICS_FILE))
+    epochs = epoch_records(run_dir)
     if not epochs:
         raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}")
     generated, floor = evaluation["generated"], evaluation["real_test_floor"]
@@ -72,15 +74,15 @@ def write_grid(model_dir, path, seed=0):
     256-colour PNG (a committed result stays well under 150 KB)."""
     import numpy as np
 
-    from tfgan_cifar import export, images, sample
-    loaded, meta = export.load(model_dir)
+    from tfgan_cifar.lib import images, savedmodel
+    loaded, meta = savedmodel.load(model_dir)
     n = 100
     labels = None
     if meta["conditional"]:
         classes = meta.get("classes") or list(range(meta["num_classes"]))
         labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
     z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
-    images.atomic_write_bytes(path, images.png_bytes(images.grid(sample.generate(loaded, z, labels), rows=10),
+    images.atomic_write_bytes(path, images.png_bytes(images.grid(savedmodel.generate(loaded, z, labels), rows=10),
                                                      palette=True))
     return path
 
@@ -89,7 +91,7 @@ def add(out, record):
     """Put `record` into the results file `out`, replacing one of the same name."""
     runs = load(out)["runs"] if os.path.exists(out) else []
     runs = [r for r in runs if r.get("name") != record["name"]] + [record]
-    from tfgan_cifar.images import atomic_write_bytes
+    from tfgan_cifar.lib.images import atomic_write_bytes
     atomic_write_bytes(out, (json.dumps({"runs": runs}, indent=1) + "\n").encode())
 
 
@@ -145,7 +147,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     flags.DEFINE_string("out", "", "The results file to add a record to (created if missing).")
     flags.DEFINE_string("name", "", "The record's name (a record of the same name is replaced); also the grid's.")
     flags.DEFINE_string("run_dir", "", "The training run (config.json, metrics.jsonl).")

@@ -1,13 +1,11 @@
 """The project's own feature extractor: a compact CNN classifier trained with augmentation on the chosen
 dataset. Offline it replaces Inception for Fréchet distance and classifier score, and it measures the
-class accuracy of conditional samples.
-
-    python -m tfgan_cifar.evaluator --dataset=shapes --epochs=3      # -> models/evaluator/shapes/
+class accuracy of conditional samples. Trained by `python -m tfgan_cifar.train_evaluator` (make evaluator).
 """
 import json
 import os
 
-import numpy as np
+from tfgan_cifar.lib.images import map_batches
 
 FEATURES_LAYER = "features"
 
@@ -44,21 +42,14 @@ class Evaluator:
         self.both = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
 
     def __call__(self, images_uint8, batch_size=500, progress=False):
-        import keras
         import tensorflow as tf
-        feats, logits = [], []
-        bar = keras.utils.Progbar(len(images_uint8), unit_name="image") if progress else None
         size = self.meta["image_size"]
-        for i in range(0, len(images_uint8), batch_size):
-            x = tf.cast(images_uint8[i:i + batch_size], tf.float32) / 127.5 - 1.0
+
+        def features_and_logits(x):
             if x.shape[1] != size:
                 x = tf.image.resize(x, (size, size), antialias=True)
-            f, l = self.both(x, training=False)
-            feats.append(f.numpy())
-            logits.append(l.numpy())
-            if bar:
-                bar.update(min(i + batch_size, len(images_uint8)))
-        return np.concatenate(feats), np.concatenate(logits)
+            return self.both(x, training=False)
+        return map_batches(features_and_logits, images_uint8, batch_size, progress)
 
 
 def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size=128, examples=20000, seed=0,
@@ -66,7 +57,7 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size
     """Train, evaluate on the test split, save model.keras + evaluator.json; return an Evaluator."""
     import keras
 
-    from tfgan_cifar import data, images
+    from tfgan_cifar.lib import data, images
     keras.utils.set_random_seed(seed)
     train_set = data.load(dataset, "train", data_dir, image_size, examples=examples, seed=seed)
     test_set = data.load(dataset, "test", data_dir, image_size, examples=examples, seed=seed)
@@ -93,7 +84,7 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size
 def load(path):
     import keras
 
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib.errors import UsageError
     model_path, meta_path = os.path.join(path, "model.keras"), os.path.join(path, "evaluator.json")
     if not (os.path.exists(model_path) and os.path.exists(meta_path)):
         raise UsageError(f"no evaluator at {path!r}; train one with: make evaluator DATASET=...")
@@ -107,29 +98,3 @@ def load_or_train(dataset, data_dir="data", image_size=32, root="models/evaluato
     if os.path.exists(os.path.join(path, "model.keras")):
         return load(path)
     return train(dataset, data_dir, image_size, out_dir=path, **train_kwargs)
-
-
-def main(argv):
-    from absl import flags
-
-    from tfgan_cifar.errors import UsageError
-    F = flags.FLAGS
-    if F.epochs < 1 or F.batch_size < 1 or F.image_size not in (32, 64):
-        raise UsageError("--epochs and --batch_size must be >= 1 and --image_size 32 or 64")
-    ev = train(F.dataset, F.data_dir, F.image_size, F.epochs, F.batch_size, F.examples, F.seed,
-               out_dir=evaluator_dir(F.dataset, F.image_size, F.out_root))
-    print(f"evaluator test accuracy {ev.meta['test_accuracy']:.4f} on {ev.meta['test_images']} {F.dataset} "
-          f"test images; saved to {evaluator_dir(F.dataset, F.image_size, F.out_root)}")
-
-
-if __name__ == "__main__":
-    from absl import flags
-
-    from tfgan_cifar.config import define_data_flags
-    from tfgan_cifar.errors import run
-    define_data_flags()
-    flags.DEFINE_integer("epochs", 3, "Training epochs.")
-    flags.DEFINE_integer("batch_size", 128, "Batch size.")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
-    flags.DEFINE_string("out_root", "models/evaluator", "Evaluators are saved to <out_root>/<dataset>_<size>/.")
-    run(main)

@@ -1,13 +1,35 @@
-"""Image grids and atomic file writes (a crash mid-write never leaves a half-written file)."""
+"""The image converters (uint8 <-> the networks' [-1, 1] floats), grids and atomic file writes (a crash
+mid-write never leaves a half-written file)."""
 import os
 import tempfile
 
 import numpy as np
 
 
+def to_float(images_uint8):
+    """uint8 [0, 255] -> float32 [-1, 1] (the generator's tanh range), as a tensor."""
+    import tensorflow as tf
+    return tf.cast(images_uint8, tf.float32) / 127.5 - 1.0
+
+
 def to_uint8(images):
-    """float [-1, 1] -> uint8 [0, 255], rounding the same way as the exported SavedModel."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """float [-1, 1] -> uint8 [0, 255] (rounded half to even, clipped). The same ops serve the SavedModel's
+    serving function (tensor in, tensor out) and numpy callers (array in, array out)."""
+    import tensorflow as tf
+    out = tf.cast(tf.clip_by_value(tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+    return out if tf.is_tensor(images) else out.numpy()
+
+
+def map_batches(fn, images_uint8, batch_size, progress=False):
+    """fn(float32 [-1, 1] batch) -> (features, logits) over uint8 images in batches (bounded memory), with a
+    progress bar if asked; returns the concatenated numpy arrays. The one loop of every feature extractor."""
+    import keras
+    outputs, bar = [], keras.utils.Progbar(len(images_uint8), unit_name="image") if progress else None
+    for i in range(0, len(images_uint8), batch_size):
+        outputs.append([np.asarray(o) for o in fn(to_float(images_uint8[i:i + batch_size]))])
+        if bar:
+            bar.update(min(i + batch_size, len(images_uint8)))
+    return tuple(np.concatenate(parts) for parts in zip(*outputs))
 
 
 def grid(images, rows=None, pad=2):

@@ -1,7 +1,7 @@
 """make sweep: train every combination of a hyper-parameter grid for the same wall-clock budget, score
 each with the project's evaluator, and rank them by FID.
 
-    python -m tfgan_cifar.sweep --model=dcgan --grid='g_lr=1e-4,2e-4 d_lr=2e-4,4e-4 ema=0,0.999' --budget=120
+    python -m tfgan_cifar.tools.sweep --model=dcgan --grid='g_lr=1e-4,2e-4 d_lr=2e-4,4e-4 ema=0,0.999' --budget=120
 
 Runs go sequentially to <root>/<combination>/ (run dir, export, result.json). A combination whose
 result.json exists is not run again, so an interrupted sweep continues where it stopped. The ranked
@@ -16,8 +16,8 @@ import typing
 
 from absl import flags
 
-from tfgan_cifar.config import RunConfig
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.config import RunConfig
+from tfgan_cifar.lib.errors import UsageError
 
 # Run management and identity, not hyper-parameters: a grid may not vary these.
 NOT_SWEEPABLE = {"model", "dataset", "data_dir", "run_dir", "export_dir", "resume", "time_budget", "epochs",
@@ -84,22 +84,17 @@ def configure(model, dataset, data_dir, budget, combination, run_dir, examples=2
     """A validated RunConfig: the variant's preset (or its named `preset` if the combination names one), the
     combination on top (refused if it does not apply)."""
     from tfgan_cifar import gans
-    from tfgan_cifar.config import apply_preset, validate, variant_preset
-    if model not in gans.VARIANTS:
-        raise UsageError(f"unknown model {model!r}; choose one of: {', '.join(sorted(gans.VARIANTS))}")
-    config = RunConfig(model=model, dataset=dataset, data_dir=data_dir, examples=examples, epochs=100000,
-                       time_budget=budget, fid_every=0, run_dir=os.path.join(run_dir, "run"), export_dir=os.path.join(run_dir, "models"))
-    for name, value in combination.items():
-        setattr(config, name, value)
-    apply_preset(config, variant_preset(gans.VARIANTS[model], config.preset), set(combination), gans.VARIANTS)
-    validate(config, gans.VARIANTS)
-    return config
+    combination = dict(combination)
+    return gans.make_config(model, combination.pop("preset", ""), dataset=dataset, data_dir=data_dir, examples=examples,
+                            epochs=100000, time_budget=budget, fid_every=0, run_dir=os.path.join(run_dir, "run"),
+                            export_dir=os.path.join(run_dir, "models"), **combination)
 
 
 def run_sweep(model, grid, budget, dataset="shapes", data_dir="data", root="runs/sweep", samples=2000,
               examples=20000, out=sys.stdout):
     """Train, score and rank every combination; returns the ranked rows (best first)."""
-    from tfgan_cifar import data, features, metrics, train
+    from tfgan_cifar.lib import callbacks, data, features, metrics
+    from tfgan_cifar import train
     combinations = expand(grid)
     configs = [configure(model, dataset, data_dir, budget, c, os.path.join(root, slug(c)), examples)
                for c in combinations]
@@ -123,7 +118,7 @@ def run_sweep(model, grid, budget, dataset="shapes", data_dir="data", root="runs
         fake, labels = gan.sample_images(samples, seed=0, classes=config.classes)
         feats, logits = extractor(fake)
         score = metrics.score(reference, feats, logits, labels, extractor.has_class_head, precision_recall_k=0)
-        steps = json.loads(open(os.path.join(run_dir, "metrics.jsonl")).readlines()[-1])["step"]
+        steps = callbacks.epoch_records(run_dir)[-1]["step"]
         row = dict(combination=combination, name=slug(combination), steps=steps, samples=samples,
                    fid=score["fid"], inception_score=score["inception_score"],
                    class_accuracy=score.get("class_accuracy"), run_dir=run_dir,
@@ -174,6 +169,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

@@ -5,7 +5,7 @@ Trains a variant for --budget seconds, then scores --samples generated images wi
 number of held-out real images, its classifier score, and for conditional models the fraction of
 samples classified as the requested label. The real test images themselves give the floor.
 
-    python -m tfgan_cifar.bench_quality --model=dcgan --budget=120      # or --model=all
+    python -m tfgan_cifar.tools.bench_quality --model=dcgan --budget=120      # or --model=all
 """
 import json
 import os
@@ -15,7 +15,7 @@ from absl import flags
 
 
 def score(evaluator, real, fake, fake_labels):
-    from tfgan_cifar import metrics
+    from tfgan_cifar.lib import metrics
     real_f, real_l = evaluator(real)
     fake_f, fake_l = evaluator(fake)
     result = dict(fd=round(metrics.fid_from_activations(real_f, fake_f), 3),
@@ -27,24 +27,23 @@ def score(evaluator, real, fake, fake_labels):
 
 def run_one(model, budget, samples, seed, work_dir, evaluator, real):
     from tfgan_cifar import gans, train
-    from tfgan_cifar.config import RunConfig, apply_preset, validate
-    config = RunConfig(model=model, epochs=1000, time_budget=budget, seed=seed, log_every=50,
-                       run_dir=os.path.join(work_dir, model, time.strftime("%Y%m%d-%H%M%S")),
-                       export_dir=os.path.join(work_dir, "models"))
-    apply_preset(config, gans.VARIANTS[model].PRESET, set())
-    validate(config, gans.VARIANTS)
+    from tfgan_cifar.lib import callbacks
+    config = gans.make_config(model, epochs=1000, time_budget=budget, seed=seed, log_every=50,
+                              run_dir=os.path.join(work_dir, model, time.strftime("%Y%m%d-%H%M%S")),
+                              export_dir=os.path.join(work_dir, "models"))
     start = time.perf_counter()
     gan, run_dir, _ = train.train(config, verbose=0)
     seconds = time.perf_counter() - start
-    steps = json.loads(open(os.path.join(run_dir, "metrics.jsonl")).readlines()[-1])["step"]
+    steps = callbacks.epoch_records(run_dir)[-1]["step"]
     fake, labels = gan.sample_images(samples, seed)
     return dict(model=model, budget_s=budget, train_steps=steps, wall_s=round(seconds, 1), samples=samples,
                 run_dir=run_dir, **score(evaluator, real, fake, labels))
 
 
 def main(argv):
-    from tfgan_cifar import data, evaluator as evaluator_lib, gans
-    from tfgan_cifar.errors import UsageError
+    from tfgan_cifar.lib import data, evaluator as evaluator_lib
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib.errors import UsageError
     F = flags.FLAGS
     models = sorted(gans.VARIANTS) if F.model == "all" else [F.model]
     if any(m not in gans.VARIANTS for m in models):
@@ -82,6 +81,6 @@ def define_flags():
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.errors import run
+    from tfgan_cifar.lib.errors import run
     define_flags()
     run(main)

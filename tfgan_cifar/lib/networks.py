@@ -9,7 +9,7 @@ import math
 import keras
 from keras import layers
 
-from tfgan_cifar.layers import sn
+from tfgan_cifar.lib.layers import sn
 
 
 def init():
@@ -178,7 +178,7 @@ def mlp_discriminator(image_size, hidden=(1024, 512, 256), name="discriminator")
 def sagan_generator(nz, image_size, width, num_classes, spectral_norm=True, attention_at=16, name="generator"):
     """Conditional SN-SAGAN generator: upsample + 3x3 conv stages with class-conditional batch norm and
     ReLU, self-attention at `attention_at` pixels, tanh output. 32px: 4x4x256 -> 8 -> 16 (attention) -> 32."""
-    from tfgan_cifar.layers import ConditionalBatchNorm, SelfAttention, sn
+    from tfgan_cifar.lib.layers import ConditionalBatchNorm, SelfAttention, sn
     stages = _levels(image_size)
     z, label = keras.Input(shape=(nz,), name="z"), label_input()
     channels = width * 2 ** (stages - 1)
@@ -203,7 +203,7 @@ def sagan_discriminator(image_size, width, num_classes, conditioning="projection
     """Conditional SN-SAGAN discriminator: spectral norm on every layer, LeakyReLU(0.1), self-attention at
     `attention_at` pixels, global average pooling, a linear score plus the projection term <embed(y), phi(x)>
     ('projection') or the label as an extra input plane ('concat')."""
-    from tfgan_cifar.layers import Projection, SelfAttention, sn
+    from tfgan_cifar.lib.layers import Projection, SelfAttention, sn
     stages = _levels(image_size)
     image, label = keras.Input(shape=(image_size, image_size, 3), name="image"), label_input()
     h = image

@@ -5,7 +5,7 @@ crash never leaves a stale lock behind. The lock file holds the holder's pid for
 import fcntl
 import os
 
-from tfgan_cifar.errors import Busy
+from tfgan_cifar.lib.errors import Busy
 
 
 class FolderLock:

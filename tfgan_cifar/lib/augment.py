@@ -7,7 +7,7 @@ GAN passes its checkpointed, replica-aware generator), so augmentations resume a
 """
 import tensorflow as tf
 
-from tfgan_cifar.errors import UsageError
+from tfgan_cifar.lib.errors import UsageError
 
 POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO = 0.125  # shift by up to 1/8 of the image size, as in the paper

@@ -1,0 +1,120 @@
+"""The package's rooms and the arrows between them, read from the source: no import cycles (lazy imports inside
+functions count too), the library never imports a command or a tool, and every runnable module is a command
+or a tool of `tfgan-cifar`."""
+import ast
+import os
+
+import pytest
+
+from tfgan_cifar.__main__ import COMMANDS, TOOLS
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tfgan_cifar")
+
+
+def modules():
+    """{dotted module name: path} of every module of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(folder, name), os.path.dirname(PACKAGE))[:-3].split(os.sep)
+                found[".".join(rel[:-1] if rel[-1] == "__init__" else rel)] = os.path.join(folder, name)
+    return found
+
+
+def source(path):
+    with open(path) as f:
+        return f.read()
+
+
+def imports_of(path, known):
+    """The package modules `path` imports anywhere in it (`from a.b import c` names a.b.c where that is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(source(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfgan_cifar"):
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                found.add(target if target in known else node.module)
+    return found
+
+
+def graph():
+    known = modules()
+    return {name: imports_of(path, known) - {name} for name, path in known.items()}
+
+
+def find_cycle(edges):
+    """One import cycle as a list of modules, or None (depth-first search with colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(edges):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "d": {"a", "c"}}) is None
+
+
+def test_no_import_cycles():
+    assert find_cycle(graph()) is None
+
+
+def room(module):
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "package"
+    if parts[1] in ("lib", "gans", "tools"):
+        return parts[1]
+    return "commands"
+
+
+# Who may import whom: the library is the bottom floor, variants build on it, commands on both, tools on all.
+ALLOWED = {"lib": {"lib"}, "gans": {"lib", "gans"}, "commands": {"lib", "gans", "commands"},  # + the package face
+           "tools": {"lib", "gans", "commands", "tools"}, "package": {"lib"}}
+ALLOWED = {r: allowed | {"package"} for r, allowed in ALLOWED.items()}
+
+
+def test_rooms_import_only_downwards():
+    wrong = [f"{a} -> {b}" for a, targets in graph().items() for b in targets if room(b) not in ALLOWED[room(a)]]
+    assert wrong == []
+
+
+def test_the_room_rule_can_fail():
+    assert room("tfgan_cifar.tools.bench") not in ALLOWED[room("tfgan_cifar.lib.data")]
+    assert room("tfgan_cifar.train") not in ALLOWED[room("tfgan_cifar.gans.dcgan")]
+
+
+@pytest.mark.parametrize("name", COMMANDS + TOOLS)
+def test_every_command_and_tool_runs_as_a_module(name):
+    from tfgan_cifar.__main__ import module_of
+    path = modules()[module_of(name)]
+    assert 'if __name__ == "__main__":' in source(path)
+    assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
+
+
+def test_every_runnable_module_is_a_command_or_a_tool():
+    from tfgan_cifar.__main__ import module_of
+    runnable = {name for name, path in modules().items()
+                if 'if __name__ == "__main__":' in source(path) and not name.endswith("__main__")}
+    assert runnable == {module_of(name) for name in COMMANDS + TOOLS}

@@ -1,0 +1,188 @@
+"""Each variant's train_step against the paper's algorithm written out by hand with Keras and TensorFlow only
+(no project losses, no GAN.step): the same weights, batch, latent vectors and interpolation weights, one
+step each, then every weight of both networks (batch-norm statistics and spectral-norm vectors included)
+must agree. dcgan's step is checked the same way in test_gans.py."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_config
+from test_gans import batch
+from tfgan_cifar import gans
+
+BATCH = 16
+
+
+def twins(model, **overrides):
+    """The variant, and a second build of it with the same weights that the test steps by hand."""
+    config = tiny_config(model, **overrides)
+    gan, ref = gans.build(config), gans.build(config)
+    gan.compile()
+    for mine, theirs in zip(ref.generator.variables + ref.discriminator.variables,
+                            gan.generator.variables + gan.discriminator.variables):
+        mine.assign(theirs)
+    return gan, ref
+
+
+def replay(gan, zs, alphas=()):
+    """Make the variant's draws of latent vectors and interpolation weights come from these lists, in order."""
+    z_iter, alpha_iter = iter(zs), iter(alphas)
+    gan.sample_z = lambda n: next(z_iter)
+    gan.draw = lambda random_fn, shape: next(alpha_iter)
+
+
+def latent(count, nz=100):
+    return [tf.random.stateless_normal([BATCH, nz], seed=[3, k]) for k in range(count)]
+
+
+def apply(optimizer, loss_tape, loss, network):
+    # Embedding gradients come as IndexedSlices with repeated rows (one per sample of a class); as a dense
+    # tensor they are summed per row, which is the gradient.
+    grads = [tf.convert_to_tensor(g) for g in loss_tape.gradient(loss, network.trainable_variables)]
+    optimizer.apply_gradients(zip(grads, network.trainable_variables))
+
+
+def assert_same_weights(gan, ref, initial, atol=2e-6):
+    moved = 0.0
+    for net in ("generator", "discriminator"):
+        for a, b, start in zip(getattr(gan, net).variables, getattr(ref, net).variables, initial[net]):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=atol, err_msg=f"{net} {a.path}")
+            moved = max(moved, float(np.abs(a.numpy() - start).max()))
+    assert moved > 1e-5  # the step did move the weights: equality is not the untouched start
+
+
+def snapshot(gan):
+    return {net: [v.numpy().copy() for v in getattr(gan, net).variables] for net in ("generator", "discriminator")}
+
+
+def test_wgan_step_is_algorithm_1_of_arjovsky_et_al():
+    """n_critic RMSProp critic steps on E[D(fake)] - E[D(real)], weights clipped to [-c, c] after each; then one
+    RMSProp generator step on -E[D(G(z))]."""
+    n_critic, c, lr = 2, 0.01, 5e-5
+    gan, ref = twins("wgan", n_critic=n_critic, clip_value=c)
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="wgan"), latent(n_critic + 1)
+    replay(gan, zs)
+    gan.train_step((real, labels))
+
+    G, D = ref.generator, ref.discriminator
+    g_opt, d_opt = keras.optimizers.RMSprop(lr), keras.optimizers.RMSprop(lr)
+    for k in range(n_critic):
+        fake = G(zs[k], training=True)
+        with tf.GradientTape() as tape:
+            d_loss = tf.reduce_mean(D(fake, training=True)) - tf.reduce_mean(D(real, training=True))
+        apply(d_opt, tape, d_loss, D)
+        for v in D.trainable_variables:
+            v.assign(tf.clip_by_value(v, -c, c))
+    with tf.GradientTape() as tape:
+        g_loss = -tf.reduce_mean(D(G(zs[-1], training=True), training=True))
+    apply(g_opt, tape, g_loss, G)
+    assert_same_weights(gan, ref, initial)
+
+
+def gradient_penalty_by_hand(D, real, fake, alpha, D_inputs=lambda x: x):
+    x_hat = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as inner:
+        inner.watch(x_hat)
+        scores = D(D_inputs(x_hat), training=True)
+    grads = inner.gradient(scores, x_hat)
+    norms = tf.sqrt(tf.reduce_sum(grads ** 2, axis=[1, 2, 3]) + 1e-10)
+    return tf.reduce_mean((norms - 1.0) ** 2)
+
+
+@pytest.mark.parametrize("model", ["wgan_gp", "cgan"])
+def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
+    """n_critic Adam(1e-4, 0, 0.9) critic steps on E[D(fake)] - E[D(real)] + lambda E[(||grad D(x_hat)|| - 1)^2],
+    x_hat = a real + (1 - a) fake with one a per sample; then one generator step on -E[D(G(z))]. cgan: the same
+    with the label given to both networks."""
+    n_critic, gp_weight = 2, 10.0
+    gan, ref = twins(model, n_critic=n_critic)
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model=model), latent(n_critic + 1)
+    alphas = [tf.random.stateless_uniform([BATCH, 1, 1, 1], seed=[5, k]) for k in range(n_critic)]
+    replay(gan, zs, alphas)
+    gan.train_step((real, labels))
+
+    G, D = ref.generator, ref.discriminator
+    conditional = model == "cgan"
+    g_in = (lambda z: [z, labels]) if conditional else (lambda z: z)
+    d_in = (lambda x: [x, labels]) if conditional else (lambda x: x)
+    g_opt, d_opt = (keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9) for _ in range(2))
+    for k in range(n_critic):
+        fake = G(g_in(zs[k]), training=True)
+        with tf.GradientTape() as tape:
+            w = tf.reduce_mean(D(d_in(fake), training=True)) - tf.reduce_mean(D(d_in(real), training=True))
+            d_loss = w + gp_weight * gradient_penalty_by_hand(D, real, fake, alphas[k], d_in)
+        apply(d_opt, tape, d_loss, D)
+    with tf.GradientTape() as tape:
+        g_loss = -tf.reduce_mean(D(d_in(G(g_in(zs[-1]), training=True)), training=True))
+    apply(g_opt, tape, g_loss, G)
+    assert_same_weights(gan, ref, initial)
+
+
+def test_acgan_step_is_odena_et_al():
+    """D maximises log-likelihood of the right source and the right class, on real and generated images:
+    BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating BCE + CE(class | fake).
+    Adam(2e-4, 0.5) for both."""
+    gan, ref = twins("acgan")
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(2)
+    replay(gan, zs)
+    gan.train_step((real, labels))
+
+    G, D = ref.generator, ref.discriminator
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    g_opt, d_opt = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
+    fake = G([zs[0], labels], training=True)
+    with tf.GradientTape() as tape:
+        (real_source, real_class), (fake_source, fake_class) = D(real, training=True), D(fake, training=True)
+        d_loss = (bce(tf.ones_like(real_source), real_source) + bce(tf.zeros_like(fake_source), fake_source)
+                  + ce(labels, real_class) + ce(labels, fake_class))
+    apply(d_opt, tape, d_loss, D)
+    with tf.GradientTape() as tape:
+        fake_source, fake_class = D(G([zs[1], labels], training=True), training=True)
+        g_loss = bce(tf.ones_like(fake_source), fake_source) + ce(labels, fake_class)
+    apply(g_opt, tape, g_loss, G)
+    assert_same_weights(gan, ref, initial)
+
+
+def test_sagan_step_is_hinge_with_ttur():
+    """Zhang et al.: D on the hinge loss E[relu(1 - D(x, y))] + E[relu(1 + D(G(z, y), y))] with Adam(4e-4, 0, 0.9),
+    then G on -E[D(G(z, y), y)] with Adam(1e-4, 0, 0.9); spectral-norm vectors advance on every training call."""
+    gan, ref = twins("sagan")
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="sagan"), latent(2)
+    replay(gan, zs)
+    gan.train_step((real, labels))
+
+    G, D = ref.generator, ref.discriminator
+    g_opt, d_opt = keras.optimizers.Adam(1e-4, 0.0, 0.9), keras.optimizers.Adam(4e-4, 0.0, 0.9)
+    fake = G([zs[0], labels], training=True)
+    with tf.GradientTape() as tape:
+        d_loss = (tf.reduce_mean(tf.nn.relu(1.0 - D([real, labels], training=True)))
+                  + tf.reduce_mean(tf.nn.relu(1.0 + D([fake, labels], training=True))))
+    apply(d_opt, tape, d_loss, D)
+    with tf.GradientTape() as tape:
+        g_loss = -tf.reduce_mean(D([G([zs[1], labels], training=True), labels], training=True))
+    apply(g_opt, tape, g_loss, G)
+    # A conv bias followed by (conditional) batch norm has a gradient of 0 up to float noise, and Adam's first
+    # step turns noise g into lr * g / (|g| + 1e-7): such biases differ by up to a tenth of a step (lr 1e-4).
+    assert_same_weights(gan, ref, initial, atol=1e-5)
+
+
+def test_a_reference_that_differs_is_caught():
+    """The comparison can fail: a hand-written WGAN step without the clipping ends elsewhere."""
+    gan, ref = twins("wgan", n_critic=1, clip_value=0.01)
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="wgan"), latent(2)
+    replay(gan, zs)
+    gan.train_step((real, labels))
+    G, D = ref.generator, ref.discriminator
+    g_opt, d_opt = keras.optimizers.RMSprop(5e-5), keras.optimizers.RMSprop(5e-5)
+    fake = G(zs[0], training=True)
+    with tf.GradientTape() as tape:
+        d_loss = tf.reduce_mean(D(fake, training=True)) - tf.reduce_mean(D(real, training=True))
+    apply(d_opt, tape, d_loss, D)  # no clipping
+    with tf.GradientTape() as tape:
+        g_loss = -tf.reduce_mean(D(G(zs[1], training=True), training=True))
+    apply(g_opt, tape, g_loss, G)
+    with pytest.raises(AssertionError):
+        assert_same_weights(gan, ref, initial)

@@ -1,0 +1,345 @@
+"""One run's configuration: a dataclass filled from absl flags on top of the variant's preset.
+
+Precedence: `RunConfig` defaults < the variant's published preset (`gans.<variant>.PRESET`) < flags
+given on the command line. Every value is validated here, before any work, with one-line errors.
+"""
+import dataclasses
+import json
+import os
+import sys
+import typing
+from typing import Optional
+
+from absl import flags
+
+from tfgan_cifar.lib.errors import UsageError
+
+# Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
+# any other one on the command line is an error (e.g. --clip_value for dcgan).
+HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
+               "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
+               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight", "sketch_dir")
+IMAGE_SIZES = (32, 64)
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+LR_DECAYS = ("none", "linear")
+MAX_SANE_LR = 1e-2  # above it, validate() warns (Adam-trained GANs use 1e-5..1e-3)
+# Run settings (not hyper-parameters) a named preset may set too.
+PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
+                       "lr_decay_start")
+# Settings a resumed run may change (everything else is the run's identity and stays as saved).
+# steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
+RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
+                     "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
+                     "inception_path"}
+
+
+def setting(default, help, choices=None, flag=True):
+    """A RunConfig field and its command-line flag in one: --name, with this default, type (the field's), help
+    and, for `choices`, an enum flag. `flag=False`: recorded in config.json, not set from the command line."""
+    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag))
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything a run is made of. Hyper-parameters (HYPERPARAMS) default to None: "take the variant's preset".
+    Each field is a flag of the train command (define_flags), so each default is written here only."""
+    model: str = setting("dcgan", help="GAN variant to train (see README for the list).")
+    dataset: str = setting("shapes", help="Dataset: 'shapes' (built-in, offline), 'cifar10' (TFDS, or the official "
+        "python batches in --data_dir), or 'folder:PATH' (class sub-folders of images).")
+    data_dir: str = setting("data", help="Where datasets are downloaded/cached; also searched for "
+        "cifar-10-batches-py/ or cifar-10-python.tar.gz.")
+    image_size: int = setting(32, help="Training image size: 32 or 64 (images are resized).")
+    classes: Optional[list] = setting(None, help="Train on a subset of classes, e.g. '3' or '0,1'. Empty: all "
+        "classes.")
+    examples: int = setting(20000, help="Number of training images generated for --dataset=shapes.")
+    epochs: int = setting(10, help="Number of epochs.")
+    batch_size: int = setting(64, help="Global batch size.")
+    steps_per_epoch: int = setting(0, help="Steps per epoch; 0 means one pass over the training split.")
+    seed: int = setting(0, help="Random seed (data order, latent vectors, initialisation).")
+    run_dir: str = setting("", help="Run directory; default runs/<model>/<timestamp>. With --resume and no "
+        "--run_dir, the newest run of --model is resumed.")
+    export_dir: str = setting("models", help="Exported generators go to <export_dir>/<model>/.")
+    resume: bool = setting(False, help="Continue the run in --run_dir (or the newest one) from its last checkpoint.")
+    overwrite: bool = setting(False, help="Train into a --run_dir that holds another run, deleting that run "
+        "(without it, such a folder is refused).")
+    jit_compile: bool = setting(False, help="Compile the train step with XLA.")
+    log_every: int = setting(20, help="Steps between per-step TensorBoard scalars.")
+    keep_checkpoints: int = setting(3, help="How many recent checkpoints to keep.")
+    ckpt_every: int = setting(500, help="Also checkpoint every N steps within an epoch (a killed run loses at most "
+        "N steps; --resume continues at the exact data position); 0: at epoch ends only.")
+    deterministic: bool = setting(False, help="Use deterministic TF ops, so a run (and a killed-and-resumed run) "
+        "gives bit-identical weights for the same seed; slower.")
+    strategy: str = setting("default", choices=STRATEGIES, help="tf.distribute "
+        "strategy: default (one device), mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. "
+        "--batch_size is global.")
+    sync_bn: bool = setting(False, help="Synchronised batch norm: statistics over the global batch under "
+        "--strategy.")
+    precision: str = setting("auto", choices=PRECISIONS, help="Compute "
+        "dtype policy. auto: mixed_bfloat16 where this machine runs it faster (GPU with compute capability 8.0+, "
+        "CPU with AMX-BF16, or a CPU with AVX512-BF16 where timed steps say so), else float32. Losses, the "
+        "gradient penalty and spectral norm stay float32; mixed_float16 adds dynamic loss scaling.")
+    precision_reason: str = setting("", flag=False, help="Why --precision=auto chose what it did (config.json).")
+    ema: float = setting(0.0, help="Keep an exponential moving average of the generator's weights with this decay "
+        "(e.g. 0.999) and use it for grids, FID and export; 0: off.")
+    diffaugment: str = setting("", help="DiffAugment policies applied to every image D sees, comma-separated from: "
+        "color, translation, cutout. Empty: none.")
+    nan_patience: int = setting(10, help="Stop after this many consecutive steps with non-finite losses or "
+        "gradients (such updates are never applied); the last good checkpoint is exported.")
+    time_budget: float = setting(0.0, help="Stop training after this many seconds (then checkpoint and export); 0 "
+        "means no limit.")
+    lr_decay: str = setting("none", choices=LR_DECAYS, help="Learning-rate schedule of both "
+        "networks: none, or linear: from --g_lr/--d_lr down to 0 at the end of the run (--epochs, or "
+        "--time_budget seconds when that ends it first; a resumed run's budget clock starts again).")
+    lr_decay_start: float = setting(0.0, help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
+        "the base rates before the decay to 0 begins; 0 decays from the first step.")
+    fid_every: int = setting(1, help="Evaluate FID/IS/KID every N epochs (and export the best epoch to "
+        "<export_dir>/<model>/best/); 0 turns it off.")
+    fid_samples: int = setting(2560, help="Generated images per FID evaluation during training.")
+    features: str = setting("evaluator", help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
+        "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
+    inception_path: str = setting("", help="A local copy of TF-GAN's Inception SavedModel, for offline "
+        "--features=inception.")
+    nz: Optional[int] = setting(None, help="Latent dimension (preset: 100).")
+    width: Optional[int] = setting(None, help="Base channel width of both networks (preset: 64).")
+    g_lr: Optional[float] = setting(None, help="Generator learning rate (preset per variant).")
+    d_lr: Optional[float] = setting(None, help="Discriminator/critic learning rate (preset per variant).")
+    beta1: Optional[float] = setting(None, help="Adam beta1 (preset per variant).")
+    beta2: Optional[float] = setting(None, help="Adam beta2 (preset per variant).")
+    n_critic: Optional[int] = setting(None, help="Critic steps per generator step (Wasserstein variants).")
+    gp_weight: Optional[float] = setting(None, help="Gradient-penalty weight lambda (gradient-penalty variants).")
+    clip_value: Optional[float] = setting(None, help="Critic weight clipping bound c (wgan).")
+    loss: Optional[str] = setting(None, help="Adversarial loss where a variant offers a choice.")
+    norm: Optional[str] = setting(None, help="Critic normalisation where a variant offers a choice: dcgan "
+        "batch|spectral|none; wgan_gp, cgan, sketch2img none|layer|instance.")
+    label_smoothing: Optional[float] = setting(None, help="One-sided label smoothing of real labels for BCE "
+        "discriminators.")
+    conditioning: Optional[str] = setting(None, help="How the discriminator sees the label (sagan): "
+        "projection|concat.")
+    g_spectral_norm: Optional[bool] = setting(None, help="Spectral normalisation in the generator too (sagan).")
+    simultaneous: Optional[bool] = setting(None, help="dcgan/mlp: one generator and critic pass on the fakes serves "
+        "both losses (G's gradient taken before D's update) instead of alternating updates; ~1/3 less compute.")
+    sketches: Optional[str] = setting(None, help="sketch2img: 'paired' (each image's own edges) or 'unpaired' (the "
+        "edges of another image of the same class).")
+    l1_weight: Optional[float] = setting(None, help="sketch2img: weight of the L1 distance to the paired image in "
+        "G's loss.")
+    upsample: Optional[str] = setting(None, help="sketch2img: decoder upsampling, 'transpose' or 'bilinear'.")
+    noise: Optional[str] = setting(None, help="sketch2img: generator noise in training, 'dropout', 'z' (a noise "
+        "channel) or 'none'.")
+    edge_threshold: Optional[float] = setting(None, help="sketch2img: edge strength (0..1 of each image's maximum) "
+        "that becomes a stroke.")
+    edge_blur: Optional[bool] = setting(None, help="sketch2img: soften the extracted strokes with a 3x3 blur.")
+    class_fake_weight: Optional[float] = setting(None, help="acgan: weight of D's class loss on generated images "
+        "(1: the original; 0: the classifier learns from real images only).")
+    sketch_dir: str = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
+        "(same class folders and file names); default: edges of the images.")
+    preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
+        "--model=sketch2img --preset=seed.")
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json_file(cls, path):
+        """The RunConfig saved at `path`; UsageError for a missing, truncated or foreign file."""
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise UsageError(f"{path} does not exist: not a training run folder")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"{path} is unreadable (truncated or not JSON: {e}); the run cannot be resumed or "
+                             f"exported from it")
+        if not isinstance(values, dict) or "model" not in values:
+            raise UsageError(f"{path} is not a tfgan_cifar run config")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def parse_classes(text):
+    """'3' -> [3]; '0,1' -> [0, 1]; '' or 'all' -> None."""
+    if text is None or str(text).strip() in ("", "all"):
+        return None
+    try:
+        classes = sorted({int(c) for c in str(text).split(",") if c.strip()})
+    except ValueError:
+        raise UsageError(f"--classes must be comma-separated class indices like 3 or 0,1, got {text!r}")
+    if not classes:
+        raise UsageError(f"--classes names no class: {text!r}")
+    return classes
+
+
+def validate(config, variants):
+    """Raise UsageError with one sentence for the first impossible value. `variants` maps name -> class."""
+    if config.model not in variants:
+        raise UsageError(f"unknown model {config.model!r}; choose one of: {', '.join(sorted(variants))}")
+    from tfgan_cifar.lib import augment, data# local import: they import tensorflow, config must stay light
+    data.parse_dataset(config.dataset)  # raises for an unknown dataset spec
+    checks = [
+        (config.image_size in IMAGE_SIZES, f"--image_size must be one of {IMAGE_SIZES}, got {config.image_size}"),
+        (1 <= config.batch_size <= 4096, f"--batch_size must be in 1..4096, got {config.batch_size}"),
+        (config.epochs >= 1, f"--epochs must be >= 1, got {config.epochs}"),
+        (config.steps_per_epoch >= 0, f"--steps_per_epoch must be >= 0, got {config.steps_per_epoch}"),
+        (config.examples >= config.batch_size,
+         f"--examples ({config.examples}) must be at least --batch_size ({config.batch_size})"),
+        (config.log_every >= 1, f"--log_every must be >= 1, got {config.log_every}"),
+        (config.fid_every >= 0, f"--fid_every must be >= 0, got {config.fid_every}"),
+        (config.fid_samples >= 100, f"--fid_samples must be >= 100, got {config.fid_samples}"),
+        (config.features in ("evaluator", "inception"),
+         f"--features must be evaluator or inception, got {config.features!r}"),
+        (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
+        (config.lr_decay in LR_DECAYS, f"--lr_decay must be one of {', '.join(LR_DECAYS)}, got {config.lr_decay!r}"),
+        (0 <= config.lr_decay_start < 1, f"--lr_decay_start must be in [0, 1), got {config.lr_decay_start}"),
+        (config.lr_decay != "none" or not config.lr_decay_start, "--lr_decay_start needs --lr_decay=linear"),
+        (not (config.lr_decay != "none" and config.time_budget and config.strategy == "multiworker"),
+         "--lr_decay with --time_budget needs one clock; under --strategy=multiworker each worker has its own, "
+         "so decay over --epochs there (drop --time_budget)"),
+        (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
+        (config.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}"),
+        (config.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"),
+        (config.ema == 0 or 0.5 <= config.ema < 1, f"--ema must be 0 (off) or in [0.5, 1), got {config.ema}"),
+        (config.ckpt_every >= 0, f"--ckpt_every must be >= 0, got {config.ckpt_every}"),
+        (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
+        (config.classes is None or all(c >= 0 for c in config.classes),
+         f"--classes must be non-negative, got {config.classes}"),
+    ]
+    for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
+        value = getattr(config, name)
+        checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
+    checks.append((config.class_fake_weight is None or config.class_fake_weight >= 0,
+                   f"--class_fake_weight must be >= 0, got {config.class_fake_weight}"))
+    for name in ("beta1", "beta2", "label_smoothing"):
+        value = getattr(config, name)
+        checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))
+    for name, low in (("nz", 1), ("width", 8), ("n_critic", 1)):
+        value = getattr(config, name)
+        checks.append((value is None or value >= low, f"--{name} must be >= {low}, got {value}"))
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    augment.parse_policy(config.diffaugment)
+    variants[config.model].validate_config(config)
+    for name in ("g_lr", "d_lr"):
+        value = getattr(config, name)
+        if value is not None and value > MAX_SANE_LR:
+            print(f"warning: --{name}={value:g} is far above the usual range of GAN learning rates (1e-5 to "
+                  f"{MAX_SANE_LR:g}); training will likely diverge", file=sys.stderr)
+
+
+def variant_preset(cls, name=""):
+    """A variant's published preset, with its named preset `name` (e.g. sketch2img's `seed`) on top."""
+    named = cls.__dict__.get("NAMED_PRESETS", {})  # a variant's own, not inherited
+    if name and name not in named:
+        raise UsageError(f"--preset={name} is not a preset of {cls.NAME}"
+                         + (f"; choose one of: {', '.join(named)}" if named else " (it has none)"))
+    return dict(cls.PRESET, **named.get(name, {}))
+
+
+def apply_preset(config, preset, explicit, variants=None):
+    """Fill hyper-parameters from the variant's preset; refuse explicit ones the variant does not use."""
+    for name in HYPERPARAMS:
+        if name in explicit and name not in preset:
+            where = sorted(v for v, cls in (variants or {}).items() if name in cls.PRESET)
+            raise UsageError(f"--{name} does not apply to {config.model}"
+                             + (f"; it applies to: {', '.join(where)}" if where else ""))
+        if name not in explicit:
+            setattr(config, name, preset.get(name))
+    for name in PRESET_RUN_SETTINGS:
+        if name in preset and name not in explicit:
+            setattr(config, name, preset[name])
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags, generated from the fields: a command takes all of them (train) or a group.
+
+DATA_SETTINGS = ("dataset", "data_dir", "image_size", "classes", "examples")
+FEATURE_SETTINGS = ("features", "inception_path")
+
+
+def define_flags(names=None):
+    """Define an absl flag for each RunConfig field that is one (or for the fields in `names`)."""
+    for field in dataclasses.fields(RunConfig):
+        if not field.metadata["flag"] or (names is not None and field.name not in names):
+            continue
+        kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
+        help_, choices = field.metadata["help"], field.metadata["choices"]
+        if field.name == "classes":  # a list given as text: '3' or '0,1' (parse_classes)
+            flags.DEFINE_string(field.name, "", help_)
+        elif choices:
+            flags.DEFINE_enum(field.name, field.default, list(choices), help_)
+        else:
+            define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(kind,
+                                                                                                   flags.DEFINE_string)
+            define(field.name, field.default, help_)
+
+
+def define_data_flags():
+    define_flags(DATA_SETTINGS)
+
+
+def define_feature_flags():
+    define_flags(FEATURE_SETTINGS)
+
+
+def define_train_flags():
+    define_flags()
+
+
+def build(variants, model, preset="", overrides=None):
+    """The one way to make a run config (CLI, tools and tests): RunConfig defaults < the variant's published
+    preset < its named `preset` < `overrides` (explicit settings; a hyper-parameter the variant does not use
+    is refused). Validated; UsageError with one sentence for the first bad value."""
+    overrides = dict(overrides or {})
+    if model not in variants:
+        raise UsageError(f"unknown model {model!r}; choose one of: {', '.join(sorted(variants))}")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise UsageError(f"unknown setting(s) {', '.join(unknown)}")
+    config = RunConfig(model=model, preset=preset, **overrides)
+    apply_preset(config, variant_preset(variants[model], preset), set(overrides), variants)
+    validate(config, variants)
+    return config
+
+
+def config_from_flags(flag_values, variants):
+    """Build and validate a RunConfig from parsed absl flags: the flags given are the overrides."""
+    explicit = {name for name in flag_values if flag_values[name].present}
+    fields = {f.name for f in dataclasses.fields(RunConfig) if f.metadata["flag"]}
+    overrides = {name: flag_values[name].value for name in explicit & fields - {"model", "preset"}}
+    if "classes" in overrides:
+        overrides["classes"] = parse_classes(overrides["classes"])
+    if flag_values.resume:  # the saved config already holds the resolved hyper-parameters
+        config = _resumed_config(RunConfig(model=flag_values.model, **overrides), explicit)
+        validate(config, variants)
+        return config
+    return build(variants, flag_values.model, flag_values.preset, overrides)
+
+
+def _resumed_config(config, explicit):
+    """The saved config of the run being resumed, with flags given now (e.g. more --epochs) on top."""
+    run_dir = config.run_dir or latest_run_dir(config.model)
+    if not run_dir or not os.path.exists(os.path.join(run_dir, "config.json")):
+        raise UsageError(f"--resume: no run with a config.json found (looked in {run_dir or 'runs/' + config.model})")
+    saved = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    if "model" in explicit and config.model != saved.model:
+        raise UsageError(f"--resume: {run_dir} is a {saved.model} run, not {config.model}; drop --model or give "
+                         f"the --run_dir of a {config.model} run")
+    for name in explicit & RESUME_MAY_CHANGE:
+        setattr(saved, name, getattr(config, name))
+    fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples",
+                                               "steps_per_epoch"})
+    changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))
+    if changed:
+        raise UsageError(f"--resume keeps the run's settings; cannot change {', '.join('--' + n for n in changed)}")
+    saved.run_dir, saved.resume = run_dir, True
+    return saved
+
+
+def latest_run_dir(model, root="runs"):
+    base = os.path.join(root, model)
+    if not os.path.isdir(base):
+        return ""
+    runs = sorted(d for d in os.listdir(base) if os.path.exists(os.path.join(base, d, "config.json")))
+    return os.path.join(base, runs[-1]) if runs else ""
