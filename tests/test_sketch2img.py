@@ -3,6 +3,7 @@ the sketch | generated | real grid, sampling from a sketch file, evaluation, and
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -49,9 +50,18 @@ def test_unpaired_partner_is_always_another_image_of_the_same_class():
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
 def test_unet_output_matches_the_sketch(size, upsample):
     unet = networks.unet_generator(size, width=8, num_classes=10, upsample=upsample, noise="z")
-    out = unet([np.zeros((2, size, size, 1), np.float32), np.array([1, 2], np.int32)])
+    labels = np.array([1, 2], np.int32)
+    blank = np.zeros((2, size, size, 1), np.float32)
+    stroke = blank.copy()
+    stroke[:, size // 4:size // 2, size // 2] = 1.0
+    out = unet([blank, labels]).numpy()
     assert out.shape == (2, size, size, 3)
-    assert any("concatenate" in layer.name for layer in unet.layers)  # skip connections
+    assert np.abs(unet([stroke, labels]).numpy() - out).max() > 1e-4  # the image follows the sketch
+    # Skip connections: each decoder stage joins the encoder's features of its size, from the 4x4 bottleneck up
+    # (the first Concatenate stacks the sketch and label planes).
+    joined = [layer.output.shape[1] for layer in unet.layers if isinstance(layer, keras.layers.Concatenate)][1:]
+    stages = int(np.log2(size // 4))
+    assert joined == [size >> k for k in range(stages - 1, 0, -1)]
 
 
 @pytest.fixture(scope="module")

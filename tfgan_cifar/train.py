@@ -168,17 +168,18 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
                                 config.batch_size, config.log_every, steps_per_epoch)
     guard = callbacks.NaNGuard(step, config.nan_patience)
     checkpointer = callbacks.Checkpointer(manager, step, epoch, steps_per_epoch, config.ckpt_every)
-    cbs = [log, guard,  # the guard after TrainingLog, which counts the step; the checkpoint after the guard's repair
-           checkpointer, keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")]
-    if extractor:  # before TrainingLog, which records the FID this adds to the epoch's logs
-        cbs.insert(0, _fid_monitor(config, extractor, gan, train_set, run_dir, step))
     budget = callbacks.TimeBudget(config.time_budget) if config.time_budget else None
-    if budget:
-        cbs.insert(0, budget)
+    decay = None
     if config.lr_decay == "linear":
         rates = [(gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)]
-        total_steps = config.epochs * steps_per_epoch
-        cbs.insert(0, callbacks.LinearDecay(rates, step, total_steps, budget, config.lr_decay_start))
+        decay = callbacks.LinearDecay(rates, step, config.epochs * steps_per_epoch, budget, config.lr_decay_start)
+    fid = _fid_monitor(config, extractor, gan, train_set, run_dir, step) if extractor else None
+    tensorboard = keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")
+    # Keras calls callbacks in list order, and each place here has a reason: the learning rates are set before
+    # the step; the budget's clock is read before anything is logged; the FID joins the epoch's logs before
+    # TrainingLog records them; the guard comes after TrainingLog, which counts the step; the checkpoint after
+    # the guard's repair; TensorBoard last, with the complete logs.
+    cbs = [cb for cb in (decay, budget, fid, log, guard, checkpointer, tensorboard) if cb is not None]
     if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
         fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
     else:

@@ -6,22 +6,20 @@ optional L1 term pulls G towards the very image) or another image's of the same 
 cannot copy colours from its input's source), or the user's own (--sketch_dir). The seed work's
 setting (skin lesions, 64x64, lambda 100, 5 critic steps, lr 1e-4, 100 epochs) is `--preset=seed`.
 """
-import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar.lib import losses, networks, savedmodel, sketch
+from tfgan_cifar.lib import networks, savedmodel, sketch
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
-from tfgan_cifar.gans.base import GAN
-from tfgan_cifar.gans.wgan_gp import CRITIC_NORMS
+from tfgan_cifar.gans.wasserstein import GradientPenaltyGAN
 from tfgan_cifar.lib.images import grid, to_uint8
 
 SKETCH_MODES = ("paired", "unpaired")
 
 
 @register("sketch2img")
-class Sketch2Img(GAN):
+class Sketch2Img(GradientPenaltyGAN):
     INPUTS = ("sketch", "label")  # float32 [N, H, W, 1] ink in [0, 1], and class ids
     PRESET = dict(width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0, norm="instance",
                   sketches="paired", l1_weight=0.0, upsample="transpose", noise="dropout", edge_threshold=0.2,
@@ -35,7 +33,7 @@ class Sketch2Img(GAN):
 
     @classmethod
     def validate_config(cls, config):
-        cls.check_choice(config, "norm", CRITIC_NORMS)
+        super().validate_config(config)  # critic norms
         cls.check_choice(config, "sketches", SKETCH_MODES)
         cls.check_choice(config, "upsample", ("transpose", "bilinear"))
         cls.check_choice(config, "noise", ("dropout", "z", "none"))
@@ -94,24 +92,15 @@ class Sketch2Img(GAN):
     def discriminate(self, images, labels=None, training=True, sketches=None):
         return self.discriminator([images, sketches, labels], training=training)
 
-    def train_step(self, data):
+    def critic_setup(self, data):
+        """The critic sees each image with its sketch and label; the generator draws from the sketches."""
         real, labels, sketches = data
-        critic = lambda x: self.discriminate(x, labels, sketches=sketches)
-        for _ in range(self.config.n_critic):  # the Wasserstein critic loop, as in wgan_gp
-            fake = self.generate(sketches, labels, training=True)
-            with tf.GradientTape() as tape:
-                w_loss = losses.wasserstein_critic_loss(critic(real), critic(fake))
-                alpha = self.draw(keras.random.uniform, [tf.shape(real)[0], 1, 1, 1])
-                penalty = self.config.gp_weight * losses.gradient_penalty(critic, real, fake, alpha=alpha)
-                d_loss = w_loss + penalty
-            self.step(self.d_optimizer, tape, d_loss, self.discriminator)
+        critic = lambda images: self.discriminate(images, labels, sketches=sketches)
+        return real, critic, lambda: self.generate(sketches, labels, training=True)
 
-        with tf.GradientTape() as tape:
-            fake = self.generate(sketches, labels, training=True)
-            l1 = tf.reduce_mean(tf.abs(fake - real))  # meaningful for paired sketches only
-            g_loss = losses.wasserstein_generator_loss(critic(fake)) + self.config.l1_weight * l1
-        self.step(self.g_optimizer, tape, g_loss, self.generator)
-        return self.record(d_loss=d_loss, g_loss=g_loss, w_distance=-w_loss, gp=penalty, l1=l1)
+    def generator_extra_loss(self, real, fake):
+        l1 = tf.reduce_mean(tf.abs(fake - real))  # meaningful for paired sketches only
+        return self.config.l1_weight * l1, {"l1": l1}
 
     # -- sampling from sketches -------------------------------------------------------------------------
     def use_data(self, image_set):

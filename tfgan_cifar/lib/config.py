@@ -257,7 +257,7 @@ DATA_SETTINGS = ("dataset", "data_dir", "image_size", "classes", "examples")
 FEATURE_SETTINGS = ("features", "inception_path")
 
 
-def define_flags(names=None):
+def define_flags(names=None, flag_values=flags.FLAGS):
     """Define an absl flag for each RunConfig field that is one (or for the fields in `names`)."""
     for field in dataclasses.fields(RunConfig):
         if not field.metadata["flag"] or (names is not None and field.name not in names):
@@ -265,13 +265,13 @@ def define_flags(names=None):
         kind = next((t for t in typing.get_args(field.type) if t is not type(None)), field.type)
         help_, choices = field.metadata["help"], field.metadata["choices"]
         if field.name == "classes":  # a list given as text: '3' or '0,1' (parse_classes)
-            flags.DEFINE_string(field.name, "", help_)
+            flags.DEFINE_string(field.name, "", help_, flag_values=flag_values)
         elif choices:
-            flags.DEFINE_enum(field.name, field.default, list(choices), help_)
+            flags.DEFINE_enum(field.name, field.default, list(choices), help_, flag_values=flag_values)
         else:
             define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(kind,
                                                                                                    flags.DEFINE_string)
-            define(field.name, field.default, help_)
+            define(field.name, field.default, help_, flag_values=flag_values)
 
 
 def define_data_flags():

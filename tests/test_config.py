@@ -1,0 +1,57 @@
+"""One way to build a run config, and flags that come from the dataclass (each default written once)."""
+import dataclasses
+
+import pytest
+from absl import flags
+
+from tfgan_cifar import gans
+from tfgan_cifar.lib import config as config_lib
+from tfgan_cifar.lib.config import RunConfig
+from tfgan_cifar.lib.errors import UsageError
+
+
+def parsed(*argv):
+    values = flags.FlagValues()
+    config_lib.define_flags(flag_values=values)
+    values(["train", *argv])
+    return values
+
+
+def test_every_flag_is_a_field_with_the_fields_default_type_and_help():
+    values = parsed()
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    assert set(values) == {name for name, f in fields.items() if f.metadata["flag"]}
+    for name in values:
+        default = "" if name == "classes" else fields[name].default
+        assert values[name].default == default, name
+        assert values[name].help.endswith(fields[name].metadata["help"]), name  # absl prefixes enums' choices
+    assert values["g_lr"].parser.flag_type() == "float" and values["resume"].parser.flag_type() == "bool"
+    assert values["strategy"].parser.enum_values == list(config_lib.STRATEGIES)
+
+
+def test_command_line_and_make_config_build_the_same_config():
+    argv = ("--model=sagan", "--preset=", "--g_lr=3e-4", "--classes=1,3", "--epochs=2")
+    from_flags = config_lib.config_from_flags(parsed(*argv), gans.VARIANTS)
+    built = gans.make_config("sagan", g_lr=3e-4, classes=[1, 3], epochs=2)
+    assert from_flags == built
+    assert built.d_lr == 4e-4 and built.beta1 == 0.0 and built.loss == "hinge"  # the rest from sagan's preset
+
+
+def test_precedence_is_defaults_then_preset_then_named_preset_then_overrides():
+    config = gans.make_config("dcgan", "cpu_fast", width=48)
+    assert config.width == 48  # override over the named preset's 32
+    assert config.g_lr == 4e-4 and config.lr_decay == "linear"  # named preset over the published one
+    assert config.beta1 == 0.5 and config.batch_size == 64  # published preset, RunConfig default
+    assert gans.make_config("dcgan").width == 64
+
+
+@pytest.mark.parametrize("model,overrides,needle", [
+    ("nope", {}, "unknown model 'nope'"),
+    ("dcgan", {"clip_value": 0.01}, "--clip_value does not apply to dcgan; it applies to: wgan"),
+    ("dcgan", {"learning_rate": 1.0}, "unknown setting(s) learning_rate"),
+    ("wgan_gp", {"norm": "batch"}, "choose one of: layer, instance, none"),
+])
+def test_bad_settings_are_one_sentence_errors(model, overrides, needle):
+    with pytest.raises(UsageError) as e:
+        gans.make_config(model, **overrides)
+    assert needle in str(e.value)
