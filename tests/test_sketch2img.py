@@ -145,3 +145,14 @@ def test_seed_preset_and_sketch_flags_are_validated():
         tiny_config("sketch2img", diffaugment="color")
     with pytest.raises(UsageError, match="--sketch_dir does not apply to dcgan"):
         tiny_config("dcgan", sketch_dir="/tmp/x")
+
+
+def test_export_names_its_inputs_and_serve_reads_them(trained):
+    from tfgan_cifar import serve
+    from tfgan_cifar.lib.savedmodel import inputs_of
+    served = serve.Served("sketch2img", str(trained / "models" / "sketch2img"), 1)
+    assert served.meta["inputs"] == ["sketch", "label"] and served.main_input() == "sketch"
+    assert set(served.input_specs("serving_default")) == {"sketch", "label"}
+    # Exports written before the metadata named the inputs:
+    assert inputs_of({"inputs": "sketch"}) == ["sketch", "label"]
+    assert inputs_of({"conditional": True}) == ["z", "label"] and inputs_of({"conditional": False}) == ["z"]

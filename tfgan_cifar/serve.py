@@ -53,7 +53,8 @@ class Served:
         return self.signatures[key].structured_input_signature[1]
 
     def main_input(self):
-        return "sketch" if self.meta.get("inputs") == "sketch" else "z"
+        """The generator's first input (the export's `inputs`): "z" for models the page can sample."""
+        return self.meta["inputs"][0]
 
 
 def discover(models_dir):

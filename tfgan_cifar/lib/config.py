@@ -131,7 +131,7 @@ class RunConfig:
     edge_blur: Optional[bool] = setting(None, help="sketch2img: soften the extracted strokes with a 3x3 blur.")
     class_fake_weight: Optional[float] = setting(None, help="acgan: weight of D's class loss on generated images "
         "(1: the original; 0: the classifier learns from real images only).")
-    sketch_dir: str = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
+    sketch_dir: Optional[str] = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
     preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
         "--model=sketch2img --preset=seed.")
