@@ -92,7 +92,11 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
     assert result["samples"] == 300 and result["features"] == "evaluator"
     ev = json.load(open(evaluator_root / "models/evaluator/shapes_32/evaluator.json"))
     assert result["real_test_floor"]["class_accuracy"] >= ev["test_accuracy"] - 0.05
-    assert result["real_test_floor"]["fid"] < result["generated"]["fid"]  # one step of training is far from real
+    floor, generated = result["real_test_floor"], result["generated"]
+    assert floor["fid"] < generated["fid"] and floor["kid"] < generated["kid"]  # real held-out images score best
+    assert floor["precision"] > generated["precision"] and floor["recall"] > generated["recall"]
+    reference = data.reference_part(data.load("shapes", "train", str(tmp_path / "data")))
+    assert result["reference"].startswith(f"shapes train split, its reference part ({len(reference)} images")
     assert "FID" in res.stdout and "real test floor" in res.stdout
 
 
@@ -103,3 +107,30 @@ def test_evaluate_bad_input(in_tmp):
     assert res.returncode == 2 and len(lines) == 1 and "no SavedModel" in lines[0]
     res = run_cli("evaluate", "--n=5", cwd=in_tmp)
     assert res.returncode == 2 and "--n must be >= 100" in error_lines(res.stderr)[0]
+
+
+def test_reference_and_evaluator_parts_split_the_train_split_by_pixels():
+    train_set = data.load("shapes", "train", examples=2000)
+    reference, seen = data.reference_part(train_set), data.evaluator_part(train_set)
+    pixels = lambda image_set: {image.tobytes() for image in image_set.images}
+    assert len(reference) + len(seen) == len(train_set) and not pixels(reference) & pixels(seen)
+    assert abs(len(reference) / len(train_set) - 1 / data.REFERENCE_SHARE) < 0.03
+    # An image's part does not depend on what else was loaded: a one-class load keeps each image's part.
+    cats = data.load("shapes", "train", classes=[3], examples=2000)
+    assert pixels(data.reference_part(cats)) == {im.tobytes() for im, label in zip(reference.images, reference.labels)
+                                                 if label == 3}
+
+
+def test_the_evaluator_never_saw_the_reference_and_an_older_one_is_refused(evaluator_root, tmp_path):
+    import shutil
+    from tfgan_cifar.lib import evaluator
+    path = evaluator.evaluator_dir("shapes", 32, str(evaluator_root / "models" / "evaluator"))
+    meta = json.load(open(os.path.join(path, "evaluator.json")))
+    assert meta["reference_held_out"] and meta["trained_on"].endswith(
+        f"({len(data.evaluator_part(data.load('shapes', 'train', examples=3000)))} images)")
+    old = tmp_path / "models" / "evaluator" / "shapes_32"
+    shutil.copytree(path, old)
+    json.dump({k: v for k, v in meta.items() if k not in ("reference_held_out", "trained_on")},
+              open(old / "evaluator.json", "w"))
+    with pytest.raises(UsageError, match="trained on the images the metrics use as reference.*make evaluator"):
+        features.make("evaluator", "shapes", 32, evaluator_root=str(tmp_path / "models" / "evaluator"))

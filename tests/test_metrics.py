@@ -38,6 +38,22 @@ def test_kid_is_zero_for_identical_distributions_and_large_for_different():
     assert far > 100 * std
 
 
+def test_score_kid_does_not_depend_on_the_order_of_a_class_sorted_set():
+    """Two samples of one 10-cluster mixture; the second sorted by cluster, as CIFAR-10's test batch is. KID
+    averages over blocks of consecutive samples, so in file order each block is one cluster."""
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(10, 8)) * 3.0
+    draw = lambda n: (lambda c: centres[c] + rng.normal(size=(n, 8)))(rng.integers(0, 10, n))
+    reference = dict(features=draw(2000))
+    sorted_set = draw(2000)
+    sorted_set = sorted_set[np.argsort(np.argmin(((sorted_set[:, None] - centres[None]) ** 2).sum(-1), 1), kind="stable")]
+    logits = np.zeros((2000, 10), np.float32)
+    result = metrics.score(reference, sorted_set, logits, precision_recall_k=0)
+    assert abs(result["kid"]) <= 3 * result["kid_std"]  # same distribution: KID ~ 0 whatever the order
+    in_file_order, _ = metrics.kid(reference["features"], sorted_set, max_block_size=200)
+    assert in_file_order > 10 * abs(result["kid"]) + 10 * result["kid_std"]  # the bias score() avoids
+
+
 def test_precision_recall_identical_and_disjoint():
     rng = np.random.default_rng(2)
     a = rng.normal(size=(500, 4))

@@ -9,7 +9,6 @@ CPU minutes; its export draws one row per shape, measured with the shapes evalua
 4. FID, class accuracy and the share of samples recognised with confidence >= 0.9, each next to the
    same figure for real held-out images (the floor).
 """
-import os
 import time
 
 import numpy as np
@@ -32,7 +31,7 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
     from tfgan_cifar.lib import data, evaluator, savedmodel, features, images, metrics
     from tfgan_cifar import gans, train
     start = time.perf_counter()
-    if not os.path.exists(os.path.join(evaluator.evaluator_dir("shapes", 32), "model.keras")):
+    if not evaluator.is_current(evaluator.evaluator_dir("shapes", 32)):
         print("training the shapes evaluator once (models/evaluator/shapes_32/)")
         evaluator.train("shapes", epochs=1, examples=examples, verbose=2)
     config = gans.make_config(model, preset, dataset="shapes", examples=examples, fid_every=0, run_dir=run_dir,
@@ -50,8 +49,7 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
 
     extractor = features.make("evaluator", "shapes", 32)
     real = data.load("shapes", "train", examples=examples)
-    reference, _ = features.reference(extractor, real.images[:10000], features.reference_tag("shapes", "train", 32,
-                                                                                            None))
+    reference, _ = features.real_reference(extractor, "shapes", real, 32, limit=10000)
     held_out = data.random_subset(data.load("shapes", "test", examples=examples), len(labels))
     scores = {}
     for name, imgs, labs in (("samples", fake, labels), ("real", held_out.images, held_out.labels)):

@@ -27,10 +27,9 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     train_set = data.load(dataset, "train", data_dir, size, classes)
     test_set = data.load(dataset, "test", data_dir, size, classes)
     check_reference(dataset, meta, train_set, test_set)
-    tag = features.reference_tag(dataset, "train", size, classes)
     start = time.perf_counter()
-    reference, ref_path = features.reference(extractor, data.resize_uint8(train_set.images, size), tag,
-                                             os.path.join(data_dir, "reference_stats"), progress)
+    reference, ref_path = features.real_reference(extractor, dataset, train_set, size, classes,
+                                                  os.path.join(data_dir, "reference_stats"), progress=progress)
 
     held_out = data.random_subset(test_set, n, seed)
     inputs, labels, targets = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
@@ -46,8 +45,9 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     # The floor: held-out real images with their true labels, scored exactly like samples.
     real_f, real_l = extractor(data.resize_uint8(held_out.images, size))
     floor = metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed)
+    described = f"{dataset} train split, its reference part ({len(reference['features'])} images, unseen by the evaluator)"
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
-                samples=n, floor_samples=len(held_out), reference=f"{dataset} train split ({len(train_set)} images)",
+                samples=n, floor_samples=len(held_out), reference=described,
                 reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
 

@@ -244,10 +244,9 @@ def _extractor(config):
 
 
 def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
-    from tfgan_cifar.lib import callbacks, data, savedmodel, features
-    images = data.resize_uint8(data.random_subset(train_set, 10000).images, config.image_size)
-    tag = features.reference_tag(config.dataset, "train", config.image_size, config.classes)
-    reference, _ = features.reference(extractor, images, tag, os.path.join(config.data_dir, "reference_stats"))
+    from tfgan_cifar.lib import callbacks, features, savedmodel
+    reference, _ = features.real_reference(extractor, config.dataset, train_set, config.image_size, config.classes,
+                                           os.path.join(config.data_dir, "reference_stats"), limit=10000)
     best_path = os.path.join(config.export_dir, config.model, savedmodel.BEST)
 
     def export_best(epoch):

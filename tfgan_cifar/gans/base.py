@@ -34,6 +34,11 @@ def apply_if(condition, optimizer, grads_and_vars):
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads_and_vars, condition))
 
 
+def latent_vectors(n, nz, seed=0):
+    """n standard-normal latent vectors from `seed` (numpy: the same on every machine and in every command)."""
+    return np.random.default_rng(seed).standard_normal((n, nz)).astype(np.float32)
+
+
 class GAN(keras.Model):
     # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
@@ -110,7 +115,7 @@ class GAN(keras.Model):
         if source:
             raise UsageError(f"--sketch applies only to models that generate from sketches; {meta['model']} "
                              f"samples from latent vectors")
-        inputs = {"z": np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)}
+        inputs = {"z": latent_vectors(n, meta["nz"], seed)}
         label = savedmodel.parse_labels(labels, n, meta)  # refuses --labels for unconditional models
         return inputs if label is None else dict(inputs, label=label)
 
@@ -118,7 +123,7 @@ class GAN(keras.Model):
     def evaluation_inputs(cls, meta, held_out, n, seed=0):
         """(named serving inputs of `n` samples to score, their labels or None, the real uint8 image each sample
         should reproduce or None). Conditional models cycle through the model's classes."""
-        inputs = {"z": np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)}
+        inputs = {"z": latent_vectors(n, meta["nz"], seed)}
         if not meta["conditional"]:
             return inputs, None, None
         chosen = np.asarray(meta.get("classes") or range(meta["num_classes"]), np.int32)

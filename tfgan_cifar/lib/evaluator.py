@@ -59,7 +59,7 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size
 
     from tfgan_cifar.lib import data, images
     keras.utils.set_random_seed(seed)
-    train_set = data.load(dataset, "train", data_dir, image_size, examples=examples, seed=seed)
+    train_set = data.evaluator_part(data.load(dataset, "train", data_dir, image_size, examples=examples, seed=seed))
     test_set = data.load(dataset, "test", data_dir, image_size, examples=examples, seed=seed)
     model = build_classifier(image_size, len(train_set.class_names))
     steps = epochs * (len(train_set) // batch_size)
@@ -71,7 +71,9 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size
     test = data.make_pipeline(test_set, 500, image_size, shuffle=False, drop_remainder=False)
     _, accuracy = model.evaluate(test, verbose=0)
     meta = dict(dataset=dataset, image_size=image_size, class_names=list(train_set.class_names),
-                test_accuracy=float(accuracy), test_images=len(test_set), epochs=epochs)
+                test_accuracy=float(accuracy), test_images=len(test_set), epochs=epochs,
+                trained_on=f"train split without its reference part ({len(train_set)} images)",
+                reference_held_out=True)
     out_dir = out_dir or evaluator_dir(dataset, image_size)
     os.makedirs(out_dir, exist_ok=True)
     tmp = os.path.join(out_dir, ".model.tmp.keras")
@@ -93,8 +95,17 @@ def load(path):
     return Evaluator(keras.saving.load_model(model_path, safe_mode=True), meta, path)
 
 
+def is_current(path):
+    """An evaluator at `path` trained without the metrics' reference images (see data.reference_part)."""
+    try:
+        with open(os.path.join(path, "evaluator.json")) as f:
+            return bool(json.load(f).get("reference_held_out")) and os.path.exists(os.path.join(path, "model.keras"))
+    except (OSError, ValueError):
+        return False
+
+
 def load_or_train(dataset, data_dir="data", image_size=32, root="models/evaluator", **train_kwargs):
     path = evaluator_dir(dataset, image_size, root)
-    if os.path.exists(os.path.join(path, "model.keras")):
+    if is_current(path):
         return load(path)
     return train(dataset, data_dir, image_size, out_dir=path, **train_kwargs)

@@ -65,6 +65,10 @@ class EvaluatorExtractor(Extractor):
         if not os.path.exists(os.path.join(path, "model.keras")):
             raise UsageError(f"no {dataset} evaluator at {image_size}px in {path!r}; train one with: make evaluator "
                              f"DATASET={dataset}" + (f" ARGS=--image_size={image_size}" if image_size != 32 else ""))
+        if not evaluator.is_current(path):
+            raise UsageError(f"the evaluator in {path!r} was trained on the images the metrics use as reference, "
+                             f"which biases FID/KID/precision/recall against real held-out images; retrain it: make "
+                             f"evaluator DATASET={dataset}" + (f" ARGS=--image_size={image_size}" if image_size != 32 else ""))
         self.evaluator = evaluator.load(path)
         self.meta = self.evaluator.meta
         stamp = os.path.getmtime(os.path.join(self.evaluator.path, "model.keras"))
@@ -97,6 +101,18 @@ def reference_tag(dataset, split, image_size, classes):
     """Names a real reference set in the statistics cache."""
     subset = "all" if not classes else "-".join(map(str, classes))
     return f"{dataset.replace(os.sep, '_').replace(':', '_')}_{split}_{image_size}px_classes-{subset}"
+
+
+def real_reference(extractor, dataset, train_set, image_size, classes=None, cache_dir="data/reference_stats",
+                   limit=None, seed=0, progress=False):
+    """The metrics' real reference: the reference part of the train split (data.reference_part, which the
+    evaluator never saw), at most `limit` of its images drawn at random; (statistics, cache path)."""
+    from tfgan_cifar.lib import data
+    part = data.reference_part(train_set)
+    if limit:
+        part = data.random_subset(part, limit, seed)
+    tag = reference_tag(dataset, "train-reference", image_size, classes)
+    return reference(extractor, data.resize_uint8(part.images, image_size), tag, cache_dir, progress)
 
 
 def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", progress=False):

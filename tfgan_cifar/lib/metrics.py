@@ -92,11 +92,16 @@ def score(reference, fake_features, fake_logits, fake_labels=None, class_head=Fa
     KID and precision/recall use an equal-sized random subset of the reference (they scale as N^2)."""
     real = reference["features"]
     n = min(len(real), len(fake_features))
-    subset = real[np.random.default_rng(seed).permutation(len(real))[:n]]
+    rng = np.random.default_rng(seed)
+    subset = real[rng.permutation(len(real))[:n]]
+    # Both sides in random order: KID averages the MMD over blocks of consecutive samples, and a set ordered by
+    # class (CIFAR-10's test batch, or samples drawn class by class) makes every block one class. That made
+    # CIFAR-10's real test images score KID 0.66 against the reference; shuffled, -0.0005 +- 0.0006.
+    fake = np.asarray(fake_features)[rng.permutation(len(fake_features))[:n]]
     result = dict(fid=fid_from_activations(real, fake_features), inception_score=classifier_score(fake_logits))
-    result["kid"], result["kid_std"] = kid(subset, fake_features[:n], max_block_size=max(n // 10, 50))  # ~10 blocks
+    result["kid"], result["kid_std"] = kid(subset, fake, max_block_size=max(n // 10, 50))  # ~10 blocks
     if precision_recall_k:
-        result["precision"], result["recall"] = precision_recall(subset, fake_features[:n], k=precision_recall_k)
+        result["precision"], result["recall"] = precision_recall(subset, fake, k=precision_recall_k)
     if class_head and fake_labels is not None:
         result["class_accuracy"], per_class = class_accuracy(fake_logits, fake_labels)
         result["class_accuracy_per_class"] = per_class

@@ -183,8 +183,8 @@ def main(argv):
                for _, o in sides]  # all validated before anything trains
     train_set = data.load("cifar10", "train", F.data_dir)  # a clear error without the CIFAR-10 batches
     extractor = features.make("evaluator", "cifar10", 32, cache_dir=F.data_dir)
-    reference, _ = features.reference(extractor, train_set.images, features.reference_tag("cifar10", "train", 32, None),
-                                      os.path.join(F.data_dir, "reference_stats"), progress=True)
+    reference, _ = features.real_reference(extractor, "cifar10", train_set, 32, None,
+                                           os.path.join(F.data_dir, "reference_stats"), progress=True)
     score = lambda fake: metrics.fid_from_activations(reference["features"], extractor(fake)[0])
     z = np.random.default_rng(0).standard_normal((F.samples, 100)).astype(np.float32)
 
@@ -202,7 +202,7 @@ def main(argv):
         return train_and_sample
 
     results = dict(budget_s=F.budget, samples=F.samples, repeats=F.repeats, features=extractor.name,
-                   reference_set="CIFAR-10 train (50,000)")
+                   reference_set=f"CIFAR-10 train, reference part ({len(reference['features']):,} images)")
     run = lambda name, seed, train_and_sample, settings: measure(
         f"{name}/seed{seed}", F.work_dir, F.budget, F.samples, settings, train_and_sample, score)
     results["reference"] = side("reference", [run("reference", k, plain_dcgan(k), dict(REFERENCE, seed=k))

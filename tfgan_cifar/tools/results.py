@@ -30,8 +30,9 @@ def args_of(config):
     from tfgan_cifar import gans
     from tfgan_cifar.lib.config import RunConfig
     default = gans.make_config(config.model)
+    unset = lambda value: None if value == "" else value  # runs saved before --sketch_dir was a hyper-parameter: ""
     differ = [f.name for f in dataclasses.fields(RunConfig)
-              if f.name not in NOT_ARGS and getattr(config, f.name) != getattr(default, f.name)]
+              if f.name not in NOT_ARGS and unset(getattr(config, f.name)) != unset(getattr(default, f.name))]
     return " ".join(f"--{name}={_flag_value(getattr(config, name))}" for name in differ)
 
 

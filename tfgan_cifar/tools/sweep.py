@@ -112,9 +112,8 @@ def run_sweep(model, grid, budget, dataset="shapes", data_dir="data", root="runs
         gan, run_dir, _ = train.train(config, verbose=0)
         if reference is None:
             train_set = data.load(dataset, "train", data_dir, config.image_size, examples=config.examples)
-            tag = features.reference_tag(dataset, "train", config.image_size, None)
-            reference, _ = features.reference(extractor, data.random_subset(train_set, 10000).images, tag,
-                                              os.path.join(data_dir, "reference_stats"), progress=False)
+            reference, _ = features.real_reference(extractor, dataset, train_set, config.image_size, None,
+                                                   os.path.join(data_dir, "reference_stats"), limit=10000)
         fake, labels = gan.sample_images(samples, seed=0, classes=config.classes)
         feats, logits = extractor(fake)
         score = metrics.score(reference, feats, logits, labels, extractor.has_class_head, precision_recall_k=0)
