@@ -16,6 +16,7 @@ LABELS  ?=
 LABEL   ?=
 SKETCH  ?=
 REPEATS ?=
+MODELS  ?=
 ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
@@ -24,7 +25,7 @@ help:                 ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
 
-.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar clean
+.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar zoo clean
 
 install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -91,6 +92,12 @@ sweep:                ## a hyper-parameter GRID for BUDGET seconds each, ranked 
 bench-quality-cifar:  ## hand-written DCGAN vs dcgan --preset=cpu_fast at equal wall-clock on CIFAR-10
 	$(PYTHON) -m tfgan_cifar.tools.bench_quality_cifar --data_dir=$(or $(DATA_DIR),data) \
 		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),600) $(call flag,repeats,$(REPEATS)) $(ARGS)
+
+# Every variant, the same wall-clock budget each (default 30 min), evaluated; resumable; docs/results/zoo.json.
+zoo:                  ## every variant on CIFAR-10 at one budget each, evaluated (DATA_DIR, DATASET, BUDGET, MODELS, N)
+	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
+		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),1800) $(call flag,models,$(MODELS)) \
+		$(call flag,n,$(N)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
 	$(PYTHON) -m tfgan_cifar.tools.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -8,7 +8,6 @@ import shutil
 import sys
 import time
 
-
 from tfgan_cifar.lib import config as config_lib
 from tfgan_cifar.lib.errors import Interrupted, StorageError, TrainingDiverged, UsageError, storage_failure
 from tfgan_cifar.lib.locking import FolderLock
@@ -79,9 +78,8 @@ def train(config, verbose=1):
     import keras
     import tensorflow as tf
 
-    from tfgan_cifar.lib import data, distribute, savedmodel, images, precision
-
     from tfgan_cifar import gans
+    from tfgan_cifar.lib import data, distribute, images, precision, savedmodel
 
     precision.resolve(config)
     keras.utils.set_random_seed(config.seed)
@@ -206,7 +204,7 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
                                        f"so the previous export (if any) is unchanged")
             prefix = restore(checkpoint, run_dir)
             path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model),
-                                         savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step)))
+                                             savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step)))
             raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; exported the last good checkpoint "
                                    f"{prefix} (epoch {int(epoch)}) to {path}")
         meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))

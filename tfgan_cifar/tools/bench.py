@@ -236,8 +236,6 @@ def measure_evaluation(n=10000):
     a DCGAN generator, extract features, compare with the cached reference (computed here first)."""
     import resource
 
-    import tensorflow as tf
-
     from tfgan_cifar.lib import data, evaluator, features, metrics
 
     from tfgan_cifar import gans

@@ -70,21 +70,31 @@ def make_record(name, run_dir, evaluation, grid):
                 grid=os.path.basename(grid), date=time.strftime("%Y-%m-%d"), versions=versions())
 
 
-def write_grid(model_dir, path, seed=0):
+def write_grid(model_dir, path, seed=0, data_dir="data"):
     """A 10x10 grid of the export's samples (one row per class for conditional models), at 1x, as a
-    256-colour PNG (a committed result stays well under 150 KB)."""
+    256-colour PNG (a committed result stays well under 150 KB). A variant that generates from something
+    other than z (sketch2img) gets its evaluation inputs: test images' sketches, sorted by class."""
     import numpy as np
 
-    from tfgan_cifar.lib import images, savedmodel
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib import data, images, savedmodel
     loaded, meta = savedmodel.load(model_dir)
     n = 100
-    labels = None
-    if meta["conditional"]:
-        classes = meta.get("classes") or list(range(meta["num_classes"]))
-        labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
-    z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
-    images.atomic_write_bytes(path, images.png_bytes(images.grid(savedmodel.generate(loaded, z, labels), rows=10),
-                                                     palette=True))
+    if meta["inputs"][0] == "z":
+        labels = None
+        if meta["conditional"]:
+            classes = meta.get("classes") or list(range(meta["num_classes"]))
+            labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
+        z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
+        samples = savedmodel.generate(loaded, z, labels)
+    else:
+        test = data.load(meta["dataset"], "test", data_dir, meta["image_size"], meta.get("classes"))
+        held_out = data.random_subset(test, n, seed)
+        held_out = data.ImageSet(*(a[np.argsort(held_out.labels, kind="stable")] for a in
+                                   (held_out.images, held_out.labels)), held_out.class_names)
+        inputs, _, _ = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
+        samples = savedmodel.generate(loaded, inputs)
+    images.atomic_write_bytes(path, images.png_bytes(images.grid(samples, rows=10), palette=True))
     return path
 
 
