@@ -14,14 +14,15 @@ from tfgan_cifar.tools import results, zoo
 def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evaluator_root, tmp_path):
     out, work = str(tmp_path / "results" / "zoo.json"), str(tmp_path / "work")
     lines = []
-    run = lambda: zoo.run_zoo([model], "shapes", str(tmp_path / "data"), budget=1.0, n=100, out=out, work_dir=work,
-                              evaluator_root=str(evaluator_root / "models" / "evaluator"), examples=256,
-                              progress=False, log=lambda message, **_: lines.append(message))
+    run = lambda out=out: zoo.run_zoo([model], "shapes", str(tmp_path / "data"), budget=1.0, n=100, out=out,
+                                      work_dir=work, evaluator_root=str(evaluator_root / "models" / "evaluator"),
+                                      examples=256, progress=False, log=lambda message, **_: lines.append(message))
     first = run()
     [record] = json.load(open(out))["runs"]
     assert record["name"] == record["model"] == model and first == [record]
     assert record["dataset"] == "shapes" and record["n"] == 100 and record["steps"] >= 1
-    assert record["features"] == "evaluator" and record["reference"].startswith("shapes train split, its reference part")
+    assert record["features"] == "evaluator"
+    assert record["reference"].startswith("shapes train split, its reference part")
     assert (record["class_accuracy"] is None) == (not gans.VARIANTS[model].conditional)
     assert "--time_budget=1" in record["args"]
     assert ("--preset=cpu_fast" in record["args"]) == (model == "dcgan")  # a variant's CPU preset where it has one
@@ -30,7 +31,9 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
     assert not any(": cached, " in line for line in lines)
 
     lines.clear()
-    again = run()
+    elsewhere = str(tmp_path / "published" / "zoo.json")  # e.g. first into bench/, then into docs/results/
+    again = run(elsewhere)
     assert any(": cached, " in line for line in lines)  # nothing trained again
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(first))
-    assert results.markdown_table(out).count("\n| ") == 3  # header rule, the row, the floor
+    assert (tmp_path / "published" / record["grid"]).read_bytes() == grid.read_bytes()  # its grid follows it
+    assert results.markdown_table(elsewhere).count("\n| ") == 3  # header rule, the row, the floor

@@ -49,6 +49,9 @@ def run_model(config, n, work_dir, out, evaluator_root, progress):
         with open(cache) as f:
             cached = json.load(f)
         if cached.get("settings") == key:
+            grid = os.path.join(os.path.dirname(out) or ".", cached["record"]["grid"])
+            if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
+                results.write_grid(os.path.join(work_dir, "models", config.model), grid, data_dir=config.data_dir)
             results.add(out, cached["record"])
             return cached["record"], True
     _, run_dir, path = train.train(config, verbose=0)
