@@ -61,7 +61,7 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
           f"exported in {trained:.0f} s "
           f"(run {run_dir}, export {path})")
     print(f"grid: {out} (one row per shape: {', '.join(meta['class_names'])})")
-    print(f"shapes evaluator, {len(labels)} samples vs {min(len(real), 10000)} training images:")
+    print(f"shapes evaluator, {len(labels)} samples vs {len(reference['features'])} training images it never saw:")
     print(f"  {'':22s}{'samples':>10s}{'real images (floor)':>22s}")
     for key, title, fmt in (("fid", "FID", "{:.2f}"), ("class_accuracy", "class accuracy", "{:.3f}"),
                             ("recognised", f"recognised (p >= {RECOGNISED})", "{:.3f}")):
