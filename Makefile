@@ -25,7 +25,7 @@ help:                 ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
 
-.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar zoo clean
+.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar zoo levers clean
 
 install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -97,6 +97,13 @@ bench-quality-cifar:  ## hand-written DCGAN vs dcgan --preset=cpu_fast at equal 
 zoo:                  ## every variant on CIFAR-10 at one budget each, evaluated (DATA_DIR, DATASET, BUDGET, MODELS, N)
 	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
 		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),1800) $(call flag,models,$(MODELS)) \
+		$(call flag,n,$(N)) $(ARGS)
+
+# One variant once per lever (each set of flags alone), evaluated; resumable; docs/results/<MODEL>_levers.json.
+levers:               ## one MODEL once per lever: LEVERS='baseline; class_fake_weight=0; preset=seed' [EPOCHS=10] (or BUDGET)
+	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
+		--models=$(or $(MODEL),acgan) --levers="$(LEVERS)" $(if $(BUDGET),--budget=$(BUDGET),--epochs=$(or $(EPOCHS),10)) \
+		--out=$(or $(OUT),docs/results/$(or $(MODEL),acgan)_levers.json) --work_dir=bench/levers/$(or $(MODEL),acgan) \
 		$(call flag,n,$(N)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)

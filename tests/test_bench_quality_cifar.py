@@ -1,5 +1,6 @@
 """make bench-quality-cifar: the reference is the plain hand-written DCGAN the issue describes (no EMA,
 no augmentation, float32, no tfgan_cifar code), it trains, and the recipe is dcgan's named preset."""
+import json
 import subprocess
 import sys
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from tfgan_cifar.tools import bench_quality_cifar as bq
+from tfgan_cifar.tools import results as results_format
 from tfgan_cifar.lib import data
 
 
@@ -91,5 +93,30 @@ def test_repeats_use_successive_seeds_and_a_side_is_its_median_run():
     assert summary["steps"] == 20 and summary["runs"] == runs
     results = dict(features="evaluator", samples=1000, reference_set="r", budget_s=600, repeats=3, levers=[],
                    reference=bq.side("reference", [dict(runs[0], name="reference/seed0")]), recipe=summary)
-    row = bq.markdown(results).splitlines()[-1]
+    row = results_format.sides_table(results).splitlines()[-1]
     assert row == "| `x` | 20 | 6.000 | 9.00, 4.00, 6.00 | 0.667 |"
+
+
+def test_published_results_are_run_records_whose_table_is_the_benchs(tmp_path):
+    from PIL import Image
+
+    from tfgan_cifar.lib import images
+    source = tmp_path / "grid.png"
+    images.save_png(str(source), images.grid(np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), np.uint8)),
+                    scale=2)
+    assert bq.publish_grid(str(source), str(tmp_path / "q.png")) == "q.png"
+    published = Image.open(tmp_path / "q.png")
+    assert published.size == (Image.open(source).width // 2, Image.open(source).height // 2) and published.mode == "P"
+    runs = [dict(name=f"reference/seed{k}", fd=fd, steps=100 + k) for k, fd in enumerate((9.0, 8.0, 10.0))]
+    results = dict(features="evaluator", samples=1000, reference_set="r", budget_s=600, repeats=3, levers=[],
+                   reference=bq.side("reference", runs), recipe=bq.side("cpu_fast", [dict(runs[0], name="cpu_fast/seed0")]))
+    config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/w")
+    results["runs"] = [bq.record(run, results, "q.png" if run["name"] == "reference/seed0" else None,
+                                 config if run["name"].startswith("cpu_fast") else None)
+                       for side in (results["reference"], results["recipe"]) for run in side["runs"]]
+    first, last = results["runs"][0], results["runs"][-1]
+    assert (first["fid"], first["steps"], first["n"], first["seconds"], first["grid"]) == (9.0, 100, 1000, 600, "q.png")
+    assert first["args"].startswith("hand-written") and "--preset=cpu_fast" in last["args"] and last["kid"] is None
+    path = tmp_path / "quality_cifar.json"
+    path.write_text(json.dumps(results))
+    assert results_format.markdown_table(str(path)) == results_format.sides_table(results)

@@ -79,6 +79,18 @@ def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
     assert {"epoch_fid", "epoch_inception_score", "epoch_kid"} <= set(acc.Tags()["tensors"])
 
 
+def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(evaluator_root, monkeypatch):
+    monkeypatch.chdir(evaluator_root)
+    train.train(tiny_config("acgan", epochs=1, fid_samples=200, run_dir="runs/diversity", export_dir="models_d"),
+                verbose=0)
+    [record] = [json.loads(line) for line in open("runs/diversity/metrics.jsonl")]
+    assert 0 <= record["intra_class_diversity_min"] <= record["intra_class_diversity"] < 5
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator("runs/diversity/tensorboard/train", size_guidance={"tensors": 0})
+    acc.Reload()
+    assert {"epoch_intra_class_diversity", "epoch_intra_class_diversity_min"} <= set(acc.Tags()["tensors"])
+
+
 def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeypatch, tmp_path):
     monkeypatch.chdir(evaluator_root)
     gan, _, path = train.train(tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"),
@@ -95,9 +107,11 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
     floor, generated = result["real_test_floor"], result["generated"]
     assert floor["fid"] < generated["fid"] and floor["kid"] < generated["kid"]  # real held-out images score best
     assert floor["precision"] > generated["precision"] and floor["recall"] > generated["recall"]
+    # Held-out real images spread within their classes as the reference does; a 1-epoch model much less.
+    assert 0.85 < floor["intra_class_diversity"] < 1.15 and generated["intra_class_diversity"] < floor["intra_class_diversity"]
     reference = data.reference_part(data.load("shapes", "train", str(tmp_path / "data")))
     assert result["reference"].startswith(f"shapes train split, its reference part ({len(reference)} images")
-    assert "FID" in res.stdout and "real test floor" in res.stdout
+    assert "FID" in res.stdout and "real test floor" in res.stdout and "intra-class diversity" in res.stdout
 
 
 def test_evaluate_bad_input(in_tmp):

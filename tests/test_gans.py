@@ -122,6 +122,21 @@ def test_acgan_class_head_learns_a_fixed_batch():
     assert accuracy() >= before + 0.3, (before, accuracy())
 
 
+def test_acgan_with_reacgan_classifier_learns_a_fixed_batch():
+    """--class_loss=d2dce: D's class is its nearest proxy; D2D-CE on real images teaches it the batch."""
+    gan = gans.build(tiny_config("acgan", d_lr=1e-3, class_loss="d2dce", class_fake_weight=0.0))
+    gan.compile()
+    images, labels = batch(32)
+    score, cosines, embedding = gan.discriminator(images, training=True)
+    assert cosines.shape == (32, 10) and np.abs(cosines.numpy()).max() <= 1.0 + 1e-5
+    accuracy = lambda: float(np.mean(np.argmax(gan.discriminator(images, training=True)[1].numpy(), -1)
+                                     == labels.numpy()))
+    before = accuracy()
+    for _ in range(15):
+        gan.train_step((images, labels))
+    assert accuracy() >= before + 0.3, (before, accuracy())
+
+
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))
 def test_export_load_sample_round_trip(model, tmp_path):
     from tfgan_cifar.lib import savedmodel, images

@@ -91,3 +91,32 @@ def test_gradient_penalty_is_finite_where_the_gradient_vanishes():
         gp = losses.gradient_penalty(lambda y: critic(y) + 0.0 * tf.reduce_sum(y * x), x, x)
     assert np.isfinite(gp.numpy()) and abs(gp.numpy() - 1.0) < 1e-4
     assert np.all(np.isfinite(tape.gradient(gp, x).numpy()))
+
+
+def d2dce_by_loops(embeddings, proxies, labels, temperature=0.5, m_p=0.98, m_n=0.02):
+    """ReACGAN's eq. 7 written out sample by sample (float64)."""
+    unit = lambda v: v / np.linalg.norm(v)
+    total = 0.0
+    for i, (e, y) in enumerate(zip(embeddings, labels)):
+        positive = np.exp(-max(0.0, m_p - unit(e) @ unit(proxies[y])) / temperature)
+        negatives = sum(np.exp(max(0.0, unit(e) @ unit(f) - m_n) / temperature)
+                        for j, (f, y2) in enumerate(zip(embeddings, labels)) if y2 != y)
+        total += -np.log(positive / (positive + negatives))
+    return total / len(labels)
+
+
+def test_data_to_data_cross_entropy_matches_the_paper_written_out():
+    rng = np.random.default_rng(3)
+    embeddings, proxies = rng.normal(size=(7, 5)), rng.normal(size=(3, 5))
+    embeddings[4] = proxies[1] * 2.0 + 1e-3  # cosine to its proxy above the margin: no attraction left
+    labels = np.array([0, 1, 2, 1, 1, 0, 2])
+    cosines = (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)) @ \
+        (proxies / np.linalg.norm(proxies, axis=1, keepdims=True)).T
+    got = losses.data_to_data_cross_entropy(embeddings.astype(np.float32), cosines.astype(np.float32), labels)
+    np.testing.assert_allclose(got.numpy(), d2dce_by_loops(embeddings, proxies, labels), rtol=1e-5)
+    # One class only: no negatives, so each sample's softmax has one term and the loss is 0 whatever the
+    # cosines (the attraction to the proxy works only against samples of other classes).
+    same = np.zeros(7, int)
+    np.testing.assert_allclose(losses.data_to_data_cross_entropy(embeddings.astype(np.float32),
+                                                                 cosines.astype(np.float32), same).numpy(), 0.0,
+                               atol=1e-6)

@@ -54,6 +54,33 @@ def test_score_kid_does_not_depend_on_the_order_of_a_class_sorted_set():
     assert in_file_order > 10 * abs(result["kid"]) + 10 * result["kid_std"]  # the bias score() avoids
 
 
+def test_mean_pairwise_distance_matches_scipy():
+    from scipy.spatial.distance import pdist
+    x = np.random.default_rng(4).normal(size=(40, 6))
+    np.testing.assert_allclose(metrics.mean_pairwise_distance(x), pdist(x).mean(), rtol=1e-9)
+
+
+def test_intra_class_diversity_is_the_spread_within_each_class_relative_to_real():
+    """Class 0 generated as real class 0 shrunk by half around its mean (every distance halves: 0.5), class 1
+    collapsed onto one image (0), class 2 a copy of real class 2 (1)."""
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(300, 8)) + np.repeat(np.eye(3, 8) * 5, 100, axis=0)
+    labels = np.repeat([0, 1, 2], 100)
+    c0 = real[labels == 0]
+    fake = np.concatenate([c0.mean(0) + 0.5 * (c0 - c0.mean(0)), np.repeat(real[100:101], 100, axis=0),
+                           real[labels == 2]])
+    mean, worst, per_class = metrics.intra_class_diversity(real, labels, fake, labels)
+    assert per_class[0] == pytest.approx(0.5, rel=1e-9) and per_class[1] == pytest.approx(0.0, abs=1e-6)
+    assert per_class[2] == pytest.approx(1.0, rel=1e-9)
+    assert mean == pytest.approx(0.5, rel=1e-6) and worst == pytest.approx(0.0, abs=1e-6)
+    # score() reports it when the samples are labelled and the reference has labels; not otherwise.
+    reference = dict(features=real, labels=labels)
+    result = metrics.score(reference, fake, np.zeros((300, 3), np.float32), labels, precision_recall_k=0)
+    assert result["intra_class_diversity"] == pytest.approx(0.5, rel=1e-6)
+    assert "intra_class_diversity" not in metrics.score(reference, fake, np.zeros((300, 3), np.float32),
+                                                        precision_recall_k=0)
+
+
 def test_precision_recall_identical_and_disjoint():
     rng = np.random.default_rng(2)
     a = rng.normal(size=(500, 4))

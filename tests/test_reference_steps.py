@@ -120,11 +120,14 @@ def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
     assert_same_weights(gan, ref, initial)
 
 
-def test_acgan_step_is_odena_et_al():
+@pytest.mark.parametrize("levers", [{}, dict(loss="hinge", g_class_weight=0.5, d_class_weight=2.0,
+                                              class_fake_weight=0.25)])
+def test_acgan_step_is_odena_et_al(levers):
     """D maximises log-likelihood of the right source and the right class, on real and generated images:
     BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating BCE + CE(class | fake).
-    Adam(2e-4, 0.5) for both."""
-    gan, ref = twins("acgan")
+    Adam(2e-4, 0.5) for both. With the levers: hinge instead of BCE, D's class term weighted
+    d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight."""
+    gan, ref = twins("acgan", **levers)
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(2)
     replay(gan, zs)
     gan.train_step((real, labels))
@@ -132,16 +135,24 @@ def test_acgan_step_is_odena_et_al():
     G, D = ref.generator, ref.discriminator
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if levers.get("loss") == "hinge":
+        d_source = lambda real, fake: tf.reduce_mean(tf.nn.relu(1 - real)) + tf.reduce_mean(tf.nn.relu(1 + fake))
+        g_source = lambda fake: -tf.reduce_mean(fake)
+    else:
+        d_source = lambda real, fake: bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
+        g_source = lambda fake: bce(tf.ones_like(fake), fake)
+    d_weight, g_weight, fake_weight = (levers.get(k, 1.0) for k in ("d_class_weight", "g_class_weight",
+                                                                       "class_fake_weight"))
     g_opt, d_opt = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
     fake = G([zs[0], labels], training=True)
     with tf.GradientTape() as tape:
         (real_source, real_class), (fake_source, fake_class) = D(real, training=True), D(fake, training=True)
-        d_loss = (bce(tf.ones_like(real_source), real_source) + bce(tf.zeros_like(fake_source), fake_source)
-                  + ce(labels, real_class) + ce(labels, fake_class))
+        d_loss = d_source(real_source, fake_source) + d_weight * (ce(labels, real_class)
+                                                                  + fake_weight * ce(labels, fake_class))
     apply(d_opt, tape, d_loss, D)
     with tf.GradientTape() as tape:
         fake_source, fake_class = D(G([zs[1], labels], training=True), training=True)
-        g_loss = bce(tf.ones_like(fake_source), fake_source) + ce(labels, fake_class)
+        g_loss = g_source(fake_source) + g_weight * ce(labels, fake_class)
     apply(g_opt, tape, g_loss, G)
     assert_same_weights(gan, ref, initial)
 

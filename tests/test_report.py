@@ -80,6 +80,15 @@ def test_every_model_appears_with_its_metrics_and_every_image_resolves(project):
     assert "mlp/per_class.png" not in page.images  # unconditional: no class rows
 
 
+def test_a_run_collapsed_within_classes_is_flagged():
+    floor = dict(intra_class_diversity=1.02)
+    warning = report.collapse_warning(dict(intra_class_diversity=0.31, intra_class_diversity_min=0.05), floor)
+    assert warning == ("collapse within classes: intra-class diversity 0.31 of real data's (held-out real images: "
+                       "1.02), worst class 0.05; look at the per-class rows")
+    assert report.collapse_warning(dict(intra_class_diversity=0.8), floor) is None
+    assert report.collapse_warning(dict(fid=3.0)) is None  # unconditional: no such figure
+
+
 def test_empty_project_writes_a_page_saying_so(tmp_path):
     path, entries = report.build_report(str(tmp_path / "models"), str(tmp_path / "runs"), str(tmp_path / "report"))
     assert entries == [] and "No exported models yet" in open(path).read()

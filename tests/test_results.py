@@ -1,5 +1,7 @@
 """docs/results/*.json: records built from a run, its export and its evaluation; the README table from them."""
+import glob
 import json
+import os
 
 import pytest
 
@@ -21,10 +23,11 @@ def test_args_are_the_flags_beyond_the_variants_defaults():
 def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     config = tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "models"))
     _, run_dir, model_dir = train.train(config, verbose=0)
-    floor = dict(fid=1.5, inception_score=7.0, kid=0.001, precision=0.7, recall=0.8, class_accuracy=0.9)
+    floor = dict(fid=1.5, inception_score=7.0, kid=0.001, precision=0.7, recall=0.8, class_accuracy=0.9,
+                 intra_class_diversity=1.01)
     evaluation = dict(samples=1000, reference="shapes train split (256 images)", features="evaluator",
                       generated=dict(fid=12.345, inception_score=3.2, kid=0.0456, precision=0.5, recall=0.25,
-                                     class_accuracy=0.625), real_test_floor=floor)
+                                     class_accuracy=0.625, intra_class_diversity=0.4), real_test_floor=floor)
     out = tmp_path / "docs" / "results.json"
     grid = results.write_grid(model_dir, str(tmp_path / "docs" / "acgan_tiny.png"))
     record = results.make_record("acgan_tiny", run_dir, evaluation, grid)
@@ -39,8 +42,8 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert [(r["name"], r["fid"]) for r in json.load(open(out))["runs"]] == [("acgan_tiny", 11.0), ("other", 12.345)]
     table = results.markdown_table(str(out)).splitlines()
     assert table[2].startswith("| acgan_tiny | `acgan` | `--examples=256")
-    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 |" in table[2]
-    assert table[4] == "| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | |"
+    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 | 0.40 |" in table[2]
+    assert table[4] == "| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | |"
     assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
 
 
@@ -50,3 +53,34 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="not a results file"):
         results.load(str(tmp_path / "r.json"))
 
+
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def test_every_results_table_in_the_docs_is_the_table_of_its_results_file():
+    """README.md and docs/*.md hold tables between `<!-- results: FILE -->` marks; each must equal what
+    `results --update` makes from FILE now (so a table cannot drift from the committed records)."""
+    checked = 0
+    for doc in [os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "docs", "*.md")):
+        for match in results.TABLE_MARK.finditer(open(doc).read()):
+            path = os.path.join(ROOT, match["path"])
+            grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(doc)))
+            expected = results.markdown_table(path, grid_dir)
+            assert match["table"] == expected, f"{doc}: run python -m tfgan_cifar.tools.results --update={doc}"
+            checked += 1
+    assert checked >= 1
+
+
+def test_update_rewrites_a_table_with_links_relative_to_the_markdown_file(tmp_path):
+    record = dict(name="r1", model="dcgan", args="", steps=10, seconds=1.0, fid=2.0, inception_score=1.0, kid=0.1,
+                  precision=0.5, recall=0.5, class_accuracy=None, grid="r1.png", n=100, reference="ref",
+                  features="evaluator", real_floor={}, versions=dict(cpu="cpu"))
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    results.add(str(tmp_path / "docs" / "results" / "x.json"), record)
+    doc = tmp_path / "docs" / "page.md"
+    doc.write_text("intro\n<!-- results: docs/results/x.json -->\nstale\n<!-- /results -->\nend\n")
+    assert results.update_tables(str(doc), root=str(tmp_path)) == ["docs/results/x.json"]
+    text = doc.read_text()
+    assert "stale" not in text and "| r1 | `dcgan` |" in text and "[png](results/r1.png)" in text
+    assert text.startswith("intro\n<!-- results: docs/results/x.json -->\n| run |") and text.endswith("<!-- /results -->\nend\n")

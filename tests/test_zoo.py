@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tfgan_cifar import gans
+from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import results, zoo
 
 
@@ -37,3 +38,20 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(first))
     assert (tmp_path / "published" / record["grid"]).read_bytes() == grid.read_bytes()  # its grid follows it
     assert results.markdown_table(elsewhere).count("\n| ") == 3  # header rule, the row, the floor
+
+
+def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, tmp_path):
+    """make levers: the baseline, one flag, and a named preset, each a record and a grid named after the lever."""
+    from tfgan_cifar.tools import sweep
+    out = str(tmp_path / "results" / "acgan_levers.json")
+    levers = sweep.parse_levers("baseline; class_fake_weight=0; preset=seed")
+    records = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+                          work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
+                          examples=256, progress=False, log=lambda message, **_: None, levers=levers, epochs=1)
+    assert [r["name"] for r in records] == ["acgan", "acgan_class_fake_weight-0", "acgan_preset-seed"]
+    assert [r["epochs"] for r in records] == [1, 1, 1] and all(r["steps"] == 256 // 64 for r in records)
+    assert "--class_fake_weight=0" in records[1]["args"] and "--preset=seed" in records[2]["args"]
+    assert "--class_fake_weight" not in records[0]["args"] and "time_budget" not in records[0]["args"]
+    assert all((tmp_path / "results" / f"{r['name']}.png").exists() for r in records)
+    with pytest.raises(UsageError, match="varies one model"):
+        zoo.run_zoo(["acgan", "dcgan"], "shapes", "data", 0, 100, out, str(tmp_path / "w"), levers=levers, epochs=1)

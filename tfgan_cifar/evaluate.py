@@ -77,7 +77,9 @@ def paired_distances(fake, real, batch_size=1000):
 
 def format_table(result):
     rows = [("FID", "fid"), ("IS (classifier score)", "inception_score"), ("KID", "kid"), ("precision", "precision"),
-            ("recall", "recall"), ("class accuracy", "class_accuracy"), ("L1 to paired image", "l1"),
+            ("recall", "recall"), ("class accuracy", "class_accuracy"),
+            ("intra-class diversity", "intra_class_diversity"), ("  its worst class", "intra_class_diversity_min"),
+            ("L1 to paired image", "l1"),
             ("SSIM to paired image", "ssim")]
     g, r = result["generated"], result["real_test_floor"]
     lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "

@@ -1,7 +1,12 @@
 """AC-GAN (Odena et al., 2017): a class-conditional generator (label embedding multiplied into z) and a
 discriminator with two heads, real/fake and a K-way classifier. Both networks also minimise the class
-cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5). --class_fake_weight scales D's class loss on
-generated images (1: the original; 0: D's classifier learns from real images only)."""
+cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5).
+
+The levers of its quality, each a flag: --class_fake_weight scales D's class loss on generated images (1: the
+original; 0: D's classifier learns from real images only), --g_class_weight / --d_class_weight the class loss
+in G's and D's objective, --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to-data
+cross-entropy (Kang et al., 2021), --norm=spectral and --loss=hinge change D and the adversarial loss as in
+SN-GAN, and --g_lr/--d_lr set TTUR."""
 import tensorflow as tf
 
 from tfgan_cifar.lib import losses, networks
@@ -12,7 +17,8 @@ from tfgan_cifar.gans.base import GAN
 @register("acgan")
 class ACGAN(GAN):
     INPUTS = ("z", "label")
-    PRESET = dict(GAN.PRESET, class_fake_weight=1.0)
+    PRESET = dict(GAN.PRESET, loss="bce", norm="batch", class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0,
+                  d_class_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
     # first half and then decayed, and D's classifier trained on real images only. With the original
     # fake-image class loss, D learns to call a generated diamond in the "green square" row a green square,
@@ -20,36 +26,61 @@ class ACGAN(GAN):
     # accuracy 1.0): width 32 + rates, 4 epochs FID 7.04 / class accuracy 0.644, 6 epochs 3.04 / 0.652;
     # + class_fake_weight=0, 4 epochs 6.92 / 0.924, 5 epochs 2.68 / 0.982.
     NAMED_PRESETS = {"demo": dict(width=32, g_lr=4e-4, d_lr=4e-4, lr_decay="linear", lr_decay_start=0.5,
-                                  class_fake_weight=0.0, epochs=5)}
+                                  class_fake_weight=0.0, epochs=5),
+                     # The recipe of the seed reports (Odena et al.'s losses on the DCGAN networks).
+                     "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
+                                  class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
-    SUMMARY = "BCE + auxiliary class cross-entropy on real and fake; G: z x label embedding; D: DCGAN + class head"
+    SUMMARY = ("BCE (or hinge) + auxiliary class cross-entropy on real and fake (or ReACGAN's D2D-CE); G: z x label "
+               "embedding; D: DCGAN (BN or spectral norm) + class head")
+
+    @classmethod
+    def validate_config(cls, config):
+        cls.check_choice(config, "loss", tuple(losses.ADVERSARIAL))
+        cls.check_choice(config, "norm", ("batch", "spectral", "none"))
+        cls.check_choice(config, "class_loss", ("ce", "d2dce"))
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
                                         condition="multiply")
 
     def build_discriminator(self):
-        return networks.dcgan_discriminator(self.image_size, self.config.width, norm="batch",
-                                            num_classes=self.num_classes, class_head=True)
+        head = "proxy" if self.config.class_loss == "d2dce" else "softmax"
+        return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
+                                            num_classes=self.num_classes, class_head=head)
+
+    def discriminator_class_loss(self, real_head, fake_head, labels):
+        """D's class loss: on real images, plus --class_fake_weight times that on generated ones. A head is
+        [class logits] (ce) or [proxy cosines, embeddings] (d2dce)."""
+        c = self.config
+        if c.class_loss == "d2dce":
+            return (losses.data_to_data_cross_entropy(real_head[1], real_head[0], labels)
+                    + c.class_fake_weight * losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels))
+        return losses.acgan_discriminator_class_loss(real_head[0], fake_head[0], labels, self.num_classes,
+                                                     c.class_fake_weight)
+
+    def generator_class_loss(self, fake_head, labels):
+        if self.config.class_loss == "d2dce":
+            return losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels)
+        return losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes)
 
     def train_step(self, data):
         real, labels = data
-        batch = tf.shape(real)[0]
+        batch, c = tf.shape(real)[0], self.config
+        d_adversarial, g_adversarial = losses.adversarial_pair(c.loss)
         fake = self.generate(self.sample_z(batch), labels, training=True)
         with tf.GradientTape() as tape:
-            real_score, real_class = self.discriminate(real)
-            fake_score, fake_class = self.discriminate(fake)
-            class_loss = losses.acgan_discriminator_class_loss(real_class, fake_class, labels, self.num_classes,
-                                                               self.config.class_fake_weight)
-            d_loss = losses.minimax_discriminator_loss(real_score, fake_score) + class_loss
+            real_score, *real_head = self.discriminate(real)
+            fake_score, *fake_head = self.discriminate(fake)
+            class_loss = self.discriminator_class_loss(real_head, fake_head, labels)
+            d_loss = d_adversarial(real_score, fake_score) + c.d_class_weight * class_loss
         self.step(self.d_optimizer, tape, d_loss, self.discriminator)
 
         with tf.GradientTape() as tape:
-            fake_score, fake_class_g = self.discriminate(self.generate(self.sample_z(batch), labels, training=True))
-            g_loss = (losses.non_saturating_generator_loss(fake_score)
-                      + losses.acgan_generator_class_loss(fake_class_g, labels, self.num_classes))
+            fake_score, *fake_head_g = self.discriminate(self.generate(self.sample_z(batch), labels, training=True))
+            g_loss = g_adversarial(fake_score) + c.g_class_weight * self.generator_class_loss(fake_head_g, labels)
         self.step(self.g_optimizer, tape, g_loss, self.generator)
-        accuracy = lambda logits: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                                                                  tf.cast(labels, tf.int32)), tf.float32))
+        accuracy = lambda head: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(head[0], -1, output_type=tf.int32),
+                                                                tf.cast(labels, tf.int32)), tf.float32))
         return self.record(d_loss=d_loss, g_loss=g_loss, d_class_loss=class_loss,
-                           real_class_acc=accuracy(real_class), fake_class_acc=accuracy(fake_class))
+                           real_class_acc=accuracy(real_head), fake_class_acc=accuracy(fake_head))

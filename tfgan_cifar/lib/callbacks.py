@@ -210,7 +210,8 @@ class LinearDecay(keras.callbacks.Callback):
 
 
 class FIDMonitor(keras.callbacks.Callback):
-    """Every `every` epochs: FID, IS and KID of `n` samples against the real reference, added to the epoch's
+    """Every `every` epochs: FID, IS and KID of `n` samples against the real reference (for conditional models
+    also class accuracy and intra-class diversity, which shows a collapse within classes), added to the epoch's
     logs (so TensorBoard and metrics.jsonl get them), an FID-per-epoch plot, and an export of the best
     epoch's generator. Must come before TrainingLog in the callback list."""
 
@@ -230,8 +231,9 @@ class FIDMonitor(keras.callbacks.Callback):
         result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head,
                                precision_recall_k=0)
         values = dict(fid=result["fid"], inception_score=result["inception_score"], kid=result["kid"])
-        if "class_accuracy" in result:
-            values["class_accuracy"] = result["class_accuracy"]
+        for key in ("class_accuracy", "intra_class_diversity", "intra_class_diversity_min"):  # conditional models
+            if key in result:
+                values[key] = result[key]
         if logs is not None:
             logs.update(values)
         if values["fid"] < self.best:

@@ -18,7 +18,8 @@ from tfgan_cifar.lib.errors import UsageError
 # any other one on the command line is an error (e.g. --clip_value for dcgan).
 HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
-               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight", "sketch_dir")
+               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight", "g_class_weight",
+               "d_class_weight", "class_loss", "sketch_dir")
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -131,6 +132,11 @@ class RunConfig:
     edge_blur: Optional[bool] = setting(None, help="sketch2img: soften the extracted strokes with a 3x3 blur.")
     class_fake_weight: Optional[float] = setting(None, help="acgan: weight of D's class loss on generated images "
         "(1: the original; 0: the classifier learns from real images only).")
+    g_class_weight: Optional[float] = setting(None, help="acgan: weight of the class loss in G's loss.")
+    d_class_weight: Optional[float] = setting(None, help="acgan: weight of the class loss in D's loss (its generated-image part "
+        "also scaled by --class_fake_weight).")
+    class_loss: Optional[str] = setting(None, help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
+        "the original) or 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies).")
     sketch_dir: Optional[str] = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
     preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
@@ -206,8 +212,9 @@ def validate(config, variants):
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
         checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
-    checks.append((config.class_fake_weight is None or config.class_fake_weight >= 0,
-                   f"--class_fake_weight must be >= 0, got {config.class_fake_weight}"))
+    for name in ("class_fake_weight", "g_class_weight", "d_class_weight"):
+        value = getattr(config, name)
+        checks.append((value is None or 0 <= value < float("inf"), f"--{name} must be a finite number >= 0, got {value}"))
     for name in ("beta1", "beta2", "label_smoothing"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))

@@ -112,19 +112,20 @@ def real_reference(extractor, dataset, train_set, image_size, classes=None, cach
     if limit:
         part = data.random_subset(part, limit, seed)
     tag = reference_tag(dataset, "train-reference", image_size, classes)
-    return reference(extractor, data.resize_uint8(part.images, image_size), tag, cache_dir, progress)
+    return reference(extractor, data.resize_uint8(part.images, image_size), tag, cache_dir, progress, part.labels)
 
 
-def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", progress=False):
+def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", progress=False, labels=None):
     """Features/logits of a real image set, computed once per (extractor, dataset/split/size tag, count) and
-    cached as .npz (mean, covariance, features for KID and precision/recall, logits)."""
+    cached as .npz (mean, covariance, features for KID and precision/recall, logits, and the images' labels
+    when given, for the intra-class diversity)."""
     path = os.path.join(cache_dir, f"{tag}_{extractor.name}-{extractor.key}_n{len(images_uint8)}.npz")
     if os.path.exists(path):
         problem = None
         try:
             with np.load(path) as cached:
                 stats = {k: cached[k] for k in cached.files}
-            problem = _stats_problem(stats, len(images_uint8))
+            problem = _stats_problem(stats, len(images_uint8), labels)
             if problem is None:
                 return stats, path
         except Exception as e:  # truncated zip, garbage bytes, ...
@@ -133,6 +134,8 @@ def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", pr
     feats, logits = extractor(images_uint8, progress=progress)
     stats = dict(features=feats.astype(np.float32), logits=logits.astype(np.float32), mu=feats.mean(0),
                  sigma=np.cov(feats, rowvar=False))
+    if labels is not None:
+        stats["labels"] = np.asarray(labels, np.int32)
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + ".tmp.npz"
     np.savez(tmp, **stats)
@@ -140,9 +143,9 @@ def reference(extractor, images_uint8, tag, cache_dir="data/reference_stats", pr
     return stats, path
 
 
-def _stats_problem(stats, n):
-    """Why cached statistics of n images cannot be used, or None."""
-    keys = {"features", "logits", "mu", "sigma"}
+def _stats_problem(stats, n, labels=None):
+    """Why cached statistics of n images (with these labels, if given) cannot be used, or None."""
+    keys = {"features", "logits", "mu", "sigma"} | ({"labels"} if labels is not None else set())
     if not keys <= set(stats):
         return f"missing {', '.join(sorted(keys - set(stats)))}"
     features, mu, sigma = stats["features"], stats["mu"], stats["sigma"]
@@ -151,4 +154,6 @@ def _stats_problem(stats, n):
         return f"of the wrong shape (features {features.shape}, mu {mu.shape}, sigma {sigma.shape} for {n} images)"
     if not all(np.all(np.isfinite(stats[k])) for k in keys):
         return "non-finite"
+    if labels is not None and not np.array_equal(stats["labels"], np.asarray(labels)):
+        return "of other labels"
     return None

@@ -196,5 +196,26 @@ class Projection(layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes, "spectral_norm": self.spectral_norm}
 
 
+class ProxyCosine(layers.Layer):
+    """cos(e, v_c) of each embedding e [B, D] with each of K trainable class proxies v_c [K, D] -> [B, K]
+    (ReACGAN's classifier: the class of a sample is its nearest proxy on the unit sphere)."""
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def build(self, input_shape):
+        self.proxies = self.add_weight(shape=(self.num_classes, input_shape[-1]), initializer="glorot_uniform",
+                                       name="proxies")
+
+    def call(self, embeddings):
+        e = ops.normalize(embeddings, axis=-1)
+        return ops.matmul(e, ops.transpose(ops.normalize(self.proxies, axis=-1)))
+
+    def get_config(self):
+        return dict(super().get_config(), num_classes=self.num_classes)
+
+
 keras.saving.get_custom_objects().update(
-    {"SelfAttention": SelfAttention, "ConditionalBatchNorm": ConditionalBatchNorm, "Projection": Projection})
+    {"SelfAttention": SelfAttention, "ConditionalBatchNorm": ConditionalBatchNorm, "Projection": Projection,
+     "ProxyCosine": ProxyCosine})

@@ -57,6 +57,29 @@ def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
     return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
 
 
+def data_to_data_cross_entropy(embeddings, proxy_cosines, labels, temperature=0.5, positive_margin=0.98,
+                               negative_margin=0.02):
+    """ReACGAN's D2D-CE (Kang et al., 2021, eq. 7), the mean over the batch of
+
+        -log( exp(p_i) / (exp(p_i) + sum_{j: y_j != y_i} exp(n_ij)) ),
+        p_i = -[positive_margin - cos(e_i, v_{y_i})]_+ / T,   n_ij = [cos(e_i, e_j) - negative_margin]_+ / T,
+
+    e_i the sample embeddings, v_c the class proxies (`proxy_cosines` [B, K] holds cos(e_i, v_c)). Unlike the
+    softmax cross-entropy it compares samples with each other: a sample is pulled to its class proxy until
+    their cosine reaches the margin, and pushed away from samples of other classes only while they are
+    more similar than the negative margin; same-class samples are never pushed apart (no false negatives).
+    Margins and temperature are StudioGAN's CIFAR-10 values (negative_margin = 1 - positive_margin there).
+    Computed in float32 through a log-sum-exp."""
+    e = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    positive = -tf.nn.relu(positive_margin - tf.gather(tf.cast(proxy_cosines, tf.float32), labels, batch_dims=1))
+    negative = tf.nn.relu(tf.matmul(e, e, transpose_b=True) - negative_margin)
+    other_class = tf.not_equal(labels[:, None], labels[None, :])  # the diagonal and same-class pairs drop out
+    negative = tf.where(other_class, negative / temperature, tf.constant(-float("inf")))
+    logits = tf.concat([positive[:, None] / temperature, negative], axis=1)
+    return tf.reduce_mean(tf.reduce_logsumexp(logits, axis=1) - positive / temperature)
+
+
 def gradient_penalty(critic, real, fake, seed=None, target=1.0, epsilon=1e-10, alpha=None):
     """WGAN-GP: E[(||grad_x D(x_hat)||_2 - target)^2] on x_hat = a*real + (1-a)*fake, a ~ U[0,1] per sample.
 

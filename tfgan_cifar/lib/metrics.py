@@ -86,10 +86,40 @@ def class_accuracy(logits, labels, num_classes=None):
     return float(np.mean(predicted == labels)), per_class
 
 
+def mean_pairwise_distance(x):
+    """Mean Euclidean distance over all pairs of distinct rows of x."""
+    x = np.asarray(x, np.float64)
+    d = np.sqrt(_pairwise_sq_dist(x, x))
+    return float(d[np.triu_indices(len(x), 1)].mean())
+
+
+DIVERSITY_PER_CLASS = 500  # samples per class (124,750 pairs): enough for a stable mean, cheap at any N
+DIVERSITY_WARNING = 0.6  # make report flags a run whose generated classes spread less than this share of real ones
+
+
+def intra_class_diversity(real, real_labels, fake, fake_labels, per_class=DIVERSITY_PER_CLASS, seed=0):
+    """How much the samples of each class differ from each other, relative to real images of that class: the
+    mean pairwise feature distance within class c among generated samples over the same among real ones.
+    1 is real data's spread; a class collapsed onto a few images scores near 0, however good its FID.
+    Returns (mean over classes, the worst class's ratio, {class: ratio})."""
+    rng = np.random.default_rng(seed)
+    real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+    pick = lambda x: x[rng.permutation(len(x))[:per_class]]
+    ratios = {}
+    for c in np.unique(fake_labels):
+        r, f = real[real_labels == c], fake[fake_labels == c]
+        if len(r) >= 2 and len(f) >= 2:
+            ratios[int(c)] = mean_pairwise_distance(pick(f)) / mean_pairwise_distance(pick(r))
+    if not ratios:
+        return None, None, {}
+    return float(np.mean(list(ratios.values()))), float(min(ratios.values())), ratios
+
+
 def score(reference, fake_features, fake_logits, fake_labels=None, class_head=False, precision_recall_k=3,
           seed=0):
     """Every metric of a generated set against cached real reference features (see features.reference).
-    KID and precision/recall use an equal-sized random subset of the reference (they scale as N^2)."""
+    KID and precision/recall use an equal-sized random subset of the reference (they scale as N^2). With
+    labelled samples and a reference that has labels, also the intra-class diversity (see above)."""
     real = reference["features"]
     n = min(len(real), len(fake_features))
     rng = np.random.default_rng(seed)
@@ -105,4 +135,10 @@ def score(reference, fake_features, fake_logits, fake_labels=None, class_head=Fa
     if class_head and fake_labels is not None:
         result["class_accuracy"], per_class = class_accuracy(fake_logits, fake_labels)
         result["class_accuracy_per_class"] = per_class
+    if fake_labels is not None and "labels" in reference:
+        mean, worst, per_class = intra_class_diversity(real, reference["labels"], np.asarray(fake_features),
+                                                       fake_labels, seed=seed)
+        if mean is not None:
+            result.update(intra_class_diversity=mean, intra_class_diversity_min=worst,
+                          intra_class_diversity_per_class=per_class)
     return result

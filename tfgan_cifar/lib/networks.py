@@ -9,7 +9,9 @@ import math
 import keras
 from keras import layers
 
-from tfgan_cifar.lib.layers import sn
+from tfgan_cifar.lib.layers import ProxyCosine, sn
+
+PROXY_EMBEDDING = 512  # ReACGAN's embedding size on CIFAR-10 (StudioGAN's d_embed_dim)
 
 
 def init():
@@ -89,8 +91,9 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
                         sketch_input=False, name="discriminator"):
     """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first (or
     norm='spectral': spectral norm on every layer), a linear score. Options: the label as an extra input
-    plane (cgan), an auxiliary class head (acgan), a 1-channel sketch input stacked on the
-    image (sketch2img). Inputs: [image, (sketch), (label)]."""
+    plane (cgan), an auxiliary class head (acgan: class_head=True or "softmax" adds class logits,
+    "proxy" adds ReACGAN's head, the cosines to K class proxies and the 512-d embedding), a 1-channel
+    sketch input stacked on the image (sketch2img). Inputs: [image, (sketch), (label)]."""
     stages = _levels(image_size)
     image = keras.Input(shape=(image_size, image_size, 3), name="image")
     inputs, planes = [image], [image]
@@ -116,8 +119,11 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
     h = layers.Flatten()(h)
     score = sn(layers.Dense(1, kernel_initializer=init(), dtype="float32", name="score"), spectral)(h)
     outputs = score
-    if class_head:
-        outputs = [score, layers.Dense(num_classes, dtype="float32", name="class_logits")(h)]
+    if class_head == "proxy":
+        embedding = sn(layers.Dense(PROXY_EMBEDDING, dtype="float32", name="class_embedding"), spectral)(h)
+        outputs = [score, ProxyCosine(num_classes, dtype="float32", name="class_cosines")(embedding), embedding]
+    elif class_head:
+        outputs = [score, sn(layers.Dense(num_classes, dtype="float32", name="class_logits"), spectral)(h)]
     return keras.Model(_unwrap(inputs), outputs, name=name)
 
 

@@ -11,18 +11,19 @@ measured alone at the same budget. `--repeats` trains every side with that many 
 interrupted bench continues.
 
 DATA_DIR holds cifar-10-batches-py (python ../shared/cifar10/to_batches.py DATA_DIR makes one); the
-evaluator comes from `make evaluator DATASET=cifar10 DATA_DIR=DATA_DIR`. Writes bench/quality.json and
-a sample grid of each side to bench/.
+evaluator comes from `make evaluator DATASET=cifar10 DATA_DIR=DATA_DIR`. Writes docs/results/quality_cifar.json and
+the median run's grid of each side to docs/results/ (--out_dir).
 """
 import json
 import os
-import shutil
 import time
 
 import numpy as np
 from absl import flags
 
 from tfgan_cifar.lib.errors import UsageError
+from tfgan_cifar.tools import results as results_format
+from tfgan_cifar.tools.sweep import parse_levers
 
 # What the reference is, so the comparison stays honest (and a test can check it).
 REFERENCE = dict(layout="DCGAN 32x32", width=64, norm="batch", optimizer="Adam", lr=2e-4, beta1=0.5,
@@ -98,27 +99,6 @@ def recipe_config(preset, budget, data_dir, work_dir, overrides=None, repeat=0):
                            os.path.join(work_dir, side_name(overrides), f"seed{seed}"))
 
 
-def parse_levers(text):
-    """'baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4' -> [{}, {'precision': ...}, {'ema': .., 'g_lr': ..}]:
-    each `;`-separated entry is one set of train flags over plain dcgan (typed like make sweep's grid; a value
-    is taken whole, so diffaugment=color,translation works); `baseline` is dcgan unchanged."""
-    from tfgan_cifar.tools import sweep
-    types, levers = sweep.sweepable_types(), []
-    for entry in filter(str.strip, (text or "").split(";")):
-        overrides = {}
-        for token in entry.split():
-            if token == "baseline":
-                continue
-            name, eq, value = token.partition("=")
-            if not eq or not value:
-                raise UsageError(f"--levers entries look like name=value [name=value ...]; got {token!r}")
-            if name not in types:
-                raise UsageError(f"--levers: unknown or fixed key {name!r}; allowed: {', '.join(sorted(types))}")
-            overrides[name] = sweep.convert(name, value, types[name])
-        levers.append(overrides)
-    return levers
-
-
 def side_name(overrides):
     from tfgan_cifar.tools import sweep
     return sweep.slug(overrides) or "baseline"
@@ -156,19 +136,6 @@ def side(name, runs):
     order = sorted(range(len(runs)), key=lambda i: runs[i]["fd"])
     return dict(name=name, fd=float(np.median([r["fd"] for r in runs])), median_run=runs[order[len(runs) // 2]]["name"],
                 steps=int(np.median([r["steps"] for r in runs])), runs=runs)
-
-
-def markdown(results):
-    ref = results["reference"]["fd"]
-    lines = [f"Fréchet distance in {results['features']} features, {results['samples']} samples vs "
-             f"{results['reference_set']}; {results['budget_s']:g} s of training each; median of "
-             f"{results['repeats']} seed(s) per side", "",
-             "| side | steps (median) | FD (median) | FD of each seed | ratio to reference |",
-             "| --- | --- | --- | --- | --- |"]
-    for r in [results["reference"]] + results["levers"] + [results["recipe"]]:
-        each = ", ".join(f"{run['fd']:.2f}" for run in r["runs"])
-        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {each} | {r['fd'] / ref:.3f} |")
-    return "\n".join(lines)
 
 
 def main(argv):
@@ -212,13 +179,41 @@ def main(argv):
         for (name, _), runs in zip(sides, configs)]
     results["ratio"] = results["recipe"]["fd"] / results["reference"]["fd"]
     os.makedirs(F.out_dir, exist_ok=True)
-    for which in ("reference", "recipe"):
-        shutil.copy(os.path.join(F.work_dir, results[which]["median_run"], "grid.png"),
-                    os.path.join(F.out_dir, f"quality_{which}.png"))
-    with open(os.path.join(F.out_dir, "quality.json"), "w") as f:
-        json.dump(results, f, indent=2)
-    print(markdown(results))
-    print(f"ratio recipe/reference {results['ratio']:.3f} (target <= 0.6); wrote {F.out_dir}/quality.json")
+    grids = {}
+    for which in ("reference", "recipe"):  # the median run's grid of each side, small enough to commit
+        grids[results[which]["median_run"]] = publish_grid(
+            os.path.join(F.work_dir, results[which]["median_run"], "grid.png"),
+            os.path.join(F.out_dir, f"quality_cifar_{which}.png"))
+    config_of = {f"{name}/seed{c.seed}": c for (name, _), runs in zip(sides, configs) for c in runs}
+    results["runs"] = [record(run, results, grids.get(run["name"]), config_of.get(run["name"]))
+                       for summary in [results["reference"]] + results["levers"] + [results["recipe"]]
+                       for run in summary["runs"]]
+    out = os.path.join(F.out_dir, "quality_cifar.json")
+    from tfgan_cifar.lib.images import atomic_write_bytes
+    atomic_write_bytes(out, (json.dumps(results, indent=1) + "\n").encode())
+    print(results_format.sides_table(results))
+    print(f"ratio recipe/reference {results['ratio']:.3f} (goal <= 0.40); wrote {out}")
+
+
+def publish_grid(source, path):
+    """A cached run's 2x grid as a 1x, 256-colour PNG (a committed result stays well under 150 KB)."""
+    from PIL import Image
+
+    from tfgan_cifar.lib import images
+    image = Image.open(source).convert("RGB")
+    image = np.asarray(image.resize((image.width // 2, image.height // 2), Image.NEAREST))
+    images.atomic_write_bytes(path, images.png_bytes(image, palette=True))
+    return os.path.basename(path)
+
+
+def record(run, results, grid, config=None):
+    """A run in the format of every docs/results file (tools/results.py); only FD is measured here."""
+    return dict(name=run["name"], model="dcgan", args=(results_format.args_of(config) if config is not None
+                                                       else "hand-written reference DCGAN (REFERENCE)"),
+                dataset="cifar10", epochs=None, steps=run["steps"], seconds=results["budget_s"], n=results["samples"],
+                reference=results["reference_set"], features=results["features"], fid=run["fd"],
+                **{k: None for k in ("inception_score", "kid", "precision", "recall", "class_accuracy")},
+                grid=grid, date=time.strftime("%Y-%m-%d"), versions=results_format.versions())
 
 
 def define_flags():
@@ -228,7 +223,8 @@ def define_flags():
     flags.DEFINE_integer("repeats", 1, "Runs per side (seeds 0..N-1 added to the side's seed); sides are "
                          "compared by their median Fréchet distance.")
     flags.DEFINE_string("preset", "cpu_fast", "dcgan's named preset used as tfgan_cifar's recipe.")
-    flags.DEFINE_string("out_dir", "bench", "Where quality.json and the two grids go.")
+    flags.DEFINE_string("out_dir", "docs/results", "Where quality_cifar.json (run records, each side's median and "
+                        "the ratio) and the median run's grid of each side go.")
     flags.DEFINE_string("work_dir", "bench/quality_cifar_runs", "Where each side's run, grid and cached result go "
                         "(a side measured before with the same budget and samples is not run again).")
     flags.DEFINE_string("levers", "", "Extra dcgan settings to measure, each alone: `;`-separated sets of train "

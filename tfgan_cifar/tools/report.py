@@ -19,7 +19,21 @@ from tfgan_cifar.lib.callbacks import epoch_records
 from tfgan_cifar.lib.errors import UsageError
 
 METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), ("precision", "precision", 3),
-           ("recall", "recall", 3), ("class_accuracy", "class acc.", 3))
+           ("recall", "recall", 3), ("class_accuracy", "class acc.", 3), ("intra_class_diversity", "diversity", 2))
+
+
+def collapse_warning(metrics, floor=None):
+    """A sentence when a conditional model's samples within a class spread far less than real images of
+    the class (intra-class diversity below metrics.DIVERSITY_WARNING of real data's), else None."""
+    from tfgan_cifar.lib.metrics import DIVERSITY_WARNING
+    value = metrics.get("intra_class_diversity")
+    if value is None or value >= DIVERSITY_WARNING:
+        return None
+    real = f" (held-out real images: {floor['intra_class_diversity']:.2f})" if floor and floor.get(
+        "intra_class_diversity") is not None else ""
+    worst = metrics.get("intra_class_diversity_min")
+    return (f"collapse within classes: intra-class diversity {value:.2f} of real data's{real}"
+            + (f", worst class {worst:.2f}" if worst is not None else "") + "; look at the per-class rows")
 
 
 def find_run(meta, model_dir, runs_dir):
@@ -62,12 +76,14 @@ def collect(models_dir, runs_dir):
                       f"vs {evaluation['reference']}")
         elif with_fid:
             best = min(with_fid, key=lambda r: r["fid"])
-            metrics = {k: best[k] for k, _, _ in METRICS if k in best}
+            metrics = {k: best[k] for k, _, _ in METRICS + (("intra_class_diversity_min", "", 2),) if k in best}
             source = f"training, best epoch {best['epoch']} of {len(epochs)}"
         else:
             metrics, source = {}, "not evaluated"
+        warning = collapse_warning(metrics, evaluation["real_test_floor"] if evaluation else None)
         entries.append(dict(name=os.path.basename(model_dir), model_dir=model_dir, loaded=loaded, meta=meta,
                             run_dir=run_dir, epochs=epochs, metrics=metrics, source=source, evaluation=evaluation,
+                            warning=warning,
                             best_epoch=min(with_fid, key=lambda r: r["fid"])["epoch"] if with_fid else None))
     return entries
 
@@ -108,10 +124,12 @@ def render_images(entry, out_dir, seed=0):
     return files
 
 
-def _cell(value, digits, evaluated=True):
-    """A metric cell; data-v is what sorting compares (empty sorts last)."""
+def _cell(value, digits, evaluated=True, warning=None):
+    """A metric cell; data-v is what sorting compares (empty sorts last). A warning marks it, as a tooltip."""
     if value is None:
         return f'<td class="na" data-v="">{"n/a" if evaluated else "not evaluated"}</td>'
+    if warning:
+        return f'<td class="warn" title="{html.escape(warning)}" data-v="{value}">{value:.{digits}f} &#9888;</td>'
     return f'<td data-v="{value}">{value:.{digits}f}</td>'
 
 
@@ -122,7 +140,8 @@ def render_html(entries, floors, images_of):
     rows = []
     for e in entries:
         m, meta = e["metrics"], e["meta"]
-        cells = "".join(_cell(m.get(k), d, evaluated=bool(m)) for k, _, d in METRICS)
+        cells = "".join(_cell(m.get(k), d, evaluated=bool(m), warning=e["warning"] if k == "intra_class_diversity"
+                              else None) for k, _, d in METRICS)
         rows.append(f'<tr><td data-v="{esc(e["name"])}"><a href="#{esc(e["name"])}">{esc(e["name"])}</a></td>'
                     f'<td data-v="{esc(meta["model"])}">{esc(meta["model"])}</td><td data-v="{esc(meta["dataset"])}">'
                     f'{esc(meta["dataset"])}</td><td data-v="{meta["epoch"]}">{meta["epoch"]}</td>{cells}'
@@ -142,7 +161,9 @@ def render_html(entries, floors, images_of):
         meta = e["meta"]
         sections.append(f'<section id="{esc(e["name"])}"><h2>{esc(e["name"])}</h2><p>{esc(meta["model"])} on '
                         f'{esc(meta["dataset"])}, {meta["image_size"]}x{meta["image_size"]}, epoch {meta["epoch"]}, '
-                        f'step {meta["step"]}; metrics: {esc(e["source"])}</p><div class="figs">{figures}</div></section>')
+                        f'step {meta["step"]}; metrics: {esc(e["source"])}</p>'
+                        + (f'<p class="warn">&#9888; {esc(e["warning"])}</p>' if e["warning"] else "")
+                        + f'<div class="figs">{figures}</div></section>')
     body = ("<p>No exported models yet: train one (<code>make train</code>) and run <code>make report</code> again.</p>"
             if not entries else f'<table id="models"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
                                 f'</table><p class="hint">Click a column to sort. Lower FID/KID is better; higher IS, '
@@ -153,7 +174,7 @@ def render_html(entries, floors, images_of):
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th {{ cursor: pointer; background: #f0f0f0; }} td:first-child, td:nth-child(2), td:nth-child(3), td:last-child {{ text-align: left; }}
-tr.floor {{ background: #eef6ee; font-style: italic; }} td.na {{ color: #999; }} .hint {{ color: #666; }}
+tr.floor {{ background: #eef6ee; font-style: italic; }} .warn {{ color: #b00; font-weight: bold; }} td.na {{ color: #999; }} .hint {{ color: #666; }}
 .figs {{ display: flex; flex-wrap: wrap; gap: 1em; }} figure {{ margin: 0; }} img {{ max-width: 480px; image-rendering: pixelated; }}
 </style></head><body>
 <h1>tfgan_cifar: trained models</h1>
@@ -203,6 +224,9 @@ def main(argv):
     if not os.path.isdir(F.models_dir) and F.models_dir != "models":
         raise UsageError(f"--models_dir {F.models_dir!r} does not exist")
     path, entries = build_report(F.models_dir, F.runs_dir, F.out)
+    for e in entries:
+        if e["warning"]:
+            print(f"warning: {e['name']}: {e['warning']}")
     print(f"wrote {path} ({len(entries)} model{'s' if len(entries) != 1 else ''})")
 
 

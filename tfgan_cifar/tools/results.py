@@ -4,6 +4,7 @@ and the README tables made from them.
     python -m tfgan_cifar.tools.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
     python -m tfgan_cifar.tools.results --table=docs/results/spectral_norm.json      # the markdown table
+    python -m tfgan_cifar.tools.results --update=README.md,docs/variants.md   # rewrite their results tables
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
 epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
@@ -13,13 +14,14 @@ real-data floor of every metric.
 import dataclasses
 import json
 import os
+import re
 import time
 
 from absl import flags
 
 from tfgan_cifar.lib.errors import UsageError
 
-METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy")
+METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy", "intra_class_diversity")
 # Settings that say where a run was, not what it was.
 NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precision_reason", "log_every",
             "keep_checkpoints", "ckpt_every", "fid_every", "fid_samples", "features", "inception_path", "model"}
@@ -121,29 +123,73 @@ def _cell(value, digits=2):
     return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(path):
-    """The README table of a results file: one row per record, then the protocol of its metrics."""
-    runs = load(path)["runs"]
-    rows = ["| run | model | args | steps | seconds | FID | IS | KID | precision | recall | class acc. | grid |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+def sides_table(results):
+    """make bench-quality-cifar's table: each side's median steps and FD, every seed's FD, the ratio."""
+    ref = results["reference"]["fd"]
+    lines = [f"Fréchet distance in {results['features']} features, {results['samples']} samples vs "
+             f"{results['reference_set']}; {results['budget_s']:g} s of training each; median of "
+             f"{results['repeats']} seed(s) per side", "",
+             "| side | steps (median) | FD (median) | FD of each seed | ratio to reference |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in [results["reference"]] + results["levers"] + [results["recipe"]]:
+        each = ", ".join(f"{run['fd']:.2f}" for run in r["runs"])
+        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {each} | {r['fd'] / ref:.3f} |")
+    return "\n".join(lines)
+
+
+def markdown_table(path, grid_dir=None):
+    """The README table of a results file: one row per record, then the protocol of its metrics. Grid links are
+    `grid_dir`/<grid> when given (the results folder as seen from the markdown file), else beside `path`."""
+    results = load(path)
+    if "recipe" in results:  # make bench-quality-cifar's file: its own table of sides, seeds and the ratio
+        return sides_table(results)
+    runs = results["runs"]
+    rows = ["| run | model | args | steps | seconds | FID | IS | KID | precision | recall | class acc. | "
+            "intra-class diversity | grid |", "| --- " * 13 + "|"]
     for r in runs:
-        grid = os.path.join(os.path.dirname(path), r["grid"])
+        grid = os.path.join(os.path.dirname(path) if grid_dir is None else grid_dir, r["grid"])
         rows.append(f"| {r['name']} | `{r['model']}` | `{r['args']}` | {r['steps']:,} | {r['seconds']:.0f} | "
                     f"{_cell(r['fid'])} | {_cell(r['inception_score'])} | {_cell(r['kid'], 3)} | "
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
-                    f"[png]({grid}) |")
+                    f"{_cell(r.get('intra_class_diversity'), 2)} | [png]({grid}) |")
     floor = runs[-1]["real_floor"] if runs else {}
-    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score") else 3) for k in METRICS]
+    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity") else 3) for k in METRICS]
     rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
     return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}."
 
 
+TABLE_MARK = re.compile(r"(<!-- results: (?P<path>[^ ]+) -->\n)(?P<table>.*?)(\n<!-- /results -->)", re.S)
+
+
+def update_tables(markdown_path, root="."):
+    """Rewrite every `<!-- results: docs/results/X.json -->` ... `<!-- /results -->` block of a markdown file with
+    the table of that results file (paths relative to `root`); returns the paths of the tables it rewrote."""
+    with open(markdown_path) as f:
+        text = f.read()
+    done = []
+
+    def table(match):
+        done.append(match["path"])
+        path = os.path.join(root, match["path"])
+        grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(markdown_path)))
+        return match.group(1) + markdown_table(path, grid_dir) + match.group(4)
+    updated = TABLE_MARK.sub(table, text)
+    if updated != text:
+        from tfgan_cifar.lib.images import atomic_write_bytes
+        atomic_write_bytes(markdown_path, updated.encode())
+    return done
+
+
 def main(argv):
     F = flags.FLAGS
     if F.table:
         print(markdown_table(F.table))
+        return
+    if F.update:
+        for path in F.update:
+            print(f"{path}: tables of {', '.join(update_tables(path)) or 'nothing (no results block)'}")
         return
     if not (F.out and F.name and F.run_dir and F.model_dir and F.eval):
         raise UsageError("give --table=FILE, or --out, --name, --run_dir, --model_dir and --eval to add a record")
@@ -165,4 +211,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
     flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
     flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
+    flags.DEFINE_list("update", [], "Rewrite the results tables of these markdown files (README.md, docs/*.md) from "
+                      "their results files instead.")
     run(main)

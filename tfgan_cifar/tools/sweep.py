@@ -65,6 +65,27 @@ def parse_grid(text):
     return grid
 
 
+def parse_levers(text):
+    """'baseline; precision=mixed_bfloat16; ema=0.999 g_lr=1e-4' -> [{}, {'precision': ...}, {'ema': .., 'g_lr': ..}]:
+    each `;`-separated entry is one set of train flags over a variant's defaults (typed like a grid; a value is
+    taken whole, so diffaugment=color,translation works); `baseline` is the variant unchanged; preset=NAME picks
+    a named preset. Used by make bench-quality-cifar and make levers."""
+    types, levers = sweepable_types(), []
+    for entry in filter(str.strip, (text or "").split(";")):
+        overrides = {}
+        for token in entry.split():
+            if token == "baseline":
+                continue
+            name, eq, value = token.partition("=")
+            if not eq or not value:
+                raise UsageError(f"--levers entries look like name=value [name=value ...]; got {token!r}")
+            if name not in types:
+                raise UsageError(f"--levers: unknown or fixed key {name!r}; allowed: {', '.join(sorted(types))}")
+            overrides[name] = convert(name, value, types[name])
+        levers.append(overrides)
+    return levers
+
+
 def expand(grid):
     """Every combination, as a list of {name: value} in the grid's order."""
     names = list(grid)

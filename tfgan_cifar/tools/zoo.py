@@ -3,6 +3,12 @@ as run records (docs/results/zoo.json) with a 10x10 grid per model, and the READ
 
     python -m tfgan_cifar.tools.zoo --data_dir=data [--dataset=cifar10 --budget=1800 --models=all --n=10000]
 
+make levers: one variant, once per set of train flags (each lever alone over its defaults), for a number of
+epochs or a budget, recorded the same way (one record and grid per lever):
+
+    python -m tfgan_cifar.tools.zoo --models=acgan --levers='baseline; class_fake_weight=0; preset=seed' \
+        --epochs=10 --out=docs/results/acgan_levers.json
+
 Resumable and cached: each model's finished result is kept in <work_dir>/<model>/result.json with the
 settings it was made with; a later call skips models whose settings did not change and runs the others
 (an interrupted model starts again). A progress line per model, with an ETA from the budget.
@@ -17,19 +23,46 @@ from tfgan_cifar.lib.errors import UsageError
 
 # The preset each variant trains with in the zoo: its CPU preset where it has one, else its published one.
 CPU_PRESET = "cpu_fast"
+DEFAULT_BUDGET = 1800.0  # seconds per model: 30 minutes on 2 CPU cores
 
 
 def zoo_preset(cls):
     return CPU_PRESET if CPU_PRESET in cls.__dict__.get("NAMED_PRESETS", {}) else ""
 
 
-def zoo_config(model, dataset, data_dir, budget, work_dir, examples=20000, seed=0):
-    """The run config of one zoo entry: the variant's zoo preset, trained for `budget` seconds."""
+class Entry:
+    """One row of the table: its name, the variant, its preset and its train flags."""
+
+    def __init__(self, name, model, preset="", overrides=None):
+        self.name, self.model, self.preset, self.overrides = name, model, preset, dict(overrides or {})
+
+
+def zoo_entries(models):
+    """Each variant with its zoo preset."""
     from tfgan_cifar import gans
-    return gans.make_config(model, zoo_preset(gans.VARIANTS[model]), dataset=dataset, data_dir=data_dir,
-                            examples=examples, seed=seed, epochs=100000, time_budget=budget, fid_every=0,
-                            run_dir=os.path.join(work_dir, model, "run"), export_dir=os.path.join(work_dir, "models"),
-                            overwrite=True)
+    return [Entry(m, m, zoo_preset(gans.VARIANTS[m])) for m in models]
+
+
+def lever_entries(model, levers):
+    """One entry per lever ({flags} over the variant's defaults; a `preset` key picks a named preset), named
+    <model>_<flags> (<model> for the baseline)."""
+    from tfgan_cifar.tools import sweep
+    entries = []
+    for overrides in levers:
+        overrides = dict(overrides)
+        name = f"{model}_{sweep.slug(overrides)}" if overrides else model
+        entries.append(Entry(name.replace("=", "-").replace(",", "_"), model, overrides.pop("preset", ""), overrides))
+    return entries
+
+
+def zoo_config(entry, dataset, data_dir, budget, work_dir, examples=20000, seed=0, epochs=0):
+    """The run config of one entry: trained for `budget` seconds, or for `epochs` epochs when given."""
+    from tfgan_cifar import gans
+    length = dict(epochs=epochs, time_budget=budget) if epochs else dict(epochs=100000, time_budget=budget)
+    return gans.make_config(entry.model, entry.preset, **dict(
+        dict(dataset=dataset, data_dir=data_dir, examples=examples, seed=seed, fid_every=0,
+             run_dir=os.path.join(work_dir, entry.name, "run"), export_dir=os.path.join(work_dir, "models", entry.name),
+             overwrite=True, **length), **entry.overrides))
 
 
 def settings_key(config, n):
@@ -39,11 +72,11 @@ def settings_key(config, n):
     return dict({k: v for k, v in values.items() if k not in NOT_ARGS | {"precision"}}, n=n)
 
 
-def run_model(config, n, work_dir, out, evaluator_root, progress):
-    """Train, export, evaluate one model (or reuse its cached result); add its record and grid to `out`."""
+def run_model(name, config, n, work_dir, out, evaluator_root, progress):
+    """Train, export, evaluate one entry (or reuse its cached result); add its record and grid to `out`."""
     from tfgan_cifar import evaluate, train
     from tfgan_cifar.tools import results
-    cache = os.path.join(work_dir, config.model, "result.json")
+    cache = os.path.join(work_dir, name, "result.json")
     key = settings_key(config, n)
     if os.path.exists(cache):
         with open(cache) as f:
@@ -51,15 +84,15 @@ def run_model(config, n, work_dir, out, evaluator_root, progress):
         if cached.get("settings") == key:
             grid = os.path.join(os.path.dirname(out) or ".", cached["record"]["grid"])
             if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
-                results.write_grid(os.path.join(work_dir, "models", config.model), grid, data_dir=config.data_dir)
+                results.write_grid(os.path.join(config.export_dir, config.model), grid, data_dir=config.data_dir)
             results.add(out, cached["record"])
             return cached["record"], True
     _, run_dir, path = train.train(config, verbose=0)
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
-    grid = results.write_grid(path, os.path.join(os.path.dirname(out) or ".", f"{config.model}.png"),
+    grid = results.write_grid(path, os.path.join(os.path.dirname(out) or ".", f"{name}.png"),
                               data_dir=config.data_dir)
-    record = results.make_record(config.model, run_dir, evaluation, grid)
+    record = results.make_record(name, run_dir, evaluation, grid)
     results.add(out, record)
     with open(cache, "w") as f:
         json.dump(dict(settings=key, record=record), f, indent=1)
@@ -67,20 +100,28 @@ def run_model(config, n, work_dir, out, evaluator_root, progress):
 
 
 def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root="models/evaluator", examples=20000,
-            progress=True, log=print):
+            progress=True, log=print, levers=None, epochs=0):
+    """Train, evaluate and record every model (or, with `levers`, the one model once per lever)."""
     from tfgan_cifar import gans
     unknown = [m for m in models if m not in gans.VARIANTS]
     if unknown:
         raise UsageError(f"unknown model(s) {', '.join(unknown)}; choose from: all, {', '.join(sorted(gans.VARIANTS))}")
-    configs = [zoo_config(m, dataset, data_dir, budget, work_dir, examples) for m in models]  # all checked first
+    if levers is not None and len(models) != 1:
+        raise UsageError(f"--levers varies one model; got --models={','.join(models)}")
+    entries = lever_entries(models[0], levers) if levers is not None else zoo_entries(models)
+    configs = [zoo_config(e, dataset, data_dir, budget, work_dir, examples, epochs=epochs)
+               for e in entries]  # all checked first
+    length = f"{epochs} epochs" if epochs else f"{budget:g} s"
     start, records = time.perf_counter(), []
-    for i, config in enumerate(configs):
-        left = len(configs) - i
-        log(f"[{i + 1}/{len(configs)}] {config.model}: training {budget:g} s, then {n} samples scored "
-            f"(ETA for the rest: {left * budget / 60:.0f} min of training + scoring)", flush=True)
-        record, cached = run_model(config, n, work_dir, out, evaluator_root, progress)
+    for i, (entry, config) in enumerate(zip(entries, configs)):
+        left, done = len(configs) - i, time.perf_counter() - start
+        eta = f"{left * budget / 60:.0f} min of training + scoring" if not epochs else (
+            f"{done / i * left / 60:.0f} min" if i else "one run's time per entry")
+        log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored "
+            f"(ETA for the rest: {eta})", flush=True)
+        record, cached = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress)
         records.append(record)
-        log(f"[{i + 1}/{len(configs)}] {config.model}: {'cached, ' if cached else ''}{record['steps']} steps, "
+        log(f"[{i + 1}/{len(configs)}] {entry.name}: {'cached, ' if cached else ''}{record['steps']} steps, "
             f"FID {record['fid']:.3f}, recall {record['recall']:.3f} ({time.perf_counter() - start:.0f} s so far)",
             flush=True)
     return records
@@ -89,12 +130,15 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
 def main(argv):
     from tfgan_cifar import gans
     from tfgan_cifar.tools import results
+    from tfgan_cifar.tools import sweep
     F = flags.FLAGS
-    if F.budget <= 0 or F.n < 100:
-        raise UsageError("--budget must be > 0 and --n >= 100")
+    if F.n < 100 or F.epochs < 0 or F.budget < 0:
+        raise UsageError("--n must be >= 100, --budget and --epochs >= 0")
+    budget = F.budget or (0 if F.epochs else DEFAULT_BUDGET)
     models = sorted(gans.VARIANTS) if F.models == "all" else [m.strip() for m in F.models.split(",") if m.strip()]
+    levers = sweep.parse_levers(F.levers) if F.levers else None
     os.makedirs(F.work_dir, exist_ok=True)
-    run_zoo(models, F.dataset, F.data_dir, F.budget, F.n, F.out, F.work_dir)
+    run_zoo(models, F.dataset, F.data_dir, budget, F.n, F.out, F.work_dir, levers=levers, epochs=F.epochs)
     print(results.markdown_table(F.out))
 
 
@@ -102,7 +146,12 @@ if __name__ == "__main__":
     from tfgan_cifar.lib.errors import run
     flags.DEFINE_string("dataset", "cifar10", "Dataset every variant trains on.")
     flags.DEFINE_string("data_dir", "data", "Dataset directory (for cifar10: cifar-10-batches-py).")
-    flags.DEFINE_float("budget", 1800.0, "Training wall-clock seconds per model.")
+    flags.DEFINE_float("budget", 0, f"Training wall-clock seconds per model; default {DEFAULT_BUDGET:g}, or with "
+                       "--epochs none (a value given caps the epochs).")
+    flags.DEFINE_integer("epochs", 0, "Train each model this many epochs instead of for --budget seconds.")
+    flags.DEFINE_string("levers", "", "Vary the one model of --models: `;`-separated sets of train flags, each "
+                        "alone over its defaults ('baseline' = none; preset=NAME picks a named preset), e.g. "
+                        "'baseline; class_fake_weight=0; norm=spectral loss=hinge; preset=seed'.")
     flags.DEFINE_string("models", "all", "Comma-separated variants, or all.")
     flags.DEFINE_integer("n", 10000, "Samples scored per model.")
     flags.DEFINE_string("out", "docs/results/zoo.json", "Results file; each model's grid goes beside it.")
