@@ -102,9 +102,10 @@ zoo:                  ## every variant on CIFAR-10 at one budget each, evaluated
 # One variant once per lever (each set of flags alone), evaluated; resumable; docs/results/<MODEL>_levers.json.
 levers:               ## one MODEL once per lever: LEVERS='baseline; class_fake_weight=0; preset=seed' [EPOCHS=10] (or BUDGET)
 	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
-		--models=$(or $(MODEL),acgan) --levers="$(LEVERS)" $(if $(BUDGET),--budget=$(BUDGET),--epochs=$(or $(EPOCHS),10)) \
-		--out=$(or $(OUT),docs/results/$(or $(MODEL),acgan)_levers.json) --work_dir=bench/levers/$(or $(MODEL),acgan) \
-		$(call flag,n,$(N)) $(ARGS)
+		--models=$(MODEL) --levers="$(LEVERS)" \
+		$(if $(filter command line environment,$(origin BUDGET)),--budget=$(BUDGET),--epochs=$(or $(EPOCHS),10)) \
+		--out=$(if $(filter command line environment,$(origin OUT)),$(OUT),docs/results/$(MODEL)_levers.json) \
+		--work_dir=bench/levers/$(MODEL) $(call flag,n,$(N)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
 	$(PYTHON) -m tfgan_cifar.tools.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)
