@@ -107,7 +107,7 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
     floor, generated = result["real_test_floor"], result["generated"]
     assert floor["fid"] < generated["fid"] and floor["kid"] < generated["kid"]  # real held-out images score best
     assert floor["precision"] > generated["precision"] and floor["recall"] > generated["recall"]
-    # Held-out real images spread within their classes as the reference does; a 1-epoch model much less.
+    # Held-out real images cover their classes as well as the reference does; a 1-epoch model much less.
     assert 0.85 < floor["intra_class_diversity"] < 1.15 and generated["intra_class_diversity"] < floor["intra_class_diversity"]
     reference = data.reference_part(data.load("shapes", "train", str(tmp_path / "data")))
     assert result["reference"].startswith(f"shapes train split, its reference part ({len(reference)} images")

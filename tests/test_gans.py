@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import tiny_config
 from tfgan_cifar.lib import data
 from tfgan_cifar import gans
+from tfgan_cifar.lib.errors import UsageError
 
 
 def batch(n=16, size=32, model="dcgan"):
@@ -135,6 +136,38 @@ def test_acgan_with_reacgan_classifier_learns_a_fixed_batch():
     for _ in range(15):
         gan.train_step((images, labels))
     assert accuracy() >= before + 0.3, (before, accuracy())
+
+
+def test_acgan_conditioning_multiplies_concatenates_or_normalises_by_class():
+    """multiply (the seed recipe): a label embedding of zeros leaves nothing of z, so every z draws the same
+    image; concat keeps z beside the embedding, so the images still differ. Checked on the latent itself."""
+    z, labels = np.random.default_rng(0).normal(size=(4, 100)).astype(np.float32), np.zeros(4, np.int32)
+    for how, expected in (("multiply", lambda e: z * e[labels]),
+                          ("concat", lambda e: np.concatenate([z, e[labels]], 1))):
+        gan = gans.build(tiny_config("acgan", conditioning=how))
+        table = gan.generator.get_layer("label_embedding")
+        embedding = table.get_weights()[0]
+        dense = next(layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense))
+        into_dense = keras.Model(gan.generator.inputs, dense.input)
+        np.testing.assert_allclose(into_dense([z, labels]).numpy(), expected(embedding), rtol=1e-6)
+        table.set_weights([np.zeros_like(embedding)])
+        out = gan.generate(z, labels).numpy()
+        assert (np.abs(out - out[:1]).max() == 0) == (how == "multiply")
+    # cbn: the dense layer sees z alone; the label scales and shifts every batch norm, per class.
+    gan = gans.build(tiny_config("acgan", conditioning="cbn"))
+    dense = next(layer for layer in gan.generator.layers if isinstance(layer, keras.layers.Dense))
+    np.testing.assert_allclose(keras.Model(gan.generator.inputs, dense.input)([z, labels]).numpy(), z)
+    cbn = [layer for layer in gan.generator.layers if type(layer).__name__ == "ConditionalBatchNorm"]
+    assert len(cbn) == len([layer for layer in gan.generator.layers if isinstance(layer, keras.layers.ReLU)])
+    same_z = np.repeat(z[:1], 2, axis=0)
+    before = gan.generate(same_z, np.array([0, 1], np.int32)).numpy()
+    assert np.abs(before[0] - before[1]).max() == 0  # scales 1 and shifts 0 for every class at the start
+    for layer in cbn:  # every class but 0 shifted by 1 after each normalisation
+        layer.beta.embeddings.assign(np.array([[0.0]] + [[1.0]] * 9, np.float32) * np.ones(layer.beta.embeddings.shape))
+    after = gan.generate(same_z, np.array([0, 1], np.int32)).numpy()
+    assert np.abs(after[0] - before[0]).max() == 0 and np.abs(after[1] - after[0]).max() > 0.05
+    with pytest.raises(UsageError, match="conditioning=projection is not valid for acgan"):
+        tiny_config("acgan", conditioning="projection")
 
 
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))

@@ -54,30 +54,40 @@ def test_score_kid_does_not_depend_on_the_order_of_a_class_sorted_set():
     assert in_file_order > 10 * abs(result["kid"]) + 10 * result["kid_std"]  # the bias score() avoids
 
 
-def test_mean_pairwise_distance_matches_scipy():
-    from scipy.spatial.distance import pdist
-    x = np.random.default_rng(4).normal(size=(40, 6))
-    np.testing.assert_allclose(metrics.mean_pairwise_distance(x), pdist(x).mean(), rtol=1e-9)
+def _recall_by_scipy(target, probe, k):
+    """Share of `target` inside some probe point's ball to its k-th nearest other probe point."""
+    from scipy.spatial.distance import cdist
+    radii = np.sort(cdist(probe, probe), axis=1)[:, k]
+    return float(np.mean((cdist(target, probe) <= radii[None]).any(1)))
 
 
-def test_intra_class_diversity_is_the_spread_within_each_class_relative_to_real():
-    """Class 0 generated as real class 0 shrunk by half around its mean (every distance halves: 0.5), class 1
-    collapsed onto one image (0), class 2 a copy of real class 2 (1)."""
+def test_intra_class_diversity_is_class_recall_relative_to_real():
+    """Per class: the recall of generated samples over that of other real images, on the same real targets,
+    checked against a scipy k-NN written here (same random split); a class collapsed onto one image scores
+    about 0, a class generated from its own distribution about 1."""
     rng = np.random.default_rng(5)
-    real = rng.normal(size=(300, 8)) + np.repeat(np.eye(3, 8) * 5, 100, axis=0)
-    labels = np.repeat([0, 1, 2], 100)
-    c0 = real[labels == 0]
-    fake = np.concatenate([c0.mean(0) + 0.5 * (c0 - c0.mean(0)), np.repeat(real[100:101], 100, axis=0),
-                           real[labels == 2]])
-    mean, worst, per_class = metrics.intra_class_diversity(real, labels, fake, labels)
-    assert per_class[0] == pytest.approx(0.5, rel=1e-9) and per_class[1] == pytest.approx(0.0, abs=1e-6)
-    assert per_class[2] == pytest.approx(1.0, rel=1e-9)
-    assert mean == pytest.approx(0.5, rel=1e-6) and worst == pytest.approx(0.0, abs=1e-6)
+    centres = np.eye(3, 8) * 6
+    labels = np.repeat([0, 1, 2], 400)
+    real = rng.normal(size=(1200, 8)) + centres[labels]
+    fake_labels = np.repeat([0, 1, 2], 300)
+    fake = np.concatenate([rng.normal(size=(300, 8)) + centres[0],          # the real distribution
+                           np.repeat(real[400:401], 300, axis=0) + rng.normal(size=(300, 8)) * 1e-3,  # one image
+                           0.5 * rng.normal(size=(300, 8)) + centres[2]])    # too narrow
+    mean, worst, per_class = metrics.intra_class_diversity(real, labels, fake, fake_labels, per_class=150, seed=3)
+    split = np.random.default_rng(3)
+    expected = {}
+    for c in range(3):
+        r = real[labels == c][split.permutation(400)]
+        f = fake[fake_labels == c][split.permutation(300)]
+        expected[c] = _recall_by_scipy(r[:150], f[:150], 3) / _recall_by_scipy(r[:150], r[150:300], 3)
+    assert per_class == pytest.approx(expected, rel=1e-12)
+    assert 0.85 < per_class[0] < 1.15 and per_class[1] < 0.02 and 0.1 < per_class[2] < 0.8
+    assert mean == pytest.approx(np.mean(list(expected.values()))) and worst == per_class[1]
     # score() reports it when the samples are labelled and the reference has labels; not otherwise.
     reference = dict(features=real, labels=labels)
-    result = metrics.score(reference, fake, np.zeros((300, 3), np.float32), labels, precision_recall_k=0)
-    assert result["intra_class_diversity"] == pytest.approx(0.5, rel=1e-6)
-    assert "intra_class_diversity" not in metrics.score(reference, fake, np.zeros((300, 3), np.float32),
+    result = metrics.score(reference, fake, np.zeros((900, 3), np.float32), fake_labels, precision_recall_k=0)
+    assert result["intra_class_diversity_min"] < 0.02 and set(result["intra_class_diversity_per_class"]) == {0, 1, 2}
+    assert "intra_class_diversity" not in metrics.score(reference, fake, np.zeros((900, 3), np.float32),
                                                         precision_recall_k=0)
 
 

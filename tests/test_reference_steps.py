@@ -121,12 +121,13 @@ def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
 
 
 @pytest.mark.parametrize("levers", [{}, dict(loss="hinge", g_class_weight=0.5, d_class_weight=2.0,
-                                              class_fake_weight=0.25)])
+                                              class_fake_weight=0.25), dict(class_loss="tac", class_fake_weight=0.0)])
 def test_acgan_step_is_odena_et_al(levers):
     """D maximises log-likelihood of the right source and the right class, on real and generated images:
     BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating BCE + CE(class | fake).
     Adam(2e-4, 0.5) for both. With the levers: hinge instead of BCE, D's class term weighted
-    d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight."""
+    d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight; TAC-GAN: D's
+    class term adds the twin classifier's CE on generated images, G's subtracts it."""
     gan, ref = twins("acgan", **levers)
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(2)
     replay(gan, zs)
@@ -145,14 +146,18 @@ def test_acgan_step_is_odena_et_al(levers):
                                                                        "class_fake_weight"))
     g_opt, d_opt = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
     fake = G([zs[0], labels], training=True)
+    tac = levers.get("class_loss") == "tac"
     with tf.GradientTape() as tape:
-        (real_source, real_class), (fake_source, fake_class) = D(real, training=True), D(fake, training=True)
+        real_source, real_class, *_ = D(real, training=True)
+        fake_source, fake_class, *fake_twin = D(fake, training=True)
         d_loss = d_source(real_source, fake_source) + d_weight * (ce(labels, real_class)
-                                                                  + fake_weight * ce(labels, fake_class))
+                                                                  + fake_weight * ce(labels, fake_class)
+                                                                  + (ce(labels, fake_twin[0]) if tac else 0.0))
     apply(d_opt, tape, d_loss, D)
     with tf.GradientTape() as tape:
-        fake_source, fake_class = D(G([zs[1], labels], training=True), training=True)
-        g_loss = g_source(fake_source) + g_weight * ce(labels, fake_class)
+        fake_source, fake_class, *fake_twin = D(G([zs[1], labels], training=True), training=True)
+        twin = ce(labels, fake_twin[0]) if tac else 0.0
+        g_loss = g_source(fake_source) + g_weight * (ce(labels, fake_class) - twin)
     apply(g_opt, tape, g_loss, G)
     assert_same_weights(gan, ref, initial)
 

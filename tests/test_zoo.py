@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tfgan_cifar import gans
+from tfgan_cifar.lib import metrics as metrics_module
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import results, zoo
 
@@ -35,23 +36,75 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
     elsewhere = str(tmp_path / "published" / "zoo.json")  # e.g. first into bench/, then into docs/results/
     again = run(elsewhere)
     assert any(": cached, " in line for line in lines)  # nothing trained again
+    assert not any("training" in line for line in lines)
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(first))
     assert (tmp_path / "published" / record["grid"]).read_bytes() == grid.read_bytes()  # its grid follows it
     assert results.markdown_table(elsewhere).count("\n| ") == 3  # header rule, the row, the floor
 
 
-def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, tmp_path):
+def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, tmp_path, monkeypatch):
     """make levers: the baseline, one flag, and a named preset, each a record and a grid named after the lever."""
     from tfgan_cifar.tools import sweep
     out = str(tmp_path / "results" / "acgan_levers.json")
     levers = sweep.parse_levers("baseline; class_fake_weight=0; preset=seed")
+    lines = []
     records = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
                           work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
-                          examples=256, progress=False, log=lambda message, **_: None, levers=levers, epochs=1)
+                          examples=256, progress=False, log=lambda message, **_: lines.append(message),
+                          levers=levers, epochs=1)
+    starts = [line for line in lines if ": training 1 epochs" in line]
+    assert len(starts) == 3 and starts[0].endswith("(ETA for the rest: 3 x 1 epochs of training + scoring)")
+    assert starts[1].endswith(" min)") and "ETA for the rest: " in starts[2]  # measured on the entries trained
     assert [r["name"] for r in records] == ["acgan", "acgan_class_fake_weight-0", "acgan_preset-seed"]
     assert [r["epochs"] for r in records] == [1, 1, 1] and all(r["steps"] == 256 // 64 for r in records)
     assert "--class_fake_weight=0" in records[1]["args"] and "--preset=seed" in records[2]["args"]
     assert "--class_fake_weight" not in records[0]["args"] and "time_budget" not in records[0]["args"]
     assert all((tmp_path / "results" / f"{r['name']}.png").exists() for r in records)
+    # When the variant's default moves to a lever's value, that lever's cached record stays (same settings)
+    # and its args are its flags beyond the new defaults.
+    from tfgan_cifar.gans.acgan import ACGAN
+    monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, class_fake_weight=0.0))
+    lines.clear()
+    [again] = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+                          work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
+                          examples=256, progress=False, log=lambda message, **_: lines.append(message),
+                          levers=[{"class_fake_weight": 0.0}], epochs=1)
+    assert any(": cached, " in line for line in lines) and "--class_fake_weight" not in again["args"]
     with pytest.raises(UsageError, match="varies one model"):
         zoo.run_zoo(["acgan", "dcgan"], "shapes", "data", 0, 100, out, str(tmp_path / "w"), levers=levers, epochs=1)
+
+
+def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(evaluator_root, tmp_path, capsys):
+    """A lever killed after its first of two epochs (its newest checkpoint and result gone) trains only the
+    second epoch when make levers runs again."""
+    import tensorflow as tf
+    work, out, lines = tmp_path / "work", str(tmp_path / "levers.json"), []
+    run = lambda: zoo.run_zoo(["dcgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+                              work_dir=str(work), evaluator_root=str(evaluator_root / "models" / "evaluator"),
+                              examples=256, progress=False, log=lambda message, **_: lines.append(message),
+                              levers=[{}], epochs=2)
+    [first] = run()
+    folder = work / "dcgan" / "run" / "checkpoints"
+    kept = str(folder / "ckpt-4")
+    assert os.path.exists(kept + ".index") and first["steps"] == 8
+    for f in folder.glob("ckpt-8.*"):
+        f.unlink()
+    tf.compat.v1.train.update_checkpoint_state(str(folder), kept, [kept])
+    metrics = work / "dcgan" / "run" / "metrics.jsonl"
+    (work / "dcgan" / "result.json").unlink()
+    capsys.readouterr()
+    [again] = run()
+    assert "resumed " + kept + " at epoch 1, step 4" in capsys.readouterr().out
+    assert again["steps"] == 8 and again["epochs"] == 2
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
+
+    # A result scored with an older definition of the metrics is scored again from its export, not retrained.
+    cache = work / "dcgan" / "result.json"
+    stale = json.loads(cache.read_text())
+    stale["record"].update(metrics_version=1, fid=123.0)
+    cache.write_text(json.dumps(stale))
+    lines.clear()
+    [rescored] = run()
+    assert rescored["metrics_version"] == metrics_module.VERSION and rescored["fid"] == pytest.approx(again["fid"])
+    assert any("scored again" in line for line in lines) and not any("training" in line for line in lines)
+    assert len(metrics.read_text().splitlines()) == 2

@@ -5,8 +5,7 @@ with `tf.saved_model.load` alone (see lib/savedmodel.py for the format).
 """
 import os
 
-from tfgan_cifar import train
-from tfgan_cifar.lib import config as config_lib
+from tfgan_cifar import gans, train
 from tfgan_cifar.lib import data, savedmodel
 from tfgan_cifar.lib.errors import UsageError
 
@@ -14,7 +13,7 @@ from tfgan_cifar.lib.errors import UsageError
 def export_from_checkpoint(run_dir, export_dir="models", prefix="", raw=False):
     """Rebuild the run's model, restore a checkpoint (default newest) and export its generator (the EMA one
     for --ema runs, unless raw)."""
-    config = config_lib.RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    config = gans.saved_config(os.path.join(run_dir, "config.json"))
     class_names = _class_names(config)
     gan, checkpoint, step, epoch = train.build(config, len(class_names))
     train.restore(checkpoint, run_dir, prefix)

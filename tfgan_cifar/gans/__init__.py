@@ -23,6 +23,12 @@ def make_config(model, preset="", **overrides):
     return config.build(VARIANTS, model, preset, overrides)
 
 
+def saved_config(path):
+    """The RunConfig a run saved at `path` (its config.json), completed for hyper-parameters it predates."""
+    from tfgan_cifar.lib import config
+    return config.fill_predated(config.RunConfig.from_json_file(path), VARIANTS)
+
+
 def build(config, num_classes=10):
     """The GAN model for config.model (validated beforehand), its layers made under the --precision
     dtype policy (restored afterwards, so other models in the process are unaffected)."""

@@ -1,12 +1,15 @@
-"""AC-GAN (Odena et al., 2017): a class-conditional generator (label embedding multiplied into z) and a
-discriminator with two heads, real/fake and a K-way classifier. Both networks also minimise the class
-cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5).
+"""AC-GAN (Odena et al., 2017): a class-conditional generator (a label embedding multiplied into z, or
+concatenated to it) and a discriminator with two heads, real/fake and a K-way classifier. Both networks
+also minimise the class cross-entropy (TF-GAN's ACGAN losses); Adam(2e-4, beta1 0.5).
 
 The levers of its quality, each a flag: --class_fake_weight scales D's class loss on generated images (1: the
 original; 0: D's classifier learns from real images only), --g_class_weight / --d_class_weight the class loss
 in G's and D's objective, --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to-data
-cross-entropy (Kang et al., 2021), --norm=spectral and --loss=hinge change D and the adversarial loss as in
-SN-GAN, and --g_lr/--d_lr set TTUR."""
+cross-entropy (Kang et al., 2021) and --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019),
+--norm=spectral and --loss=hinge change D and the adversarial loss as in
+SN-GAN, --g_lr/--d_lr set TTUR, and --conditioning says how G takes the label: multiplied into z (the
+seed), concatenated to it, or as class-conditional batch norm (cbn: z enters whole, every BN gets a
+per-class scale and shift, as StudioGAN's conditional generators do)."""
 import tensorflow as tf
 
 from tfgan_cifar.lib import losses, networks
@@ -18,7 +21,7 @@ from tfgan_cifar.gans.base import GAN
 class ACGAN(GAN):
     INPUTS = ("z", "label")
     PRESET = dict(GAN.PRESET, loss="bce", norm="batch", class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0,
-                  d_class_weight=1.0)
+                  d_class_weight=1.0, conditioning="multiply")
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
     # first half and then decayed, and D's classifier trained on real images only. With the original
     # fake-image class loss, D learns to call a generated diamond in the "green square" row a green square,
@@ -29,40 +32,52 @@ class ACGAN(GAN):
                                   class_fake_weight=0.0, epochs=5),
                      # The recipe of the seed reports (Odena et al.'s losses on the DCGAN networks).
                      "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
-                                  class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0)}
+                                  class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0,
+                                  conditioning="multiply")}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
-    SUMMARY = ("BCE (or hinge) + auxiliary class cross-entropy on real and fake (or ReACGAN's D2D-CE); G: z x label "
-               "embedding; D: DCGAN (BN or spectral norm) + class head")
+    SUMMARY = ("BCE (or hinge) + auxiliary class cross-entropy on real and fake (or ReACGAN's D2D-CE, or "
+               "TAC-GAN's twin classifier); G: z x label "
+               "embedding (or z ++ embedding, or class-conditional BN); D: DCGAN (BN or spectral norm) + class head")
 
     @classmethod
     def validate_config(cls, config):
         cls.check_choice(config, "loss", tuple(losses.ADVERSARIAL))
         cls.check_choice(config, "norm", ("batch", "spectral", "none"))
-        cls.check_choice(config, "class_loss", ("ce", "d2dce"))
+        cls.check_choice(config, "class_loss", ("ce", "d2dce", "tac"))
+        cls.check_choice(config, "conditioning", ("multiply", "concat", "cbn"))
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
-                                        condition="multiply")
+                                        condition=self.config.conditioning)
 
     def build_discriminator(self):
-        head = "proxy" if self.config.class_loss == "d2dce" else "softmax"
+        head = {"d2dce": "proxy", "tac": "twin"}.get(self.config.class_loss, "softmax")
         return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
                                             num_classes=self.num_classes, class_head=head)
 
     def discriminator_class_loss(self, real_head, fake_head, labels):
-        """D's class loss: on real images, plus --class_fake_weight times that on generated ones. A head is
-        [class logits] (ce) or [proxy cosines, embeddings] (d2dce)."""
+        """D's class loss: on real images, plus --class_fake_weight times that on generated ones (tac: plus
+        the twin classifier's on generated ones). A head is [class logits] (ce), [class logits, twin
+        logits] (tac) or [proxy cosines, embeddings] (d2dce)."""
         c = self.config
         if c.class_loss == "d2dce":
             return (losses.data_to_data_cross_entropy(real_head[1], real_head[0], labels)
                     + c.class_fake_weight * losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels))
-        return losses.acgan_discriminator_class_loss(real_head[0], fake_head[0], labels, self.num_classes,
+        loss = losses.acgan_discriminator_class_loss(real_head[0], fake_head[0], labels, self.num_classes,
                                                      c.class_fake_weight)
+        if c.class_loss == "tac":
+            loss += losses.acgan_generator_class_loss(fake_head[1], labels, self.num_classes)
+        return loss
 
     def generator_class_loss(self, fake_head, labels):
+        """G's: the classifier's cross-entropy on its images (tac: minus the twin's, so G cannot lower the
+        first by making classes easier to tell apart than the data's, the bias of AC-GAN that TAC-GAN removes)."""
         if self.config.class_loss == "d2dce":
             return losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels)
-        return losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes)
+        loss = losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes)
+        if self.config.class_loss == "tac":
+            loss -= losses.acgan_generator_class_loss(fake_head[1], labels, self.num_classes)
+        return loss
 
     def train_step(self, data):
         real, labels = data

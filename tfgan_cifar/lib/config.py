@@ -115,8 +115,9 @@ class RunConfig:
         "batch|spectral|none; wgan_gp, cgan, sketch2img none|layer|instance.")
     label_smoothing: Optional[float] = setting(None, help="One-sided label smoothing of real labels for BCE "
         "discriminators.")
-    conditioning: Optional[str] = setting(None, help="How the discriminator sees the label (sagan): "
-        "projection|concat.")
+    conditioning: Optional[str] = setting(None, help="How the label enters: sagan's discriminator "
+        "projection|concat; acgan's generator multiply (z times a label embedding), concat (z, embedding) or cbn "
+        "(class-conditional batch norm).")
     g_spectral_norm: Optional[bool] = setting(None, help="Spectral normalisation in the generator too (sagan).")
     simultaneous: Optional[bool] = setting(None, help="dcgan/mlp: one generator and critic pass on the fakes serves "
         "both losses (G's gradient taken before D's update) instead of alternating updates; ~1/3 less compute.")
@@ -136,7 +137,8 @@ class RunConfig:
     d_class_weight: Optional[float] = setting(None, help="acgan: weight of the class loss in D's loss (its generated-image part "
         "also scaled by --class_fake_weight).")
     class_loss: Optional[str] = setting(None, help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
-        "the original) or 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies).")
+        "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
+        "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises).")
     sketch_dir: Optional[str] = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
     preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
@@ -173,6 +175,16 @@ def parse_classes(text):
     if not classes:
         raise UsageError(f"--classes names no class: {text!r}")
     return classes
+
+
+def fill_predated(config, variants):
+    """A run saved before one of its variant's hyper-parameters existed holds None for it; the code then did
+    what the published preset's value does (a new knob's default keeps the old behaviour), so that is its
+    value, e.g. when such a run is resumed, exported or recorded. Returns `config`."""
+    for name, value in variants[config.model].PRESET.items() if config.model in variants else ():
+        if getattr(config, name) is None:
+            setattr(config, name, value)
+    return config
 
 
 def validate(config, variants):
@@ -318,7 +330,7 @@ def config_from_flags(flag_values, variants):
     if "classes" in overrides:
         overrides["classes"] = parse_classes(overrides["classes"])
     if flag_values.resume:  # the saved config already holds the resolved hyper-parameters
-        config = _resumed_config(RunConfig(model=flag_values.model, **overrides), explicit)
+        config = fill_predated(_resumed_config(RunConfig(model=flag_values.model, **overrides), explicit), variants)
         validate(config, variants)
         return config
     return build(variants, flag_values.model, flag_values.preset, overrides)

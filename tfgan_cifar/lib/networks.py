@@ -66,22 +66,28 @@ def label_channel(label, num_classes, image_size):
 
 def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat", norm="batch", name="generator"):
     """DCGAN generator: project z to 4x4, then stride-2 transposed convs (BN + ReLU), tanh output.
-    Channels halve per stage from width * 2^(stages-1) at 4x4 (64px: 512-256-128-64 for width 64)."""
+    Channels halve per stage from width * 2^(stages-1) at 4x4 (64px: 512-256-128-64 for width 64).
+    A label (num_classes > 0) enters as `condition`: 'multiply' or 'concat' with z (conditioned_latent), or
+    'cbn': z alone is projected and every batch norm takes a per-class scale and shift."""
+    from tfgan_cifar.lib.layers import ConditionalBatchNorm
     stages = _levels(image_size)
     z = keras.Input(shape=(nz,), name="z")
     inputs, h = [z], z
+    norm_relu = lambda h: layers.ReLU()(normalization(norm)(h))
     if num_classes:
         label = label_input()
         inputs.append(label)
-        h = conditioned_latent(z, label, num_classes, nz, condition)
+        if condition == "cbn":
+            norm_relu = lambda h: layers.ReLU()(ConditionalBatchNorm(num_classes)([h, label]))
+        else:
+            h = conditioned_latent(z, label, num_classes, nz, condition)
     channels = width * 2 ** (stages - 1)
     h = layers.Dense(4 * 4 * channels, use_bias=False, kernel_initializer=init())(h)
-    h = layers.Reshape((4, 4, channels))(h)
-    h = layers.ReLU()(normalization(norm)(h))
+    h = norm_relu(layers.Reshape((4, 4, channels))(h))
     for _ in range(stages - 1):
         channels //= 2
-        h = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False, kernel_initializer=init())(h)
-        h = layers.ReLU()(normalization(norm)(h))
+        h = norm_relu(layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False,
+                                             kernel_initializer=init())(h))
     h = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=init())(h)
     out = layers.Activation("tanh", dtype="float32", name="image")(h)
     return keras.Model(_unwrap(inputs), out, name=name)
@@ -91,8 +97,9 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
                         sketch_input=False, name="discriminator"):
     """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first (or
     norm='spectral': spectral norm on every layer), a linear score. Options: the label as an extra input
-    plane (cgan), an auxiliary class head (acgan: class_head=True or "softmax" adds class logits,
-    "proxy" adds ReACGAN's head, the cosines to K class proxies and the 512-d embedding), a 1-channel
+    plane (cgan), an auxiliary class head (acgan: class_head=True or "softmax" adds class logits, "twin"
+    adds TAC-GAN's twin classifier's logits after them, "proxy" adds ReACGAN's head, the cosines to K class
+    proxies and the 512-d embedding), a 1-channel
     sketch input stacked on the image (sketch2img). Inputs: [image, (sketch), (label)]."""
     stages = _levels(image_size)
     image = keras.Input(shape=(image_size, image_size, 3), name="image")
@@ -124,6 +131,8 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
         outputs = [score, ProxyCosine(num_classes, dtype="float32", name="class_cosines")(embedding), embedding]
     elif class_head:
         outputs = [score, sn(layers.Dense(num_classes, dtype="float32", name="class_logits"), spectral)(h)]
+        if class_head == "twin":  # TAC-GAN's second classifier, trained on generated images only
+            outputs.append(sn(layers.Dense(num_classes, dtype="float32", name="twin_class_logits"), spectral)(h))
     return keras.Model(_unwrap(inputs), outputs, name=name)
 
 

@@ -23,8 +23,8 @@ METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), (
 
 
 def collapse_warning(metrics, floor=None):
-    """A sentence when a conditional model's samples within a class spread far less than real images of
-    the class (intra-class diversity below metrics.DIVERSITY_WARNING of real data's), else None."""
+    """A sentence when a conditional model's samples of a class cover far less of it than real images do
+    (intra-class diversity below metrics.DIVERSITY_WARNING of real data's), else None."""
     from tfgan_cifar.lib.metrics import DIVERSITY_WARNING
     value = metrics.get("intra_class_diversity")
     if value is None or value >= DIVERSITY_WARNING:

@@ -57,9 +57,10 @@ def versions():
 
 def make_record(name, run_dir, evaluation, grid):
     """One record from a training run, its export and a `make eval` result (evaluate.py's JSON)."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib import metrics
     from tfgan_cifar.lib.callbacks import METRICS_FILE, epoch_records
-    from tfgan_cifar.lib.config import RunConfig
-    config = RunConfig.from_json_file(os.path.join(run_dir, "config.json"))
+    config = gans.saved_config(os.path.join(run_dir, "config.json"))
     epochs = epoch_records(run_dir)
     if not epochs:
         raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}")
@@ -69,7 +70,8 @@ def make_record(name, run_dir, evaluation, grid):
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
                 **{k: generated.get(k) for k in METRICS}, real_floor={k: floor.get(k) for k in METRICS},
-                grid=os.path.basename(grid), date=time.strftime("%Y-%m-%d"), versions=versions())
+                grid=os.path.basename(grid), date=time.strftime("%Y-%m-%d"), versions=versions(),
+                metrics_version=metrics.VERSION)
 
 
 def write_grid(model_dir, path, seed=0, data_dir="data"):

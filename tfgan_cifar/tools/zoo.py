@@ -10,9 +10,12 @@ epochs or a budget, recorded the same way (one record and grid per lever):
         --epochs=10 --out=docs/results/acgan_levers.json
 
 Resumable and cached: each model's finished result is kept in <work_dir>/<model>/result.json with the
-settings it was made with; a later call skips models whose settings did not change and runs the others
-(an interrupted model starts again). A progress line per model, with an ETA from the budget.
+settings it was made with; a later call skips models whose settings did not change and runs the others.
+An interrupted epoch-based entry (--epochs) continues from its last checkpoint; an interrupted budget-based
+one starts again (a resumed run's clock would start again, so it would train longer than the others).
+A progress line per model, with an ETA.
 """
+import dataclasses
 import json
 import os
 import time
@@ -72,31 +75,70 @@ def settings_key(config, n):
     return dict({k: v for k, v in values.items() if k not in NOT_ARGS | {"precision"}}, n=n)
 
 
-def run_model(name, config, n, work_dir, out, evaluator_root, progress):
-    """Train, export, evaluate one entry (or reuse its cached result); add its record and grid to `out`."""
-    from tfgan_cifar import evaluate, train
-    from tfgan_cifar.tools import results
+def cached_record(name, config, n, work_dir):
+    """The record of an earlier run of this entry with the same settings, or None."""
     cache = os.path.join(work_dir, name, "result.json")
-    key = settings_key(config, n)
     if os.path.exists(cache):
         with open(cache) as f:
             cached = json.load(f)
-        if cached.get("settings") == key:
-            grid = os.path.join(os.path.dirname(out) or ".", cached["record"]["grid"])
-            if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
-                results.write_grid(os.path.join(config.export_dir, config.model), grid, data_dir=config.data_dir)
-            results.add(out, cached["record"])
-            return cached["record"], True
-    _, run_dir, path = train.train(config, verbose=0)
+        if completed_settings(cached.get("settings") or {}, config.model) == settings_key(config, n):
+            return cached["record"]
+    return None
+
+
+def completed_settings(settings, model):
+    """Cached settings of a `model` entry with the hyper-parameters their run predates set as
+    config.fill_predated does."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib.config import RunConfig, fill_predated
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    if set(settings) - known - {"n"}:
+        return settings  # not what settings_key writes: no match
+    values = {k: v for k, v in settings.items() if k != "n"}
+    config = fill_predated(RunConfig(**dict(values, model=model)), gans.VARIANTS)
+    return settings_key(config, settings.get("n"))
+
+
+def resumable(config, n):
+    """An epoch-based entry whose run directory holds a checkpoint of a run with the same settings."""
+    from tfgan_cifar import gans, train
+    saved = os.path.join(config.run_dir, "config.json")
+    if config.time_budget or not os.path.exists(saved) or not train.checkpoint_prefixes(config.run_dir):
+        return False
+    return settings_key(gans.saved_config(saved), n) == settings_key(config, n)
+
+
+def run_model(name, config, n, work_dir, out, evaluator_root, progress):
+    """Train, export, evaluate one entry, or reuse its cached result (scored again when the metrics changed
+    since: metrics.VERSION); add its record and grid to `out`. Returns (record, "cached" | "rescored" |
+    "trained")."""
+    from tfgan_cifar import evaluate, gans, train
+    from tfgan_cifar.lib import metrics
+    from tfgan_cifar.tools import results
+    record, path = cached_record(name, config, n, work_dir), os.path.join(config.export_dir, config.model)
+    if record is not None and record.get("metrics_version") == metrics.VERSION:
+        saved = os.path.join(config.run_dir, "config.json")
+        if os.path.exists(saved):  # its flags beyond today's defaults (a variant's defaults may have moved)
+            record = dict(record, args=results.args_of(gans.saved_config(saved)))
+        grid = os.path.join(os.path.dirname(out) or ".", record["grid"])
+        if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
+            results.write_grid(path, grid, data_dir=config.data_dir)
+        results.add(out, record)
+        return record, "cached"
+    status = "rescored" if record is not None and os.path.isdir(path) else "trained"
+    if status == "trained":
+        if resumable(config, n):
+            config = dataclasses.replace(config, resume=True, overwrite=False)
+        _, _, path = train.train(config, verbose=0)
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
     grid = results.write_grid(path, os.path.join(os.path.dirname(out) or ".", f"{name}.png"),
                               data_dir=config.data_dir)
-    record = results.make_record(name, run_dir, evaluation, grid)
+    record = results.make_record(name, config.run_dir, evaluation, grid)
     results.add(out, record)
-    with open(cache, "w") as f:
-        json.dump(dict(settings=key, record=record), f, indent=1)
-    return record, False
+    with open(os.path.join(work_dir, name, "result.json"), "w") as f:
+        json.dump(dict(settings=settings_key(config, n), record=record), f, indent=1)
+    return record, status
 
 
 def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root="models/evaluator", examples=20000,
@@ -112,18 +154,27 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
     configs = [zoo_config(e, dataset, data_dir, budget, work_dir, examples, epochs=epochs)
                for e in entries]  # all checked first
     length = f"{epochs} epochs" if epochs else f"{budget:g} s"
-    start, records = time.perf_counter(), []
+    todo = [cached_record(e.name, c, n, work_dir) is None for e, c in zip(entries, configs)]
+    records, fresh, fresh_seconds = [], 0, 0.0  # the ETA comes from entries trained in this call
     for i, (entry, config) in enumerate(zip(entries, configs)):
-        left, done = len(configs) - i, time.perf_counter() - start
-        eta = f"{left * budget / 60:.0f} min of training + scoring" if not epochs else (
-            f"{done / i * left / 60:.0f} min" if i else "one run's time per entry")
-        log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored "
-            f"(ETA for the rest: {eta})", flush=True)
-        record, cached = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress)
+        left = sum(todo[i:])  # entries still to train, this one included
+        if not todo[i]:
+            eta = ""
+        elif fresh:
+            eta = f" (ETA for the rest: {fresh_seconds / fresh * left / 60:.0f} min)"
+        else:
+            eta = (f" (ETA for the rest: {left} x {length} of training + scoring)" if epochs else
+                   f" (ETA for the rest: {left * budget / 60:.0f} min of training + scoring)")
+        if todo[i]:
+            log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored{eta}", flush=True)
+        start = time.perf_counter()
+        record, status = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress)
+        if status == "trained":
+            fresh, fresh_seconds = fresh + 1, fresh_seconds + time.perf_counter() - start
         records.append(record)
-        log(f"[{i + 1}/{len(configs)}] {entry.name}: {'cached, ' if cached else ''}{record['steps']} steps, "
-            f"FID {record['fid']:.3f}, recall {record['recall']:.3f} ({time.perf_counter() - start:.0f} s so far)",
-            flush=True)
+        done = {"cached": "cached, ", "rescored": "cached, scored again with the current metrics, "}.get(status, "")
+        log(f"[{i + 1}/{len(configs)}] {entry.name}: {done}{record['steps']} steps, "
+            f"FID {record['fid']:.3f}, recall {record['recall']:.3f}", flush=True)
     return records
 
 
