@@ -84,3 +84,10 @@ def test_update_rewrites_a_table_with_links_relative_to_the_markdown_file(tmp_pa
     text = doc.read_text()
     assert "stale" not in text and "| r1 | `dcgan` |" in text and "[png](results/r1.png)" in text
     assert text.startswith("intro\n<!-- results: docs/results/x.json -->\n| run |") and text.endswith("<!-- /results -->\nend\n")
+    # A new, empty block before another block: only the empty one is filled, the text between them stays.
+    doc.write_text("<!-- results: docs/results/x.json -->\n<!-- /results -->\nkept\n"
+                   "<!-- results: docs/results/x.json -->\nold\n<!-- /results -->\n")
+    assert results.update_tables(str(doc), root=str(tmp_path)) == ["docs/results/x.json"] * 2
+    text = doc.read_text()
+    assert text.count("| r1 | `dcgan` |") == 2 and "\n<!-- /results -->\nkept\n<!-- results: " in text
+    assert "old" not in text

@@ -162,7 +162,9 @@ def markdown_table(path, grid_dir=None):
     return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}."
 
 
-TABLE_MARK = re.compile(r"(<!-- results: (?P<path>[^ ]+) -->\n)(?P<table>.*?)(\n<!-- /results -->)", re.S)
+# A block's table never spans another block's marks, and may be empty (a new block before its first update).
+TABLE_MARK = re.compile(r"(<!-- results: (?P<path>[^ ]+) -->\n)(?P<table>(?:(?!<!-- /?results)[\s\S])*?)"
+                        r"\n?(<!-- /results -->)")
 
 
 def update_tables(markdown_path, root="."):
@@ -176,7 +178,7 @@ def update_tables(markdown_path, root="."):
         done.append(match["path"])
         path = os.path.join(root, match["path"])
         grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(markdown_path)))
-        return match.group(1) + markdown_table(path, grid_dir) + match.group(4)
+        return match.group(1) + markdown_table(path, grid_dir) + "\n" + match.group(4)
     updated = TABLE_MARK.sub(table, text)
     if updated != text:
         from tfgan_cifar.lib.images import atomic_write_bytes
