@@ -108,14 +108,14 @@ def resumable(config, n):
     return settings_key(gans.saved_config(saved), n) == settings_key(config, n)
 
 
-def run_model(name, config, n, work_dir, out, evaluator_root, progress):
-    """Train, export, evaluate one entry, or reuse its cached result (scored again when the metrics changed
-    since: metrics.VERSION); add its record and grid to `out`. Returns (record, "cached" | "rescored" |
-    "trained")."""
+def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=None):
+    """Train, export, evaluate one entry, or reuse its cached `record` (cached_record; scored again when the
+    metrics changed since: metrics.VERSION); add its record and grid to `out`. Returns (record, "cached" |
+    "rescored" | "trained")."""
     from tfgan_cifar import evaluate, gans, train
     from tfgan_cifar.lib import metrics
     from tfgan_cifar.tools import results
-    record, path = cached_record(name, config, n, work_dir), os.path.join(config.export_dir, config.model)
+    path = os.path.join(config.export_dir, config.model)
     if record is not None and record.get("metrics_version") == metrics.VERSION:
         saved = os.path.join(config.run_dir, "config.json")
         if os.path.exists(saved):  # its flags beyond today's defaults (a variant's defaults may have moved)
@@ -154,21 +154,18 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
     configs = [zoo_config(e, dataset, data_dir, budget, work_dir, examples, epochs=epochs)
                for e in entries]  # all checked first
     length = f"{epochs} epochs" if epochs else f"{budget:g} s"
-    todo = [cached_record(e.name, c, n, work_dir) is None for e, c in zip(entries, configs)]
+    cached = [cached_record(e.name, c, n, work_dir) for e, c in zip(entries, configs)]
     records, fresh, fresh_seconds = [], 0, 0.0  # the ETA comes from entries trained in this call
     for i, (entry, config) in enumerate(zip(entries, configs)):
-        left = sum(todo[i:])  # entries still to train, this one included
-        if not todo[i]:
-            eta = ""
-        elif fresh:
-            eta = f" (ETA for the rest: {fresh_seconds / fresh * left / 60:.0f} min)"
-        else:
-            eta = (f" (ETA for the rest: {left} x {length} of training + scoring)" if epochs else
-                   f" (ETA for the rest: {left * budget / 60:.0f} min of training + scoring)")
-        if todo[i]:
-            log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored{eta}", flush=True)
+        if cached[i] is None:
+            left = sum(c is None for c in cached[i:])  # entries still to train, this one included
+            eta = (f"{fresh_seconds / fresh * left / 60:.0f} min" if fresh else
+                   f"{left} x {length} of training + scoring" if epochs else
+                   f"{left * budget / 60:.0f} min of training + scoring")
+            log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored "
+                f"(ETA for the rest: {eta})", flush=True)
         start = time.perf_counter()
-        record, status = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress)
+        record, status = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress, cached[i])
         if status == "trained":
             fresh, fresh_seconds = fresh + 1, fresh_seconds + time.perf_counter() - start
         records.append(record)
