@@ -296,14 +296,23 @@ def test_ctrl_c_says_where_training_stopped_and_how_to_resume(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     args = ["--dataset=shapes", "--examples=2048", "--batch_size=16", "--width=8", "--fid_every=0", "--epochs=50",
             "--ckpt_every=4", f"--run_dir={tmp_path}/run", f"--export_dir={tmp_path}/models"]
-    proc = subprocess.Popen([sys.executable, "-m", "tfgan_cifar.train", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The child gets the default SIGINT action even when this test runs in a background job, whose children
+    # inherit SIGINT ignored (then Python installs no handler and Ctrl-C does nothing, as the shell meant).
+    # -X faulthandler: if it still runs after Ctrl-C, SIGABRT makes it print where it is.
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "tfgan_cifar.train", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     index = tmp_path / "run" / "checkpoints" / "checkpoint"
     deadline = time.time() + 300
     while not index.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, stderr = proc.communicate(timeout=60)
+        pytest.fail(f"still running 120 s after Ctrl-C; its threads:\n{stderr[-6000:]}")
     lines = error_lines(stderr)
     assert proc.returncode == 130, stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("interrupted at step "), lines

@@ -120,12 +120,14 @@ def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
     assert_same_weights(gan, ref, initial)
 
 
-@pytest.mark.parametrize("levers", [{}, dict(loss="hinge", g_class_weight=0.5, d_class_weight=2.0,
-                                              class_fake_weight=0.25), dict(class_loss="tac", class_fake_weight=0.0)])
+@pytest.mark.parametrize("levers", [dict(class_fake_weight=1.0, conditioning="multiply"), {},
+                                    dict(loss="hinge", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
+                                    dict(class_loss="tac")])
 def test_acgan_step_is_odena_et_al(levers):
-    """D maximises log-likelihood of the right source and the right class, on real and generated images:
-    BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating BCE + CE(class | fake).
-    Adam(2e-4, 0.5) for both. With the levers: hinge instead of BCE, D's class term weighted
+    """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
+    generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
+    BCE + CE(class | fake). Adam(2e-4, 0.5) for both. The default drops CE(class | fake) from D's loss
+    (class_fake_weight 0). With the levers: hinge instead of BCE, D's class term weighted
     d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight; TAC-GAN: D's
     class term adds the twin classifier's CE on generated images, G's subtracts it."""
     gan, ref = twins("acgan", **levers)
@@ -142,8 +144,8 @@ def test_acgan_step_is_odena_et_al(levers):
     else:
         d_source = lambda real, fake: bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
         g_source = lambda fake: bce(tf.ones_like(fake), fake)
-    d_weight, g_weight, fake_weight = (levers.get(k, 1.0) for k in ("d_class_weight", "g_class_weight",
-                                                                       "class_fake_weight"))
+    d_weight, g_weight = levers.get("d_class_weight", 1.0), levers.get("g_class_weight", 1.0)
+    fake_weight = levers.get("class_fake_weight", 0.0)
     g_opt, d_opt = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
     fake = G([zs[0], labels], training=True)
     tac = levers.get("class_loss") == "tac"

@@ -20,6 +20,17 @@ def test_args_are_the_flags_beyond_the_variants_defaults():
         "--precision=float32"
 
 
+def test_args_of_a_run_with_a_named_preset_are_the_preset_and_its_departures_from_it(monkeypatch):
+    """They reproduce the run also when the variant's defaults later move to the run's values."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.gans.acgan import ACGAN
+    lever = gans.make_config("acgan", "seed", conditioning="cbn", class_fake_weight=0.0, precision="float32")
+    assert results.args_of(lever) == "--precision=float32 --conditioning=cbn --class_fake_weight=0 --preset=seed"
+    monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, conditioning="multiply", class_fake_weight=1.0))
+    assert results.args_of(lever) == "--precision=float32 --conditioning=cbn --class_fake_weight=0 --preset=seed"
+    assert results.args_of(gans.make_config("acgan", "seed", precision="float32")) == "--precision=float32 --preset=seed"
+
+
 def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     config = tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "models"))
     _, run_dir, model_dir = train.train(config, verbose=0)

@@ -118,13 +118,13 @@ def test_export_cli_from_a_checkpoint(one_epoch, tmp_path):
 
 def test_a_run_saved_before_a_hyper_parameter_existed_resumes_exports_and_records_as_it_trained(tmp_path):
     """acgan runs saved before --conditioning hold null for it; they were trained with the multiplied label
-    embedding, so export restores their checkpoint into that network, --resume continues it, and the record's
-    args do not list the flag."""
+    embedding (today's default is cbn), so export restores their checkpoint into that network, --resume
+    continues it, and the record's args list the flag as it differs from today's default."""
     from tfgan_cifar import export
     from tfgan_cifar.tools import results
     run_dir = str(tmp_path / "run")
-    gan, _, _ = train.train(tiny_config("acgan", fid_every=0, run_dir=run_dir, export_dir=str(tmp_path / "m")),
-                            verbose=0)
+    gan, _, _ = train.train(tiny_config("acgan", conditioning="multiply", fid_every=0, run_dir=run_dir,
+                                        export_dir=str(tmp_path / "m")), verbose=0)
     path = os.path.join(run_dir, "config.json")
     saved = json.load(open(path))
     assert saved["conditioning"] == "multiply"
@@ -133,7 +133,7 @@ def test_a_run_saved_before_a_hyper_parameter_existed_resumes_exports_and_record
     z, labels = np.random.default_rng(1).standard_normal((4, 100)).astype(np.float32), np.arange(4, dtype=np.int32)
     np.testing.assert_array_equal(savedmodel.generate(loaded, dict(z=z, label=labels)),
                                   images.to_uint8(gan.generate(z, labels).numpy()))
-    assert "conditioning" not in results.args_of(gans.saved_config(path))
+    assert "--conditioning=multiply" in results.args_of(gans.saved_config(path))
     res = run_cli("train", "--resume", f"--run_dir={run_dir}", "--epochs=2", "--fid_every=0",
                   f"--export_dir={tmp_path}/m2")
     assert res.returncode == 0, res.stderr[-2000:]

@@ -46,7 +46,7 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     """make levers: the baseline, one flag, and a named preset, each a record and a grid named after the lever."""
     from tfgan_cifar.tools import sweep
     out = str(tmp_path / "results" / "acgan_levers.json")
-    levers = sweep.parse_levers("baseline; class_fake_weight=0; preset=seed")
+    levers = sweep.parse_levers("baseline; g_class_weight=0.5; preset=seed")
     lines = []
     records = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
                           work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
@@ -55,21 +55,21 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     starts = [line for line in lines if ": training 1 epochs" in line]
     assert len(starts) == 3 and starts[0].endswith("(ETA for the rest: 3 x 1 epochs of training + scoring)")
     assert starts[1].endswith(" min)") and "ETA for the rest: " in starts[2]  # measured on the entries trained
-    assert [r["name"] for r in records] == ["acgan", "acgan_class_fake_weight-0", "acgan_preset-seed"]
+    assert [r["name"] for r in records] == ["acgan", "acgan_g_class_weight-0.5", "acgan_preset-seed"]
     assert [r["epochs"] for r in records] == [1, 1, 1] and all(r["steps"] == 256 // 64 for r in records)
-    assert "--class_fake_weight=0" in records[1]["args"] and "--preset=seed" in records[2]["args"]
-    assert "--class_fake_weight" not in records[0]["args"] and "time_budget" not in records[0]["args"]
+    assert "--g_class_weight=0.5" in records[1]["args"] and "--preset=seed" in records[2]["args"]
+    assert "--g_class_weight" not in records[0]["args"] and "time_budget" not in records[0]["args"]
     assert all((tmp_path / "results" / f"{r['name']}.png").exists() for r in records)
     # When the variant's default moves to a lever's value, that lever's cached record stays (same settings)
     # and its args are its flags beyond the new defaults.
     from tfgan_cifar.gans.acgan import ACGAN
-    monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, class_fake_weight=0.0))
+    monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, g_class_weight=0.5))
     lines.clear()
     [again] = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
                           work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
                           examples=256, progress=False, log=lambda message, **_: lines.append(message),
-                          levers=[{"class_fake_weight": 0.0}], epochs=1)
-    assert any(": cached, " in line for line in lines) and "--class_fake_weight" not in again["args"]
+                          levers=[{"g_class_weight": 0.5}], epochs=1)
+    assert any(": cached, " in line for line in lines) and "--g_class_weight" not in again["args"]
     with pytest.raises(UsageError, match="varies one model"):
         zoo.run_zoo(["acgan", "dcgan"], "shapes", "data", 0, 100, out, str(tmp_path / "w"), levers=levers, epochs=1)
 

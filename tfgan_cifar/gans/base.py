@@ -42,6 +42,9 @@ def latent_vectors(n, nz, seed=0):
 class GAN(keras.Model):
     # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
+    # What the code did before a hyper-parameter existed, where its default has moved since (a run saved then
+    # holds None for it and is resumed/exported/recorded with this value; config.fill_predated).
+    PREDATED = {}
     # What the generator takes, in order; also the named inputs of the export's serving_default. "z": latent
     # vectors [N, nz]; "label": class ids [N] (a conditional variant). A variant with another input (sketch2img's
     # "sketch") names it here and makes it in the class methods below (prepare_data, pipeline_options,

@@ -179,9 +179,10 @@ def parse_classes(text):
 
 def fill_predated(config, variants):
     """A run saved before one of its variant's hyper-parameters existed holds None for it; the code then did
-    what the published preset's value does (a new knob's default keeps the old behaviour), so that is its
-    value, e.g. when such a run is resumed, exported or recorded. Returns `config`."""
-    for name, value in variants[config.model].PRESET.items() if config.model in variants else ():
+    what the variant's PREDATED value says, or else (a new knob's default kept the old behaviour) its PRESET
+    value, so that is its value, e.g. when such a run is resumed, exported or recorded. Returns `config`."""
+    cls = variants.get(config.model)
+    for name, value in dict(cls.PRESET, **cls.PREDATED).items() if cls else ():
         if getattr(config, name) is None:
             setattr(config, name, value)
     return config

@@ -28,13 +28,19 @@ NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precisi
 
 
 def args_of(config):
-    """The flags that distinguish a run from its variant's defaults, e.g. '--norm=spectral --time_budget=600'."""
+    """The flags that reproduce a run: its --preset and where it differs from that preset, or from the
+    variant's defaults, e.g. '--norm=spectral --time_budget=600'. (Against the preset, so a run's flags stay
+    right when the defaults move to its values.)"""
     from tfgan_cifar import gans
-    from tfgan_cifar.lib.config import RunConfig
-    default = gans.make_config(config.model)
+    from tfgan_cifar.lib.config import RunConfig, UsageError
+    try:
+        default = gans.make_config(config.model, config.preset or "")
+    except UsageError:  # a preset since removed
+        default = gans.make_config(config.model)
     unset = lambda value: None if value == "" else value  # runs saved before --sketch_dir was a hyper-parameter: ""
     differ = [f.name for f in dataclasses.fields(RunConfig)
-              if f.name not in NOT_ARGS and unset(getattr(config, f.name)) != unset(getattr(default, f.name))]
+              if f.name not in NOT_ARGS and (unset(getattr(config, f.name)) != unset(getattr(default, f.name))
+                                             or f.name == "preset" and config.preset)]
     return " ".join(f"--{name}={_flag_value(getattr(config, name))}" for name in differ)
 
 
