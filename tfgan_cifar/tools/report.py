@@ -196,7 +196,7 @@ function sortBy(col) {{
 }}
 // report/index.html#sort=4 opens the page sorted by column 4 (FID).
 window.addEventListener("load", () => {{
-  const m = location.hash.match(/^#sort=(\d+)$/);
+  const m = location.hash.match(/^#sort=(\\d+)$/);
   if (m && document.querySelector("#models")) sortBy(Number(m[1]));
 }});
 </script></body></html>
