@@ -6,7 +6,7 @@ as run records (docs/results/zoo.json) with a 10x10 grid per model, and the READ
 make levers: one variant, once per set of train flags (each lever alone over its defaults), for a number of
 epochs or a budget, recorded the same way (one record and grid per lever):
 
-    python -m tfgan_cifar.tools.zoo --models=acgan --levers='baseline; class_fake_weight=0; preset=seed' \
+    python -m tfgan_cifar.tools.zoo --models=acgan --levers='baseline; conditioning=multiply; preset=seed' \
         --epochs=10 --out=docs/results/acgan_levers.json
 
 Resumable and cached: each model's finished result is kept in <work_dir>/<model>/result.json with the
