@@ -120,14 +120,14 @@ def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
     assert_same_weights(gan, ref, initial)
 
 
-@pytest.mark.parametrize("levers", [dict(class_fake_weight=1.0, conditioning="multiply"), {},
-                                    dict(loss="hinge", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
+@pytest.mark.parametrize("levers", [dict(loss="bce", class_fake_weight=1.0, conditioning="multiply"), {},
+                                    dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
                                     dict(class_loss="tac")])
 def test_acgan_step_is_odena_et_al(levers):
     """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
     generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
-    BCE + CE(class | fake). Adam(2e-4, 0.5) for both. The default drops CE(class | fake) from D's loss
-    (class_fake_weight 0). With the levers: hinge instead of BCE, D's class term weighted
+    BCE + CE(class | fake). Adam(2e-4, 0.5) for both. The default takes the hinge instead of BCE and drops
+    CE(class | fake) from D's loss (class_fake_weight 0). With the levers: D's class term weighted
     d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight; TAC-GAN: D's
     class term adds the twin classifier's CE on generated images, G's subtracts it."""
     gan, ref = twins("acgan", **levers)
@@ -138,7 +138,7 @@ def test_acgan_step_is_odena_et_al(levers):
     G, D = ref.generator, ref.discriminator
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if levers.get("loss") == "hinge":
+    if levers.get("loss", "hinge") == "hinge":
         d_source = lambda real, fake: tf.reduce_mean(tf.nn.relu(1 - real)) + tf.reduce_mean(tf.nn.relu(1 + fake))
         g_source = lambda fake: -tf.reduce_mean(fake)
     else:
