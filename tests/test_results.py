@@ -41,7 +41,7 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
                                      class_accuracy=0.625, intra_class_diversity=0.4), real_test_floor=floor)
     out = tmp_path / "docs" / "results.json"
     grid = results.write_grid(model_dir, str(tmp_path / "docs" / "acgan_tiny.png"))
-    record = results.make_record("acgan_tiny", run_dir, evaluation, grid)
+    record = results.make_record("acgan_tiny", run_dir, evaluation, os.path.basename(grid))
     assert (record["model"], record["epochs"], record["steps"], record["n"]) == ("acgan", 1, 16, 1000)
     assert record["fid"] == 12.345 and record["class_accuracy"] == 0.625 and record["real_floor"] == floor
     assert record["grid"] == "acgan_tiny.png" and record["args"].startswith("--examples=256")

@@ -59,7 +59,10 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     assert [r["epochs"] for r in records] == [1, 1, 1] and all(r["steps"] == 256 // 64 for r in records)
     assert "--g_class_weight=0.5" in records[1]["args"] and "--preset=seed" in records[2]["args"]
     assert "--g_class_weight" not in records[0]["args"] and "time_budget" not in records[0]["args"]
-    assert all((tmp_path / "results" / f"{r['name']}.png").exists() for r in records)
+    from PIL import Image
+    # Lever grids: 10 rows of 5 samples (32 px cells, 2 px gaps), a row per class.
+    assert [r["grid"] for r in records] == [f"acgan_levers/{r['name']}.png" for r in records]
+    assert all(Image.open(tmp_path / "results" / r["grid"]).size == (5 * 34 + 2, 10 * 34 + 2) for r in records)
     # When the variant's default moves to a lever's value, that lever's cached record stays (same settings)
     # and its args are its flags beyond the new defaults.
     from tfgan_cifar.gans.acgan import ACGAN

@@ -62,7 +62,8 @@ def versions():
 
 
 def make_record(name, run_dir, evaluation, grid):
-    """One record from a training run, its export and a `make eval` result (evaluate.py's JSON)."""
+    """One record from a training run, its export and a `make eval` result (evaluate.py's JSON); `grid` is its
+    PNG's path relative to the results file."""
     from tfgan_cifar import gans
     from tfgan_cifar.lib import metrics
     from tfgan_cifar.lib.callbacks import METRICS_FILE, epoch_records
@@ -76,20 +77,20 @@ def make_record(name, run_dir, evaluation, grid):
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
                 **{k: generated.get(k) for k in METRICS}, real_floor={k: floor.get(k) for k in METRICS},
-                grid=os.path.basename(grid), date=time.strftime("%Y-%m-%d"), versions=versions(),
+                grid=grid, date=time.strftime("%Y-%m-%d"), versions=versions(),
                 metrics_version=metrics.VERSION)
 
 
-def write_grid(model_dir, path, seed=0, data_dir="data"):
-    """A 10x10 grid of the export's samples (one row per class for conditional models), at 1x, as a
-    256-colour PNG (a committed result stays well under 150 KB). A variant that generates from something
+def write_grid(model_dir, path, seed=0, data_dir="data", columns=10):
+    """10 rows of `columns` samples of the export (one row per class for conditional models), at 1x, as a
+    256-colour PNG (a committed 10x10 grid stays well under 150 KB, 10x5 near 45 KB). A variant that generates from something
     other than z (sketch2img) gets its evaluation inputs: test images' sketches, sorted by class."""
     import numpy as np
 
     from tfgan_cifar import gans
     from tfgan_cifar.lib import data, images, savedmodel
     loaded, meta = savedmodel.load(model_dir)
-    n = 100
+    n = 10 * columns
     if meta["inputs"][0] == "z":
         labels = None
         if meta["conditional"]:
@@ -209,7 +210,7 @@ def main(argv):
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read --eval {F.eval}: {e}")
     grid = write_grid(F.model_dir, os.path.join(os.path.dirname(F.out) or ".", f"{F.name}.png"))
-    add(F.out, make_record(F.name, F.run_dir, evaluation, grid))
+    add(F.out, make_record(F.name, F.run_dir, evaluation, os.path.basename(grid)))
     print(f"added {F.name} to {F.out} (grid {grid})")
 
 

@@ -4,7 +4,8 @@ as run records (docs/results/zoo.json) with a 10x10 grid per model, and the READ
     python -m tfgan_cifar.tools.zoo --data_dir=data [--dataset=cifar10 --budget=1800 --models=all --n=10000]
 
 make levers: one variant, once per set of train flags (each lever alone over its defaults), for a number of
-epochs or a budget, recorded the same way (one record and grid per lever):
+epochs or a budget, recorded the same way (one record and grid per lever; the grids, 10 rows of 5 samples so
+that a table of a dozen levers stays a few hundred KB, go in a folder named after the results file):
 
     python -m tfgan_cifar.tools.zoo --models=acgan --levers='baseline; conditioning=multiply; preset=seed' \
         --epochs=10 --out=docs/results/acgan_levers.json
@@ -108,23 +109,26 @@ def resumable(config, n):
     return settings_key(gans.saved_config(saved), n) == settings_key(config, n)
 
 
-def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=None):
+def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=None, lever=False):
     """Train, export, evaluate one entry, or reuse its cached `record` (cached_record; scored again when the
-    metrics changed since: metrics.VERSION); add its record and grid to `out`. Returns (record, "cached" |
-    "rescored" | "trained")."""
+    metrics changed since: metrics.VERSION); add its record and grid to `out`. A zoo grid is <name>.png beside
+    `out`, 10x10; a `lever` grid is <out's stem>/<name>.png, 10 rows of 5 (a lever table's baseline is a
+    different run from the zoo's entry of the same name). Returns (record, "cached" | "rescored" | "trained")."""
     from tfgan_cifar import evaluate, gans, train
     from tfgan_cifar.lib import metrics
     from tfgan_cifar.tools import results
     path = os.path.join(config.export_dir, config.model)
+    results_dir = os.path.dirname(out) or "."
+    grid_name = f"{os.path.splitext(os.path.basename(out))[0]}/{name}.png" if lever else f"{name}.png"
+    grid, columns = os.path.join(results_dir, grid_name), 5 if lever else 10
     if record is not None and record.get("metrics_version") == metrics.VERSION:
         saved = os.path.join(config.run_dir, "config.json")
-        if os.path.exists(saved):  # its flags beyond today's defaults (a variant's defaults may have moved)
+        if os.path.exists(saved):  # its flags beyond today's preset (a variant's defaults may have moved)
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
-        grid = os.path.join(os.path.dirname(out) or ".", record["grid"])
         if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
-            results.write_grid(path, grid, data_dir=config.data_dir)
-        results.add(out, record)
-        return record, "cached"
+            results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
+        results.add(out, dict(record, grid=grid_name))
+        return dict(record, grid=grid_name), "cached"
     status = "rescored" if record is not None and os.path.isdir(path) else "trained"
     if status == "trained":
         if resumable(config, n):
@@ -132,9 +136,8 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
         _, _, path = train.train(config, verbose=0)
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
-    grid = results.write_grid(path, os.path.join(os.path.dirname(out) or ".", f"{name}.png"),
-                              data_dir=config.data_dir)
-    record = results.make_record(name, config.run_dir, evaluation, grid)
+    results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
+    record = results.make_record(name, config.run_dir, evaluation, grid_name)
     results.add(out, record)
     with open(os.path.join(work_dir, name, "result.json"), "w") as f:
         json.dump(dict(settings=settings_key(config, n), record=record), f, indent=1)
@@ -165,7 +168,8 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
             log(f"[{i + 1}/{len(configs)}] {entry.name}: training {length}, then {n} samples scored "
                 f"(ETA for the rest: {eta})", flush=True)
         start = time.perf_counter()
-        record, status = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress, cached[i])
+        record, status = run_model(entry.name, config, n, work_dir, out, evaluator_root, progress, cached[i],
+                                   lever=levers is not None)
         if status == "trained":
             fresh, fresh_seconds = fresh + 1, fresh_seconds + time.perf_counter() - start
         records.append(record)
