@@ -69,7 +69,7 @@ tensorboard:          ## TensorBoard on runs/
 
 # Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups.
 test:                 ## the test suite (pytest, two workers)
-	$(PYTHON) -m pytest -q -n 2
+	$(PYTHON) -m pytest -q -n 2 --durations=10
 
 bench:                ## throughput: fit vs a hand loop, every variant, precision x XLA, spectral norm
 	$(PYTHON) -m tfgan_cifar.tools.bench $(ARGS)
