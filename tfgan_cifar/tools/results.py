@@ -83,8 +83,8 @@ def make_record(name, run_dir, evaluation, grid):
 
 def write_grid(model_dir, path, seed=0, data_dir="data", columns=10):
     """10 rows of `columns` samples of the export (one row per class for conditional models), at 1x, as a
-    256-colour PNG (a committed 10x10 grid stays well under 150 KB, 10x5 near 45 KB). A variant that generates from something
-    other than z (sketch2img) gets its evaluation inputs: test images' sketches, sorted by class."""
+    256-colour PNG (a committed 10x10 grid stays well under 150 KB, 10x5 near 45 KB). A variant that generates
+    from something other than z (sketch2img) gets its evaluation inputs: test images' sketches, sorted by class."""
     import numpy as np
 
     from tfgan_cifar import gans

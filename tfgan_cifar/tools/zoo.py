@@ -127,8 +127,9 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
         if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
-        results.add(out, dict(record, grid=grid_name))
-        return dict(record, grid=grid_name), "cached"
+        record = dict(record, grid=grid_name)
+        results.add(out, record)
+        return record, "cached"
     status = "rescored" if record is not None and os.path.isdir(path) else "trained"
     if status == "trained":
         if resumable(config, n):
