@@ -10,6 +10,7 @@ class ConditionalWGANGP(WGANGP):
     INPUTS = ("z", "label")
     discriminator_takes_labels = True
     SUMMARY = "Wasserstein + gradient penalty; G: z ++ label embedding; critic: image + label-embedding plane"
+    NAMED_PRESETS = WGANGP.NAMED_PRESETS  # named presets are a variant's own: say that wgan_gp's apply here too
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
