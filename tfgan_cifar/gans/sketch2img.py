@@ -13,6 +13,7 @@ from tfgan_cifar.lib import networks, savedmodel, sketch
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.wasserstein import GradientPenaltyGAN
+from tfgan_cifar.gans.wgan_gp import WGANGP
 from tfgan_cifar.lib.images import grid, to_uint8
 
 SKETCH_MODES = ("paired", "unpaired")
@@ -24,7 +25,8 @@ class Sketch2Img(GradientPenaltyGAN):
     PRESET = dict(width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0, norm="instance",
                   sketches="paired", l1_weight=0.0, upsample="transpose", noise="dropout", edge_threshold=0.2,
                   edge_blur=False, sketch_dir="")
-    NAMED_PRESETS = {"seed": dict(gp_weight=100.0, sketches="unpaired", image_size=64, epochs=100)}
+    NAMED_PRESETS = {"seed": dict(gp_weight=100.0, sketches="unpaired", image_size=64, epochs=100),
+                     "cpu_fast": WGANGP.NAMED_PRESETS["cpu_fast"]}  # make zoo's: the critic loop is wgan_gp's
     METRICS = ("d_loss", "g_loss", "w_distance", "gp", "l1")
     SUMMARY = ("Wasserstein + gradient penalty (+ optional L1 to the paired image); G: U-Net from sketch + label "
                "embedding; critic: image + sketch + label plane, instance norm")
