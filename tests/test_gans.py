@@ -101,10 +101,13 @@ def test_dcgan_preset_is_the_published_one():
     assert default.batch_size == 64 and default.width == 64
 
 
-def test_wgan_clips_every_critic_weight():
-    gan = gans.build(tiny_config("wgan", clip_value=0.01))
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_wgan_clips_every_critic_weight(norm):
+    gan = gans.build(tiny_config("wgan", clip_value=0.01, norm=norm))
     gan.compile()
     assert max(np.abs(v.numpy()).max() for v in gan.discriminator.trainable_variables) > 0.01  # init exceeds c
+    scales = [v for v in gan.discriminator.trainable_variables if "gamma" in v.path]
+    assert len(scales) == (2 if norm == "batch" else 0)  # batch norm's scales (init 1) are clipped too
     gan.train_step(batch())
     for v in gan.discriminator.trainable_variables:
         assert np.abs(v.numpy()).max() <= 0.01 + 1e-7, v.name
