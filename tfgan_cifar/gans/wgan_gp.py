@@ -11,7 +11,7 @@ class WGANGP(GradientPenaltyGAN):
     PRESET = dict(nz=100, width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0,
                   norm="layer")
     # The CPU preset of make zoo. Five critic steps per G step at width 64 leave too few G steps for 30 CPU-minutes
-    # (cgan's seed recipe still drew class-coloured blobs after 30 minutes), so: two critic steps (each with its
+    # (cgan's published recipe still drew class-coloured blobs after 30 minutes), so: two critic steps (each with its
     # double backward pass for the penalty), dcgan cpu_fast's width 32, and the rate of the WGAN-GP authors' own
     # CIFAR-10 code, 2e-4, falling linearly to 0 (here over the budget's second half, as dcgan's cpu_fast).
     NAMED_PRESETS = {"cpu_fast": dict(width=32, n_critic=2, g_lr=2e-4, d_lr=2e-4, lr_decay="linear",
