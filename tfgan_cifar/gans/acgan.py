@@ -42,7 +42,8 @@ class ACGAN(GAN):
     # collapsed within classes at its 14th (recall 0.08; D's real-image class accuracy kept rising to 0.90,
     # i.e. its classifier memorised the training images). The same recipe with the rates falling linearly to
     # 0 over the whole budget takes about the steps of 9.5 epochs at full rate, where the default had FID
-    # 1.23 / recall 0.65 after 10, and ends on small steps instead of a collapse.
+    # 1.23 / recall 0.65 after 10, and ends on small steps instead of a collapse: make zoo, 13,954 steps,
+    # FID 2.16 / recall 0.66 / class accuracy 0.74 (the default's collapsed run: 7.41 / 0.08 / 0.55).
     NAMED_PRESETS = {"cpu_fast": dict(lr_decay="linear", lr_decay_start=0.0, precision="auto"),
                      "demo": dict(width=32, g_lr=4e-4, d_lr=4e-4, lr_decay="linear", lr_decay_start=0.5,
                                   class_fake_weight=0.0, conditioning="multiply", loss="bce", epochs=5),

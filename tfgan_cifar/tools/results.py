@@ -166,7 +166,13 @@ def markdown_table(path, grid_dir=None):
     rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
-    return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}."
+    return "\n".join(rows) + (f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}. {ONE_SIDED}")
+
+
+# Why the floor row is not the best cell of every column (measured in docs/evaluation.md).
+ONE_SIDED = ("Real images score best on FID, KID and recall; IS, precision and class accuracy are one-sided: "
+             "a generator that draws only typical or easily classified images scores above real ones on them, "
+             "so read them next to recall (docs/evaluation.md).")
 
 
 # A block's table never spans another block's marks, and may be empty (a new block before its first update).
