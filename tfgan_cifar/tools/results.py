@@ -166,7 +166,7 @@ def markdown_table(path, grid_dir=None):
     rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
-    return "\n".join(rows) + (f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}. {ONE_SIDED}")
+    return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}. {ONE_SIDED}"
 
 
 # Why the floor row is not the best cell of every column (measured in docs/evaluation.md).
