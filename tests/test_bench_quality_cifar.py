@@ -42,7 +42,7 @@ def test_recipe_is_dcgans_named_preset():
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused")
     assert config.model == "dcgan" and config.time_budget == 600 and config.batch_size == 64
     assert config.precision == "auto" and config.ema == 0.0 and config.simultaneous is False
-    assert config.width == 32 and config.lr_decay == "linear" and config.lr_decay_start == 0.5
+    assert config.width == 48 and config.lr_decay == "linear" and config.lr_decay_start == 0.5
     assert config.g_lr == config.d_lr == 4e-4 and config.loss == "bce" and config.norm == "batch"
     with pytest.raises(UsageError, match="not a preset of dcgan"):
         bq.recipe_config("turbo", 600, "data", "/tmp/unused")

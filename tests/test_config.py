@@ -38,8 +38,8 @@ def test_command_line_and_make_config_build_the_same_config():
 
 
 def test_precedence_is_defaults_then_preset_then_named_preset_then_overrides():
-    config = gans.make_config("dcgan", "cpu_fast", width=48)
-    assert config.width == 48  # override over the named preset's 32
+    config = gans.make_config("dcgan", "cpu_fast", width=40)
+    assert config.width == 40  # override over the named preset's 48
     assert config.g_lr == 4e-4 and config.lr_decay == "linear"  # named preset over the published one
     assert config.beta1 == 0.5 and config.batch_size == 64  # published preset, RunConfig default
     assert gans.make_config("dcgan").width == 64
