@@ -1,7 +1,7 @@
 """Each variant's train_step against the paper's algorithm written out by hand with Keras and TensorFlow only
 (no project losses, no GAN.step): the same weights, batch, latent vectors and interpolation weights, one
 step each, then every weight of both networks (batch-norm statistics and spectral-norm vectors included)
-must agree. dcgan's step is checked the same way in test_gans.py."""
+must agree. dcgan's step is checked the same way in test_gans.py (mlp's is dcgan's with other networks)."""
 
 import keras
 import numpy as np
@@ -160,6 +160,29 @@ def test_acgan_step_is_odena_et_al(levers):
         fake_source, fake_class, *fake_twin = D(G([zs[1], labels], training=True), training=True)
         twin = ce(labels, fake_twin[0]) if tac else 0.0
         g_loss = g_source(fake_source) + g_weight * (ce(labels, fake_class) - twin)
+    apply(g_opt, tape, g_loss, G)
+    assert_same_weights(gan, ref, initial)
+
+
+def test_mlp_step_is_algorithm_1_of_goodfellow_et_al():
+    """One D step on -log D(x) - log(1 - D(G(z))) (BCE on logits, Adam(d_lr, 0.5); its cpu_fast rate 4e-4), then
+    one G step on the non-saturating -log D(G(z)) with fresh z and Adam(g_lr, 0.5)."""
+    gan, ref = twins("mlp", d_lr=4e-4)
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="mlp"), latent(2)
+    replay(gan, zs)
+    gan.train_step((real, labels))
+
+    G, D = ref.generator, ref.discriminator
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    g_opt, d_opt = keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(4e-4, 0.5)
+    fake = G(zs[0], training=True)
+    with tf.GradientTape() as tape:
+        real_logits, fake_logits = D(real, training=True), D(fake, training=True)
+        d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+    apply(d_opt, tape, d_loss, D)
+    with tf.GradientTape() as tape:
+        fake_logits = D(G(zs[1], training=True), training=True)
+        g_loss = bce(tf.ones_like(fake_logits), fake_logits)
     apply(g_opt, tape, g_loss, G)
     assert_same_weights(gan, ref, initial)
 

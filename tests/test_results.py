@@ -45,6 +45,12 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert (record["model"], record["epochs"], record["steps"], record["n"]) == ("acgan", 1, 16, 1000)
     assert record["fid"] == 12.345 and record["class_accuracy"] == 0.625 and record["real_floor"] == floor
     assert record["grid"] == "acgan_tiny.png" and record["args"].startswith("--examples=256")
+    assert "sketch_f1" not in record and "kid_std" not in record  # a variant's own metrics only where it has them
+    extras = dict(evaluation, generated=dict(evaluation["generated"], sketch_f1=0.42, kid_std=0.01),
+                  real_test_floor=dict(floor, sketch_f1_chance=0.21))
+    with_extras = results.make_record("acgan_tiny", run_dir, extras, os.path.basename(grid))
+    assert with_extras["sketch_f1"] == 0.42 and "kid_std" not in with_extras
+    assert with_extras["real_floor"] == dict(floor, sketch_f1_chance=0.21)
     from PIL import Image
     assert Image.open(grid).size == (10 * 34 + 2, 10 * 34 + 2)  # 10x10 cells of 32 px with 2 px gaps
     results.add(str(out), record)

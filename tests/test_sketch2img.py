@@ -46,6 +46,38 @@ def test_unpaired_partner_is_always_another_image_of_the_same_class():
     np.testing.assert_array_equal(np.round(own.numpy()[:, 0, 0, 0] * 255), np.arange(n))  # paired: its own
 
 
+def test_sketch_agreement_is_the_f1_of_strokes_within_a_pixel_as_scipy_computes_it():
+    from scipy import ndimage
+    from tfgan_cifar.lib.images import to_float
+    rng = np.random.default_rng(0)
+    images = np.full((6, 24, 24, 3), 128, np.uint8)  # 4x4-px blocks of random colours in a plain frame, so that
+    images[:, 4:20, 4:20] = np.kron(rng.integers(0, 256, (6, 4, 4, 3)), np.ones((1, 4, 4, 1)))  # no stroke is at a border
+    own = sketch.edges(to_float(images)).numpy()
+
+    def reference(sketches, radius):
+        drawn, given = own >= 0.5, sketches >= 0.5
+        square = np.ones((1, 2 * radius + 1, 2 * radius + 1, 1), bool)
+        near = lambda m: ndimage.binary_dilation(m, structure=square)
+        p, r = (drawn & near(given)).sum() / drawn.sum(), (given & near(drawn)).sum() / given.sum()
+        return 2 * p * r / (p + r)
+
+    assert sketch.agreement(images, own) == 1.0
+    shifted, others = np.roll(own, 1, axis=2), own[np.roll(np.arange(6), 1)]
+    for sketches in (shifted, others):
+        for radius in (0, 1, 2):
+            assert sketch.agreement(images, sketches, tolerance=radius) == pytest.approx(reference(sketches, radius))
+    assert sketch.agreement(images, shifted, tolerance=1) == 1.0 > sketch.agreement(images, shifted, tolerance=0)
+    assert sketch.agreement(images, np.zeros_like(own)) == 0.0  # an empty sketch matches nothing
+
+
+def test_same_class_partners_are_another_image_of_the_class():
+    from tfgan_cifar.gans.sketch2img import same_class_partners
+    labels = np.array([2, 0, 2, 1, 0, 2, 3])
+    partners = same_class_partners(labels)
+    np.testing.assert_array_equal(labels[partners], labels)
+    np.testing.assert_array_equal(partners, [2, 4, 5, 3, 1, 0, 6])  # class 1 and 3 have one image: itself
+
+
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
 def test_unet_output_matches_the_sketch(size, upsample):
@@ -129,6 +161,16 @@ def test_evaluate_scores_test_sketches_with_paired_distances(trained, evaluator_
     g, floor = result["generated"], result["real_test_floor"]
     assert result["samples"] == 200 and {"fid", "class_accuracy", "l1", "ssim"} <= set(g)
     assert 0 < g["l1"] < 1 and -1 <= g["ssim"] < 1 and floor["class_accuracy"] > g["class_accuracy"]
+    # Edge F1 of the very samples scored, to the sketches they were drawn from; chance: real images, others' sketches.
+    loaded, meta = savedmodel.load(str(trained / "models" / "sketch2img"))
+    held_out = data.random_subset(data.load("shapes", "test", str(tmp_path), 32), 200, 0)
+    inputs, _, _ = gans.VARIANTS["sketch2img"].evaluation_inputs(meta, held_out, 200)
+    fake = savedmodel.generate(loaded, inputs, progress=False)
+    assert g["sketch_f1"] == pytest.approx(sketch.agreement(fake, inputs["sketch"]))
+    from tfgan_cifar.gans.sketch2img import same_class_partners
+    partners = same_class_partners(held_out.labels)
+    assert floor["sketch_f1_chance"] == pytest.approx(sketch.agreement(held_out.images, inputs["sketch"][partners]))
+    assert "edge F1 to its sketch" in evaluate.format_table(result)
 
 
 def test_seed_preset_and_sketch_flags_are_validated():

@@ -41,10 +41,13 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     if progress:
         print(f"{extractor.name} features of the generated images")
     fake_f, fake_l = extractor(fake, progress=progress)
-    generated = dict(metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed), **paired)
+    variant_generated, variant_floor = gans.VARIANTS[meta["model"]].evaluation_extras(meta, inputs, fake, held_out)
+    generated = dict(metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed), **paired,
+                     **variant_generated)
     # The floor: held-out real images with their true labels, scored exactly like samples.
     real_f, real_l = extractor(data.resize_uint8(held_out.images, size))
-    floor = metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed)
+    floor = dict(metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed),
+                 **variant_floor)
     described = f"{dataset} train split, its reference part ({len(reference['features'])} images, unseen by the evaluator)"
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
                 samples=n, floor_samples=len(held_out), reference=described,
@@ -80,14 +83,15 @@ def format_table(result):
             ("recall", "recall"), ("class accuracy", "class_accuracy"),
             ("intra-class diversity", "intra_class_diversity"), ("  its worst class", "intra_class_diversity_min"),
             ("L1 to paired image", "l1"),
-            ("SSIM to paired image", "ssim")]
+            ("SSIM to paired image", "ssim"), ("edge F1 to its sketch", "sketch_f1"),
+            ("  chance: real, other's", "sketch_f1_chance")]
     g, r = result["generated"], result["real_test_floor"]
     lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "
              f"{result['features']} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
     for title, key in rows:
-        if key in g:
+        if key in g or key in r:
             fmt = (lambda d: f"{d[key]:.4f} ± {d['kid_std']:.4f}") if key == "kid" else (lambda d: f"{d[key]:.4f}")
-            lines.append(f"{title:24s}{fmt(g):>14s}{fmt(r) if key in r else '':>18s}")
+            lines.append(f"{title:24s}{fmt(g) if key in g else '':>14s}{fmt(r) if key in r else '':>18s}")
     return "\n".join(lines)
 
 

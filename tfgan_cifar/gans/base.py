@@ -134,6 +134,12 @@ class GAN(keras.Model):
         return dict(inputs, label=labels), labels, None
 
     @classmethod
+    def evaluation_extras(cls, meta, inputs, fake, held_out):
+        """({metric: value} of the samples, {metric: value} of the held-out real images): what a variant's own
+        input asks of its samples beyond the shared metrics (sketch2img: do they follow their sketches)."""
+        return {}, {}
+
+    @classmethod
     def sample_picture(cls, inputs, images, rows=None):
         """(uint8 tiles, rows) of the PNG grid `sample` writes of `images` generated from `inputs`."""
         return images, rows

@@ -36,6 +36,25 @@ def sketches_of(images_uint8, threshold=0.2, blur=False, batch_size=1000):
     return np.concatenate(out) if out else np.zeros((0,) + images_uint8.shape[1:3] + (1,), np.uint8)
 
 
+def agreement(images_uint8, sketches, threshold=0.2, blur=False, tolerance=1):
+    """How closely images follow their sketches (float [N, H, W, 1], 1 = stroke): the F1 of the images' own
+    strokes (their edges, as training drew them) against the sketch's, pooled over all images; a stroke pixel
+    counts as matched when the other has one within `tolerance` pixels. 1 = the same strokes."""
+    drawn = sketches_of(images_uint8, threshold, blur) >= 128
+    given = np.asarray(sketches) >= 0.5
+    precision = np.sum(drawn & _within(given, tolerance)) / max(np.sum(drawn), 1)  # drawn strokes the sketch has
+    recall = np.sum(given & _within(drawn, tolerance)) / max(np.sum(given), 1)  # sketch strokes that were drawn
+    return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
+
+
+def _within(mask, radius):
+    """Pixels with a True pixel of `mask` [N, H, W, 1] within `radius` (a square neighbourhood)."""
+    h, w = mask.shape[1:3]
+    padded = np.pad(mask, ((0, 0), (radius, radius), (radius, radius), (0, 0)))
+    return np.any([padded[:, dy:dy + h, dx:dx + w] for dy in range(2 * radius + 1) for dx in range(2 * radius + 1)],
+                  axis=0)
+
+
 def read_sketch(path):
     """One sketch file as float32 [H, W, 1] ink in [0, 1]; dark strokes on light paper are inverted."""
     from PIL import Image

@@ -22,6 +22,8 @@ from absl import flags
 from tfgan_cifar.lib.errors import UsageError
 
 METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy", "intra_class_diversity")
+# A variant's own metrics (evaluation_extras, paired distances), recorded only where its evaluation has them.
+VARIANT_METRICS = ("l1", "ssim", "sketch_f1", "sketch_f1_chance")
 # Settings that say where a run was, not what it was.
 NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precision_reason", "log_every",
             "keep_checkpoints", "ckpt_every", "fid_every", "fid_samples", "features", "inception_path", "model"}
@@ -76,9 +78,14 @@ def make_record(name, run_dir, evaluation, grid):
                 epochs=epochs[-1]["epoch"], steps=epochs[-1]["step"],
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
-                **{k: generated.get(k) for k in METRICS}, real_floor={k: floor.get(k) for k in METRICS},
+                **{k: generated.get(k) for k in METRICS}, **_variant_metrics(generated),
+                real_floor=dict({k: floor.get(k) for k in METRICS}, **_variant_metrics(floor)),
                 grid=grid, date=time.strftime("%Y-%m-%d"), versions=versions(),
                 metrics_version=metrics.VERSION)
+
+
+def _variant_metrics(scores):
+    return {k: scores[k] for k in VARIANT_METRICS if k in scores}
 
 
 def write_grid(model_dir, path, seed=0, data_dir="data", columns=10):
