@@ -9,7 +9,7 @@ setting (skin lesions, 64x64, lambda 100, 5 critic steps, lr 1e-4, 100 epochs) i
 import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar.lib import networks, savedmodel, sketch
+from tfgan_cifar.lib import data, networks, savedmodel, sketch
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.wasserstein import GradientPenaltyGAN
@@ -165,10 +165,8 @@ class Sketch2Img(GradientPenaltyGAN):
 
 
 def same_class_partners(labels):
-    """For each position, another position of the same class (the next one of that class, cyclically; itself
-    only when its class has one image)."""
-    partners = np.arange(len(labels))
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        partners[members] = np.roll(members, -1)
-    return partners
+    """For each position, the next position of the same class, cyclically (itself when its class has one image):
+    the training pipeline's unpaired draw (data.partners) with its random offset at 0."""
+    members, counts, position = data.class_members(labels)
+    n = len(labels)
+    return data.partners(np.arange(n), labels, members, counts, position, np.zeros(n, np.float32)).numpy()
