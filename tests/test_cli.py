@@ -18,7 +18,7 @@ CASES = [
     ("train", ["--clip_value=0.01"], "does not apply to dcgan; it applies to: wgan"),
     ("train", ["--model=wgan_gp", "--norm=batch"], "choose one of: layer, instance, none"),
     ("train", ["--model=sagan", "--loss=l2"], "--loss=l2"),
-    ("train", ["--model=mlp", "--width=32"], "--width does not apply to mlp"),
+    ("train", ["--model=mlp", "--norm=layer"], "--norm does not apply to mlp"),
     ("train", ["--model=wgan_gp", "--simultaneous"], "--simultaneous does not apply to wgan_gp; it applies to: dcgan, mlp"),
     ("train", ["--norm=instance"], "--norm=instance is not valid for dcgan; choose one of: batch, spectral, none"),
     ("train", ["--epochs=abc"], "epochs"),

@@ -101,6 +101,15 @@ def test_dcgan_preset_is_the_published_one():
     assert default.batch_size == 64 and default.width == 64
 
 
+def test_mlp_width_sets_its_hidden_layers():
+    def units(model):
+        return [l.units for l in model.layers if isinstance(l, keras.layers.Dense)]
+    assert gans.make_config("mlp").width == 256  # the baseline's 256-512-1024
+    gan = gans.build(tiny_config("mlp", width=12))
+    assert units(gan.generator) == [12, 24, 48, 32 * 32 * 3]
+    assert units(gan.discriminator) == [48, 24, 12, 1]
+
+
 @pytest.mark.parametrize("norm", ["none", "batch"])
 def test_wgan_clips_every_critic_weight(norm):
     gan = gans.build(tiny_config("wgan", clip_value=0.01, norm=norm))

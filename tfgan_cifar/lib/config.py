@@ -102,7 +102,8 @@ class RunConfig:
     inception_path: str = setting("", help="A local copy of TF-GAN's Inception SavedModel, for offline "
         "--features=inception.")
     nz: Optional[int] = setting(None, help="Latent dimension (preset: 100).")
-    width: Optional[int] = setting(None, help="Base channel width of both networks (preset: 64).")
+    width: Optional[int] = setting(None, help="Base channel width of both networks (preset: 64; "
+        "mlp: units of the narrowest hidden layer, 256).")
     g_lr: Optional[float] = setting(None, help="Generator learning rate (preset per variant).")
     d_lr: Optional[float] = setting(None, help="Discriminator/critic learning rate (preset per variant).")
     beta1: Optional[float] = setting(None, help="Adam beta1 (preset per variant).")
