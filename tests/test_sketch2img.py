@@ -96,6 +96,29 @@ def test_unet_output_matches_the_sketch(size, upsample):
     assert joined == [size >> k for k in range(stages - 1, 0, -1)]
 
 
+def test_latent_noise_gives_one_sketch_many_images_reproducibly_from_an_export(tmp_path):
+    gan = gans.build(tiny_config("sketch2img", noise="latent"))
+    sketches = np.zeros((4, 32, 32, 1), np.float32)
+    sketches[:, 8:24, 16] = 1.0  # one sketch and label, four times
+    labels = np.full(4, 3, np.int32)
+    out = gan.generate(sketches, labels).numpy()
+    spread = np.abs(out[1:] - out[:1]).max(axis=(1, 2, 3))
+    assert spread.min() > 1e-3  # in inference, too, every image draws its own vector
+    # The vector is tiled over the image: the latent planes of one row are one value each.
+    planes = keras.Model(gan.generator.inputs, [l.output for l in gan.generator.layers
+                                                if l.__class__.__name__ == "LatentPlanes"])(
+        [sketches, labels]).numpy()
+    assert planes.shape == (4, 32, 32, networks.LATENT_PLANES)
+    np.testing.assert_array_equal(planes, np.broadcast_to(planes[:, :1, :1], planes.shape))
+    meta = savedmodel.metadata(gan, data.SHAPES_CLASSES, 1, 1)
+    savedmodel.save_generator(gan, str(tmp_path / "m"), meta)
+    sample = lambda loaded: savedmodel.generate(loaded, dict(sketch=sketches, label=labels))
+    loaded, fresh = savedmodel.load(str(tmp_path / "m"))[0], savedmodel.load(str(tmp_path / "m"))[0]
+    calls = [sample(loaded), sample(loaded)]
+    np.testing.assert_array_equal(calls[0], sample(fresh))  # each fresh load samples the same images
+    assert np.abs(calls[1].astype(int) - calls[0]).max() > 0  # and the next call draws new vectors
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("s2i")

@@ -41,7 +41,7 @@ class Sketch2Img(GradientPenaltyGAN):
         super().validate_config(config)  # critic norms
         cls.check_choice(config, "sketches", SKETCH_MODES)
         cls.check_choice(config, "upsample", ("transpose", "bilinear"))
-        cls.check_choice(config, "noise", ("dropout", "z", "none"))
+        cls.check_choice(config, "noise", ("dropout", "z", "latent", "none"))
         if not 0 < config.edge_threshold < 1:
             raise UsageError(f"--edge_threshold must be in (0, 1), got {config.edge_threshold}")
         if config.l1_weight < 0:

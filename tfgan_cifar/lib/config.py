@@ -127,8 +127,8 @@ class RunConfig:
     l1_weight: Optional[float] = setting(None, help="sketch2img: weight of the L1 distance to the paired image in "
         "G's loss.")
     upsample: Optional[str] = setting(None, help="sketch2img: decoder upsampling, 'transpose' or 'bilinear'.")
-    noise: Optional[str] = setting(None, help="sketch2img: generator noise in training, 'dropout', 'z' (a noise "
-        "channel) or 'none'.")
+    noise: Optional[str] = setting(None, help="sketch2img: generator noise, 'dropout' or 'z' (a noise channel), both "
+        "in training only; 'latent' (a random vector per image, in sampling too: one sketch gives many images); or 'none'.")
     edge_threshold: Optional[float] = setting(None, help="sketch2img: edge strength (0..1 of each image's maximum) "
         "that becomes a stroke.")
     edge_blur: Optional[bool] = setting(None, help="sketch2img: soften the extracted strokes with a 3x3 blur.")

@@ -1,5 +1,5 @@
 """Layers Keras does not ship: spectral normalisation as in the paper, SAGAN's self-attention,
-class-conditional batch norm and the projection discriminator's class term."""
+class-conditional batch norm, the projection discriminator's class term and sketch2img's latent planes."""
 import keras
 from keras import layers, ops
 
@@ -194,6 +194,29 @@ class Projection(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "spectral_norm": self.spectral_norm}
+
+
+class LatentPlanes(layers.Layer):
+    """A fresh N(0, 1) vector per image, tiled over the input's height and width as `dims` extra planes: a
+    generator without a z input gets its randomness in sampling as well as training (unlike dropout or
+    GaussianNoise, which are off at inference). The seed's state is a variable, so a loaded export samples
+    reproducibly from where it was saved."""
+
+    def __init__(self, dims, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.dims, self.seed = dims, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, like):
+        batch, height, width = ops.shape(like)[0], ops.shape(like)[1], ops.shape(like)[2]
+        z = keras.random.normal((batch, 1, 1, self.dims), seed=self.seed_generator, dtype=like.dtype)
+        return ops.broadcast_to(z, (batch, height, width, self.dims))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.dims,)
+
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims, "seed": self.seed}
 
 
 class ProxyCosine(layers.Layer):

@@ -136,17 +136,24 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
     return keras.Model(_unwrap(inputs), outputs, name=name)
 
 
+LATENT_PLANES = 8  # sketch2img --noise=latent: dimensions of the per-image random vector
+
+
 def unet_generator(image_size, width=64, num_classes=10, upsample="transpose", noise="dropout", name="generator"):
     """sketch2img's encoder-decoder (U-Net, as in pix2pix): the sketch and the label (an embedding
     broadcast as channels) are encoded by stride-2 convs (LeakyReLU, BN after the first) down to 4x4,
     then decoded by 2x upsampling (transposed conv, or bilinear + conv) with BN + ReLU, each stage
     concatenated with the encoder's features of the same size; tanh output. Noise: dropout in the two
-    deepest decoder stages, or a Gaussian noise channel, both active in training only (or none)."""
+    deepest decoder stages, or a Gaussian noise channel, both active in training only; or 'latent', a random
+    vector per image as input planes, drawn in sampling too (one sketch, many images); or none."""
     stages = _levels(image_size)
     sketch, label = keras.Input(shape=(image_size, image_size, 1), name="sketch"), label_input()
     planes = [sketch, label_channel(label, num_classes, image_size)]
     if noise == "z":
         planes.append(layers.GaussianNoise(1.0)(keras.ops.zeros_like(sketch)))
+    elif noise == "latent":
+        from tfgan_cifar.lib.layers import LatentPlanes
+        planes.append(LatentPlanes(LATENT_PLANES)(sketch))
     h = layers.Concatenate()(planes)
     skips, channels = [], width
     for i in range(stages):

@@ -68,6 +68,8 @@ def _write(gan, generator, path, meta):
     meta = dict(meta, weights="ema" if generator is gan.ema_generator else "trained")
     module = tf.Module()
     module.generator = generator
+    # Tracked explicitly: Keras does not hand TF every variable the serving function reads (a SeedGenerator's state).
+    module.generator_variables = [v.value for v in generator.variables]
     module.meta_json = tf.Variable(json.dumps(meta), trainable=False, name="meta_json")
     module.serve = gan.serving_function(generator)
     try:
