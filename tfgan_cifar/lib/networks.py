@@ -9,7 +9,7 @@ import math
 import keras
 from keras import layers
 
-from tfgan_cifar.lib.layers import ProxyCosine, sn
+from tfgan_cifar.lib.layers import LatentPlanes, ProxyCosine, sn
 
 PROXY_EMBEDDING = 512  # ReACGAN's embedding size on CIFAR-10 (StudioGAN's d_embed_dim)
 
@@ -152,7 +152,6 @@ def unet_generator(image_size, width=64, num_classes=10, upsample="transpose", n
     if noise == "z":
         planes.append(layers.GaussianNoise(1.0)(keras.ops.zeros_like(sketch)))
     elif noise == "latent":
-        from tfgan_cifar.lib.layers import LatentPlanes
         planes.append(LatentPlanes(LATENT_PLANES)(sketch))
     h = layers.Concatenate()(planes)
     skips, channels = [], width
