@@ -10,6 +10,7 @@ from PIL import Image
 
 from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import data, savedmodel, networks, sketch
+from tfgan_cifar.lib.layers import LatentPlanes
 from tfgan_cifar import gans
 
 
@@ -105,9 +106,8 @@ def test_latent_noise_gives_one_sketch_many_images_reproducibly_from_an_export(t
     spread = np.abs(out[1:] - out[:1]).max(axis=(1, 2, 3))
     assert spread.min() > 1e-3  # in inference, too, every image draws its own vector
     # The vector is tiled over the image: the latent planes of one row are one value each.
-    planes = keras.Model(gan.generator.inputs, [l.output for l in gan.generator.layers
-                                                if l.__class__.__name__ == "LatentPlanes"])(
-        [sketches, labels]).numpy()
+    latent = [l.output for l in gan.generator.layers if isinstance(l, LatentPlanes)]
+    planes = keras.Model(gan.generator.inputs, latent)([sketches, labels]).numpy()
     assert planes.shape == (4, 32, 32, networks.LATENT_PLANES)
     np.testing.assert_array_equal(planes, np.broadcast_to(planes[:, :1, :1], planes.shape))
     meta = savedmodel.metadata(gan, data.SHAPES_CLASSES, 1, 1)
