@@ -15,6 +15,7 @@ OUT     ?= samples/$(MODEL).png
 LABELS  ?=
 LABEL   ?=
 SKETCH  ?=
+PER_SKETCH ?=
 REPEATS ?=
 MODELS  ?=
 ARGS    ?=
@@ -46,9 +47,10 @@ train:                ## train MODEL (DATASET DATA_DIR EPOCHS BATCH STEPS RUN RE
 export:               ## export a run's newest checkpoint to models/MODEL (RUN, default the newest run of MODEL)
 	$(PYTHON) -m tfgan_cifar.export --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
 
-sample:               ## sample models/MODEL to OUT (N, LABELS=cat,ship or ids, SKETCH for sketch2img)
+sample:               ## sample models/MODEL to OUT (N, LABELS=cat,ship or ids, SKETCH [PER_SKETCH] for sketch2img)
 	$(PYTHON) -m tfgan_cifar.sample --model_dir=models/$(MODEL) --n=$(or $(N),64) --out=$(OUT) \
-		$(call flag,labels,$(or $(LABELS),$(LABEL))) $(call flag,sketch,$(SKETCH)) $(ARGS)
+		$(call flag,labels,$(or $(LABELS),$(LABEL))) $(call flag,sketch,$(SKETCH)) \
+		$(call flag,per_sketch,$(PER_SKETCH)) $(ARGS)
 
 FEATURES ?= evaluator
 eval:                 ## FID/IS/KID/precision/recall/class accuracy of models/MODEL at N samples, next to the real floor

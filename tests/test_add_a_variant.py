@@ -40,7 +40,7 @@ class LowRes2Img(GradientPenaltyGAN):
         return dict(z=z, lowres=lowres), None, held_out.images  # each sample should reproduce its image
 
     @classmethod
-    def sampling_inputs(cls, meta, n, seed=0, labels="", source=""):
+    def sampling_inputs(cls, meta, n, seed=0, labels="", source="", per_source=1):
         held_out = data.random_subset(data.load(meta["dataset"], "test"), n, seed)  # shrunk test images
         return cls.evaluation_inputs(meta, held_out, n, seed)[0]
 

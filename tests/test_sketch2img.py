@@ -119,6 +119,33 @@ def test_latent_noise_gives_one_sketch_many_images_reproducibly_from_an_export(t
     assert np.abs(calls[1].astype(int) - calls[0]).max() > 0  # and the next call draws new vectors
 
 
+def test_sample_cli_draws_several_images_per_sketch_in_one_row_each(tmp_path):
+    gan = gans.build(tiny_config("sketch2img", noise="latent"))
+    savedmodel.save_generator(gan, str(tmp_path / "m"), savedmodel.metadata(gan, data.SHAPES_CLASSES, 1, 1))
+    drawn = np.full((2, 32, 32), 255, np.uint8)
+    drawn[0, 8:24, 16] = 0  # a vertical stroke
+    drawn[1, 16, 8:24] = 0  # a horizontal one
+    os.makedirs(tmp_path / "sketches")
+    for i in range(2):
+        Image.fromarray(drawn[i]).save(tmp_path / "sketches" / f"s{i}.png")
+    common = (f"--model_dir={tmp_path}/m", f"--sketch={tmp_path}/sketches", "--labels=1,4", "--per_sketch=3")
+    for out in ("s.npz", "s.png"):  # each a fresh load, so both draw the same vectors
+        res = run_cli("sample", *common, f"--out={tmp_path}/{out}")
+        assert res.returncode == 0, res.stderr[-2000:]
+    got = np.load(tmp_path / "s.npz")
+    assert got["label"].tolist() == [1, 1, 1, 4, 4, 4]
+    np.testing.assert_array_equal(got["sketch"][:, :, :, 0], np.repeat(drawn == 0, 3, axis=0).astype(np.float32))
+    for group in got["images"].reshape(2, 3, 32, 32, 3).astype(int):
+        assert min(np.abs(group[i] - group[j]).max() for i, j in ((0, 1), (0, 2), (1, 2))) > 0  # three draws
+    picture = np.asarray(Image.open(tmp_path / "s.png"))[::2, ::2]  # back at 1x
+    assert picture.shape == (2 * 34 + 2, 4 * 34 + 2, 3)  # 2 rows of sketch | 3 images
+    tile = lambda row, col: picture[2 + 34 * row:34 * row + 34, 2 + 34 * col:34 * col + 34]
+    for row in range(2):
+        np.testing.assert_array_equal(tile(row, 0)[:, :, 0], drawn[row])
+        for col in range(1, 4):
+            np.testing.assert_array_equal(tile(row, col), got["images"][3 * row + col - 1])
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("s2i")
@@ -170,7 +197,9 @@ def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
     model_dir = str(trained / "models" / "sketch2img")
     for args, needle in (([f"--sketch={tmp_path}/small.png"], "16x16; this model takes 32x32"),
                          ([f"--sketch={tmp_path}/ok.png", "--labels=10"], "--labels: class id 10 is not in 0..9"),
-                         ([], "give --sketch")):
+                         ([], "give --sketch"),
+                         ([f"--sketch={tmp_path}/ok.png", "--per_sketch=2"], "draws one image per sketch"),
+                         ([f"--sketch={tmp_path}/ok.png", "--per_sketch=0"], "--per_sketch must be >= 1")):
         res = run_cli("sample", f"--model_dir={model_dir}", f"--out={tmp_path}/x.png", *args)
         lines = error_lines(res.stderr)
         assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], lines

@@ -78,6 +78,9 @@ def test_sample_cli_writes_png_and_npz(one_epoch, tmp_path):
     z = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)  # --seed=0, as sample draws them
     expected = images.grid(savedmodel.generate(loaded, z))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")), expected.repeat(2, 0).repeat(2, 1))
+    res = run_cli("sample", f"--model_dir={path}", "--per_sketch=2", f"--out={tmp_path}/x.png")
+    lines = error_lines(res.stderr)
+    assert res.returncode == 2 and len(lines) == 1 and "dcgan samples from latent vectors" in lines[0], lines
 
 
 def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):

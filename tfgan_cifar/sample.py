@@ -3,7 +3,7 @@ what inputs its generator takes and how to make them).
 
     python -m tfgan_cifar.sample --model_dir=models/dcgan --n=64 --out=grid.png
     python -m tfgan_cifar.sample --model_dir=models/acgan --labels=3 --out=cats.npz
-    python -m tfgan_cifar.sample --model_dir=models/sketch2img --sketch=cat.png --labels=3 --out=cat.png
+    python -m tfgan_cifar.sample --model_dir=models/sketch2img --sketch=cat.png --labels=3 --per_sketch=8 --out=cat.png
 """
 import os
 
@@ -52,7 +52,7 @@ def main(argv):
     loaded, meta = savedmodel.load(FLAGS.model_dir)
     check_count(FLAGS.n, meta["image_size"], FLAGS.out)
     variant = gans.VARIANTS[meta["model"]]  # it knows what its generator takes (z, label, sketch, ...)
-    inputs = variant.sampling_inputs(meta, FLAGS.n, FLAGS.seed, FLAGS.labels, FLAGS.sketch)
+    inputs = variant.sampling_inputs(meta, FLAGS.n, FLAGS.seed, FLAGS.labels, FLAGS.sketch, FLAGS.per_sketch)
     n = len(next(iter(inputs.values())))
     out = savedmodel.generate(loaded, inputs, batch_size=FLAGS.batch_size, progress=n > FLAGS.batch_size)
     if FLAGS.out.endswith(".npz"):  # the images and every input they were generated from, by input name
@@ -60,7 +60,8 @@ def main(argv):
         np.savez_compressed(FLAGS.out, images=out, **inputs)
     else:
         rows = len(set(inputs["label"].tolist())) if "label" in inputs and not FLAGS.labels else None
-        images.save_png(FLAGS.out, images.grid(*variant.sample_picture(inputs, out, rows)), scale=2)
+        images.save_png(FLAGS.out, images.grid(*variant.sample_picture(inputs, out, rows, FLAGS.per_sketch)),
+                        scale=2)
     labels = inputs.get("label")
     print(f"wrote {n} {meta['model']} samples" + (f" ({', '.join(meta['class_names'][l] for l in labels[:5])}"
                                                  f"{', ...' if n > 5 else ''})" if labels is not None else "")
@@ -75,7 +76,9 @@ def define_flags():
                         "(repeated to --n). Default: every class, one grid row each.")
     flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
     flags.DEFINE_string("sketch", "", "sketch2img: a sketch image (dark strokes on light paper, or the reverse) or a "
-                        "folder of them, at the model's image size; one image is generated per sketch.")
+                        "folder of them, at the model's image size; --per_sketch images are generated per sketch.")
+    flags.DEFINE_integer("per_sketch", 1, "sketch2img: images per sketch, each from its own random vector (models "
+                         "trained with --noise=latent, as --preset=cpu_fast).")
     flags.DEFINE_integer("batch_size", 256, "Images generated per call (bounds memory).")
 
 

@@ -111,13 +111,14 @@ class GAN(keras.Model):
         return {}
 
     @classmethod
-    def sampling_inputs(cls, meta, n, seed=0, labels="", source=""):
+    def sampling_inputs(cls, meta, n, seed=0, labels="", source="", per_source=1):
         """The named serving inputs of `n` samples (make sample): latent vectors from `seed`, and for conditional
         models the classes given by name or id in `labels` (default: every class in blocks). `source` is a
-        file or folder of a variant's own input (sketch2img's --sketch); latent-vector variants refuse one."""
-        if source:
-            raise UsageError(f"--sketch applies only to models that generate from sketches; {meta['model']} "
-                             f"samples from latent vectors")
+        file or folder of a variant's own input (sketch2img's --sketch), `per_source` the images drawn from each;
+        latent-vector variants refuse both."""
+        if source or per_source != 1:
+            raise UsageError(f"--sketch and --per_sketch apply only to models that generate from sketches; "
+                             f"{meta['model']} samples from latent vectors")
         inputs = {"z": latent_vectors(n, meta["nz"], seed)}
         label = savedmodel.parse_labels(labels, n, meta)  # refuses --labels for unconditional models
         return inputs if label is None else dict(inputs, label=label)
@@ -140,7 +141,7 @@ class GAN(keras.Model):
         return {}, {}
 
     @classmethod
-    def sample_picture(cls, inputs, images, rows=None):
+    def sample_picture(cls, inputs, images, rows=None, per_source=1):
         """(uint8 tiles, rows) of the PNG grid `sample` writes of `images` generated from `inputs`."""
         return images, rows
 

@@ -67,12 +67,20 @@ class Sketch2Img(GradientPenaltyGAN):
         return dict(extra_from_same_class=config.sketches == "unpaired")
 
     @classmethod
-    def sampling_inputs(cls, meta, n, seed=0, labels="", source=""):
-        """One image per sketch of `source` (a file or a folder, the user's --sketch); `n` does not apply."""
+    def sampling_inputs(cls, meta, n, seed=0, labels="", source="", per_source=1):
+        """`per_source` images per sketch of `source` (a file or a folder, the user's --sketch), each sketch's
+        in a row; `n` does not apply. Several differ only where the generator draws a random vector of its own."""
         if not source:
             raise UsageError("sketch2img generates from sketches: give --sketch=FILE_OR_FOLDER (make sample SKETCH=...)")
+        if per_source < 1:
+            raise UsageError(f"--per_sketch must be >= 1, got {per_source}")
+        if per_source > 1 and meta.get("noise") != "latent":
+            raise UsageError(f"--per_sketch={per_source}: this model draws one image per sketch (trained with "
+                             f"--noise={meta.get('noise', 'dropout')}, which is off in sampling); a model trained "
+                             f"with --noise=latent (as --preset=cpu_fast) draws a new one each time")
         sketches, _ = sketch.read_sketches(source, meta["image_size"])
-        return dict(sketch=sketches, label=savedmodel.parse_labels(labels, len(sketches), meta))
+        labels = savedmodel.parse_labels(labels, len(sketches), meta)
+        return dict(sketch=np.repeat(sketches, per_source, axis=0), label=np.repeat(labels, per_source))
 
     @classmethod
     def evaluation_inputs(cls, meta, held_out, n, seed=0):
@@ -91,10 +99,11 @@ class Sketch2Img(GradientPenaltyGAN):
                 dict(sketch_f1_chance=sketch.agreement(held_out.images, others, threshold, blur)))
 
     @classmethod
-    def sample_picture(cls, inputs, images, rows=None):
-        """Rows of sketch (dark strokes on white) | generated image."""
-        drawn = np.repeat(np.round(255 * (1.0 - inputs["sketch"])).astype(np.uint8), 3, axis=-1)
-        return np.stack([drawn, images], axis=1).reshape((-1,) + images.shape[1:]), len(images)
+    def sample_picture(cls, inputs, images, rows=None, per_source=1):
+        """A row per sketch: the sketch (dark strokes on white) | the images generated from it."""
+        drawn = np.repeat(np.round(255 * (1.0 - inputs["sketch"][::per_source])).astype(np.uint8), 3, axis=-1)
+        generated = images.reshape((len(drawn), per_source) + images.shape[1:])
+        return np.concatenate([drawn[:, None], generated], axis=1).reshape((-1,) + images.shape[1:]), len(drawn)
 
     def build_generator(self):
         c = self.config
@@ -161,7 +170,7 @@ class Sketch2Img(GradientPenaltyGAN):
 
     def export_metadata(self):
         c = self.config
-        return dict(sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur)
+        return dict(sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur, noise=c.noise)
 
     def input_signature(self):
         return [tf.TensorSpec([None, self.image_size, self.image_size, 1], tf.float32, name="sketch"),
