@@ -40,8 +40,12 @@ def agreement(images_uint8, sketches, threshold=0.2, blur=False, tolerance=1):
     """How closely images follow their sketches (float [N, H, W, 1], 1 = stroke): the F1 of the images' own
     strokes (their edges, as training drew them) against the sketch's, pooled over all images; a stroke pixel
     counts as matched when the other has one within `tolerance` pixels. 1 = the same strokes."""
-    drawn = sketches_of(images_uint8, threshold, blur) >= 128
-    given = np.asarray(sketches) >= 0.5
+    return stroke_f1(sketches_of(images_uint8, threshold, blur) / 255.0, sketches, tolerance)
+
+
+def stroke_f1(drawn, given, tolerance=1):
+    """The F1 of the strokes of sketches `drawn` against those of `given` (both float [N, H, W, 1], 1 = stroke)."""
+    drawn, given = np.asarray(drawn) >= 0.5, np.asarray(given) >= 0.5
     precision = np.sum(drawn & _within(given, tolerance)) / max(np.sum(drawn), 1)  # drawn strokes the sketch has
     recall = np.sum(given & _within(drawn, tolerance)) / max(np.sum(given), 1)  # sketch strokes that were drawn
     return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
