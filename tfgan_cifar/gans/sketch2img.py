@@ -39,7 +39,7 @@ class Sketch2Img(GradientPenaltyGAN):
                                       noise="latent", norm="layer")}
     METRICS = ("d_loss", "g_loss", "w_distance", "gp", "l1")
     SUMMARY = ("Wasserstein + gradient penalty (+ optional L1 to the paired image); G: U-Net from sketch + label "
-               "embedding; critic: image + sketch + label plane, instance norm")
+               "embedding; critic: image + sketch + label plane, instance norm (layer norm in cpu_fast)")
 
     bank = None  # (sketches uint8, labels) that sample_images draws from: see use_data
 
