@@ -50,6 +50,8 @@ def test_precedence_is_defaults_then_preset_then_named_preset_then_overrides():
     ("dcgan", {"clip_value": 0.01}, "--clip_value does not apply to dcgan; it applies to: wgan"),
     ("dcgan", {"learning_rate": 1.0}, "unknown setting(s) learning_rate"),
     ("wgan_gp", {"norm": "batch"}, "choose one of: layer, instance, none"),
+    ("wgan_gp", {"r1_weight": 10.0}, "--r1_weight does not apply to wgan_gp; it applies to: dcgan, mlp"),
+    ("mlp", {"r1_weight": -1.0}, "--r1_weight must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_settings_are_one_sentence_errors(model, overrides, needle):
     with pytest.raises(UsageError) as e:

@@ -93,6 +93,33 @@ def test_gradient_penalty_is_finite_where_the_gradient_vanishes():
     assert np.all(np.isfinite(tape.gradient(gp, x).numpy()))
 
 
+def test_r1_penalty_of_linear_discriminator_is_analytic_and_reaches_the_weights():
+    # D(x) = <w, x>: its input gradient is w for every image, so the penalty is ||w||^2 and its gradient with
+    # respect to w is 2w -- which needs the inner tape's gradient to be recorded by the outer one.
+    w = tf.Variable(np.random.default_rng(2).normal(size=(1, 4, 4, 3)).astype(np.float32))
+    real = tf.random.normal([5, 4, 4, 3])
+    with tf.GradientTape() as tape:
+        scores, r1 = losses.r1_penalty(lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3]), real)
+    np.testing.assert_allclose(r1.numpy(), np.sum(w.numpy() ** 2), rtol=1e-5)
+    np.testing.assert_allclose(scores.numpy(), np.sum(real.numpy() * w.numpy(), axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(r1, w).numpy(), 2 * w.numpy(), rtol=1e-5)
+
+
+def test_r1_penalty_matches_finite_differences_for_a_nonlinear_discriminator():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(2 * 2 * 1,))
+    d_np = lambda x: np.tanh(x.reshape(len(x), -1) @ w) ** 2
+    d_tf = lambda x: tf.tanh(tf.reshape(x, [tf.shape(x)[0], -1]) @ tf.constant(w[:, None], tf.float32))[:, 0] ** 2
+    real = rng.normal(size=(3, 2, 2, 1))
+    grads, h = np.zeros_like(real), 1e-5
+    for idx in np.ndindex(real.shape[1:]):
+        e = np.zeros_like(real)
+        e[(slice(None),) + idx] = h
+        grads[(slice(None),) + idx] = (d_np(real + e) - d_np(real - e)) / (2 * h)
+    _, got = losses.r1_penalty(d_tf, real.astype(np.float32))
+    np.testing.assert_allclose(got.numpy(), np.mean((grads ** 2).reshape(3, -1).sum(1)), rtol=1e-3)
+
+
 def d2dce_by_loops(embeddings, proxies, labels, temperature=0.5, m_p=0.98, m_n=0.02):
     """ReACGAN's eq. 7 written out sample by sample (float64)."""
     unit = lambda v: v / np.linalg.norm(v)

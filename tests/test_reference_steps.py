@@ -164,10 +164,12 @@ def test_acgan_step_is_odena_et_al(levers):
     assert_same_weights(gan, ref, initial)
 
 
-def test_mlp_step_is_algorithm_1_of_goodfellow_et_al():
-    """One D step on -log D(x) - log(1 - D(G(z))) (BCE on logits, Adam(d_lr, 0.5); its cpu_fast rate 4e-4), then
-    one G step on the non-saturating -log D(G(z)) with fresh z and Adam(g_lr, 0.5)."""
-    gan, ref = twins("mlp", d_lr=4e-4)
+@pytest.mark.parametrize("gamma", [0.0, 10.0])
+def test_mlp_step_is_algorithm_1_of_goodfellow_et_al(gamma):
+    """One D step on -log D(x) - log(1 - D(G(z))) (BCE on logits, Adam(d_lr, 0.5); its cpu_fast rate 4e-4), plus
+    with --r1_weight=gamma Mescheder et al.'s gamma/2 * E||grad_x D(x)||^2, then one G step on the non-saturating
+    -log D(G(z)) with fresh z and Adam(g_lr, 0.5)."""
+    gan, ref = twins("mlp", d_lr=4e-4, r1_weight=gamma)
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="mlp"), latent(2)
     replay(gan, zs)
     gan.train_step((real, labels))
@@ -177,8 +179,14 @@ def test_mlp_step_is_algorithm_1_of_goodfellow_et_al():
     g_opt, d_opt = keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(4e-4, 0.5)
     fake = G(zs[0], training=True)
     with tf.GradientTape() as tape:
-        real_logits, fake_logits = D(real, training=True), D(fake, training=True)
-        d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+        with tf.GradientTape() as input_tape:
+            input_tape.watch(real)
+            real_logits = D(real, training=True)
+            summed = tf.reduce_sum(real_logits)
+        input_grads = input_tape.gradient(summed, real)
+        fake_logits = D(fake, training=True)
+        d_loss = (bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+                  + gamma / 2 * tf.reduce_mean(tf.reduce_sum(input_grads ** 2, axis=[1, 2, 3])))
     apply(d_opt, tape, d_loss, D)
     with tf.GradientTape() as tape:
         fake_logits = D(G(zs[1], training=True), training=True)

@@ -13,7 +13,7 @@ from tfgan_cifar.gans.base import GAN
 
 @register("dcgan")
 class DCGAN(GAN):
-    PRESET = dict(GAN.PRESET, loss="bce", label_smoothing=0.0, norm="batch", simultaneous=False)
+    PRESET = dict(GAN.PRESET, loss="bce", label_smoothing=0.0, norm="batch", simultaneous=False, r1_weight=0.0)
     # The CPU recipe of make bench-quality-cifar, chosen by measuring each lever alone at a fixed budget
     # (README, "Quality per CPU-minute"): twice the learning rate pays off once the rates are held for the
     # first half of the budget and then fall to 0 (at a constant rate it did not). None of EMA, TTUR, hinge,
@@ -49,18 +49,18 @@ class DCGAN(GAN):
             # tutorial): G's gradient is taken against D before D's update. About 1/3 less compute per step.
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake = self.generate(self.sample_z(batch), labels, training=True)
-                real_out = self.discriminate(real, labels)
+                real_out, r1 = self.discriminate_real(real, labels)
                 fake_out = self.discriminate(fake, labels)
-                d_loss, g_loss = d_loss_fn(real_out, fake_out), g_loss_fn(fake_out)
+                d_loss, g_loss = d_loss_fn(real_out, fake_out) + r1, g_loss_fn(fake_out)
             self.step(self.d_optimizer, d_tape, d_loss, self.discriminator)
             self.step(self.g_optimizer, g_tape, g_loss, self.generator)
             return self.readouts(d_loss, g_loss, real_out, fake_out)
         for _ in range(self.config.n_critic or 1):
             fake = self.generate(self.sample_z(batch), labels, training=True)
             with tf.GradientTape() as tape:
-                real_out = self.discriminate(real, labels)
+                real_out, r1 = self.discriminate_real(real, labels)
                 fake_out = self.discriminate(fake, labels)
-                d_loss = d_loss_fn(real_out, fake_out)
+                d_loss = d_loss_fn(real_out, fake_out) + r1
             self.step(self.d_optimizer, tape, d_loss, self.discriminator)
 
         with tf.GradientTape() as tape:
@@ -68,6 +68,14 @@ class DCGAN(GAN):
             g_loss = g_loss_fn(self.discriminate(fake, labels))
         self.step(self.g_optimizer, tape, g_loss, self.generator)
         return self.readouts(d_loss, g_loss, real_out, fake_out)
+
+    def discriminate_real(self, real, labels):
+        """D(x), and D's R1 term gamma/2 * E||grad_x D(x)||^2 (0 without --r1_weight): a zero-centred penalty on
+        real images only, which keeps D from overshooting near the data (Mescheder et al., 2018)."""
+        if not self.config.r1_weight:
+            return self.discriminate(real, labels), 0.0
+        real_out, r1 = losses.r1_penalty(lambda images: self.discriminate(images, labels), real)
+        return real_out, 0.5 * self.config.r1_weight * r1
 
     def readouts(self, d_loss, g_loss, real_out, fake_out):
         # D(x) and D(G(z)): probabilities for BCE, raw scores for other losses.

@@ -16,7 +16,7 @@ from tfgan_cifar.lib.errors import UsageError
 
 # Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
 # any other one on the command line is an error (e.g. --clip_value for dcgan).
-HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "clip_value",
+HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "r1_weight", "clip_value",
                "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
                "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight", "g_class_weight",
                "d_class_weight", "class_loss", "sketch_dir")
@@ -110,6 +110,8 @@ class RunConfig:
     beta2: Optional[float] = setting(None, help="Adam beta2 (preset per variant).")
     n_critic: Optional[int] = setting(None, help="Critic steps per generator step (Wasserstein variants).")
     gp_weight: Optional[float] = setting(None, help="Gradient-penalty weight lambda (gradient-penalty variants).")
+    r1_weight: Optional[float] = setting(None, help="dcgan/mlp: weight gamma of the R1 penalty gamma/2 * "
+        "E||grad_x D(x)||^2 on real images in D's loss (Mescheder et al., 2018); 0 turns it off.")
     clip_value: Optional[float] = setting(None, help="Critic weight clipping bound c (wgan).")
     loss: Optional[str] = setting(None, help="Adversarial loss where a variant offers a choice.")
     norm: Optional[str] = setting(None, help="Critic normalisation where a variant offers a choice: dcgan "
@@ -226,7 +228,7 @@ def validate(config, variants):
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
         checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
-    for name in ("class_fake_weight", "g_class_weight", "d_class_weight"):
+    for name in ("class_fake_weight", "g_class_weight", "d_class_weight", "r1_weight"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < float("inf"), f"--{name} must be a finite number >= 0, got {value}"))
     for name in ("beta1", "beta2", "label_smoothing"):

@@ -102,6 +102,22 @@ def gradient_penalty(critic, real, fake, seed=None, target=1.0, epsilon=1e-10, a
     return tf.reduce_mean(tf.square(norm - target))
 
 
+def r1_penalty(discriminator, real):
+    """R1 (Mescheder et al., 2018): E[||grad_x D(x)||_2^2] on real images; the paper's regulariser is gamma/2 times it.
+
+    Returns (D(real), penalty): the penalty needs D's forward pass on the real batch, which the caller's loss
+    reuses. Call it inside the caller's tape (the penalty's gradient reaches D's weights through the inner one).
+    Computed in float32 whatever the compute dtype.
+    """
+    real = tf.cast(real, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = discriminator(real)
+        total = tf.reduce_sum(tf.cast(scores, tf.float32))  # inside the tape, or the gradient below is None
+    grads = tape.gradient(total, real)
+    return scores, tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+
+
 # --loss choices of the variants that offer one: name -> (discriminator loss, generator loss).
 ADVERSARIAL = {
     "bce": (minimax_discriminator_loss, non_saturating_generator_loss),
