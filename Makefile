@@ -26,7 +26,7 @@ help:                 ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
 
-.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator report sweep bench-quality-cifar zoo levers clean
+.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator floors docs report sweep bench-quality-cifar zoo levers clean
 
 install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -57,6 +57,9 @@ eval:                 ## FID/IS/KID/precision/recall/class accuracy of models/MO
 	$(PYTHON) -m tfgan_cifar.evaluate --model_dir=models/$(MODEL) --n=$(or $(N),10000) --features=$(FEATURES) \
 		$(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) $(ARGS)
 
+docs:                 ## rewrite every generated block of README.md and docs/*.md (variant and results tables)
+	$(PYTHON) -m tfgan_cifar.tools.docs $(ARGS)
+
 # One static page comparing every exported model: report/index.html.
 report:               ## one static HTML page comparing every exported model: report/index.html
 	$(PYTHON) -m tfgan_cifar.tools.report $(ARGS)
@@ -81,7 +84,11 @@ clean:                ## remove runs/, samples/, report/
 
 evaluator:            ## train the evaluator classifier that FID/IS/KID use offline (DATASET DATA_DIR EPOCHS)
 	$(PYTHON) -m tfgan_cifar.train_evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
-		$(call flag,epochs,$(EPOCHS)) $(ARGS)
+		$(call flag,epochs,$(EPOCHS)) $(if $(filter cifar10,$(DATASET)),--record=docs/results/evaluator.json) $(ARGS)
+
+floors:               ## every judge on real held-out images and damaged copies of them (DATASET DATA_DIR N)
+	$(PYTHON) -m tfgan_cifar.tools.floors $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
+		$(call flag,n,$(N)) $(ARGS)
 
 BUDGET ?= 120
 GRID    ?=

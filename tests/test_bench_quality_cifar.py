@@ -67,19 +67,23 @@ def test_a_measured_side_is_cached_and_not_trained_again(tmp_path):
 
     def train_and_sample():
         calls.append(1)
-        return np.zeros((64, 32, 32, 3), np.uint8), 7
+        return np.full((64, 32, 32, 3), len(calls), np.uint8), 7
 
     settings = bq.settings_of(bq.recipe_config("cpu_fast", 600, "data", "/tmp/unused", {"ema": 0.999}))
     assert settings["ema"] == 0.999 and settings["precision"] == "auto"
-    measure = lambda budget, score, s=settings: bq.measure("ema=0.999", str(tmp_path), budget, 1000, s,
-                                                           train_and_sample, score)
-    first = measure(600, lambda fake: float(fake.mean()) + 3.0)
-    again = measure(600, lambda fake: 0.0)
-    assert first == again and first["fd"] == 3.0 and first["steps"] == 7 and len(calls) == 1
+    judge = lambda fake: dict(fd=float(fake.mean()) + 3.0, swd=2.0 * float(fake.mean()))
+    measure = lambda budget, score=judge, s=settings, by="one": bq.measure("ema=0.999", str(tmp_path), budget, 1000, s,
+                                                                         train_and_sample, score, by)
+    first = measure(600)
+    again = measure(600, lambda fake: dict(fd=0.0))
+    assert first == again and (first["fd"], first["swd"], first["steps"]) == (4.0, 2.0, 7) and len(calls) == 1
     assert (tmp_path / "ema=0.999" / "grid.png").exists()
-    measure(300, lambda fake: 1.0)  # other budget: measured again
+    # Other judges: the kept samples are scored again, nothing is trained.
+    rescored = measure(600, lambda fake: dict(fd=float(fake.mean()) * 10, c2st=0.75), by="two")
+    assert len(calls) == 1 and (rescored["fd"], rescored["c2st"], rescored["steps"]) == (10.0, 0.75, 7)
+    measure(300)  # other budget: measured again
     assert len(calls) == 2
-    measure(300, lambda fake: 1.0, dict(settings, ema=0.99))  # other settings (a redefined preset): again
+    measure(300, s=dict(settings, ema=0.99))  # other settings (a redefined preset): again
     assert len(calls) == 3
 
 
@@ -87,14 +91,17 @@ def test_repeats_use_successive_seeds_and_a_side_is_its_median_run():
     first, third = (bq.recipe_config("cpu_fast", 600, "data", "/tmp/w", {"ema": 0.99, "seed": 5}, k) for k in (0, 2))
     assert (first.seed, third.seed, third.ema) == (5, 7, 0.99)
     assert first.run_dir.startswith("/tmp/w/ema=0.99,seed=5/seed5/") and "/seed7/" in third.run_dir
-    runs = [dict(name=f"x/seed{k}", fd=fd, steps=steps) for k, fd, steps in ((0, 9.0, 10), (1, 4.0, 30), (2, 6.0, 20))]
+    runs = [dict(name=f"x/seed{k}", fd=fd, swd=swd, c2st=c2st, steps=steps)
+            for k, fd, swd, c2st, steps in ((0, 9.0, 30.0, 0.9, 10), (1, 4.0, 10.0, 0.7, 30), (2, 6.0, 40.0, 0.8, 20))]
     summary = bq.side("x", runs)
     assert summary["fd"] == np.median([9.0, 4.0, 6.0]) and summary["median_run"] == "x/seed2"
+    assert (summary["swd"], summary["c2st"]) == (30.0, 0.8)  # each judge's own median
     assert summary["steps"] == 20 and summary["runs"] == runs
     results = dict(features="evaluator", samples=1000, reference_set="r", budget_s=600, repeats=3, levers=[],
                    reference=bq.side("reference", [dict(runs[0], name="reference/seed0")]), recipe=summary)
     row = results_format.sides_table(results).splitlines()[-1]
-    assert row == "| `x` | 20 | 6.000 | 9.00, 4.00, 6.00 | 0.667 |"
+    # ratios: FD 6/9, SWD 30/30, two-sample accuracy above chance (0.8 - 0.5) / (0.9 - 0.5)
+    assert row == "| `x` | 20 | 6.000 | 30.000 | 0.800 | 9.00, 4.00, 6.00 | 0.667 | 1.000 | 0.750 |"
 
 
 def test_published_results_are_run_records_whose_table_is_the_benchs(tmp_path):

@@ -52,6 +52,9 @@ def test_precedence_is_defaults_then_preset_then_named_preset_then_overrides():
     ("wgan_gp", {"norm": "batch"}, "choose one of: layer, instance, none"),
     ("wgan_gp", {"r1_weight": 10.0}, "--r1_weight does not apply to wgan_gp; it applies to: dcgan, mlp"),
     ("mlp", {"r1_weight": -1.0}, "--r1_weight must be a finite number >= 0, got -1.0"),
+    ("dcgan", {"features": "vgg"}, "--features must be one of evaluator, inception, got 'vgg'"),
+    ("dcgan", {"lr_decay": "cosine"}, "--lr_decay must be one of none, linear, got 'cosine'"),
+    ("dcgan", {"strategy": "ring"}, "--strategy must be one of default, mirrored, multiworker, tpu, got 'ring'"),
 ])
 def test_bad_settings_are_one_sentence_errors(model, overrides, needle):
     with pytest.raises(UsageError) as e:

@@ -76,7 +76,25 @@ def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator("runs/fid/tensorboard/train", size_guidance={"tensors": 0})  # Keras' epoch scalars
     acc.Reload()
-    assert {"epoch_fid", "epoch_inception_score", "epoch_kid"} <= set(acc.Tags()["tensors"])
+    assert {"epoch_fid", "epoch_inception_score", "epoch_kid", "epoch_swd"} <= set(acc.Tags()["tensors"])
+
+
+def test_without_an_evaluator_the_sliced_wasserstein_distance_watches_and_picks_the_best(in_tmp, capsys):
+    config = tiny_config("dcgan", epochs=3, fid_samples=200, run_dir="runs/swd", export_dir="models")
+    train.train(config, verbose=0)
+    assert "FID per epoch is off" in capsys.readouterr().out
+    records = [json.loads(line) for line in open("runs/swd/metrics.jsonl")]
+    swds = [r["swd"] for r in records]
+    assert len(swds) == 3 and all(np.isfinite(swds)) and not any("fid" in r for r in records)
+    assert all(r["swd"] == pytest.approx((r["swd_32"] + r["swd_16"]) / 2) for r in records)
+    assert all(0 < r["quality_seconds"] for r in records)  # the monitor's cost, next to epoch_seconds
+    assert os.path.exists("runs/swd/swd_curve.png")
+    _, best = savedmodel.load("models/dcgan/best")
+    assert best["epoch"] == 1 + int(np.argmin(swds)) and best["best_by"] == "swd"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator("runs/swd/tensorboard/train", size_guidance={"tensors": 0})
+    acc.Reload()
+    assert {"epoch_swd", "epoch_swd_32", "epoch_swd_16"} <= set(acc.Tags()["tensors"])
 
 
 def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(evaluator_root, monkeypatch):
@@ -100,18 +118,21 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.load(open(tmp_path / "eval.json"))
     for part in ("generated", "real_test_floor"):
-        assert {"fid", "inception_score", "kid", "kid_std", "precision", "recall", "class_accuracy"} <= set(result[part])
+        assert {"fid", "inception_score", "kid", "kid_std", "precision", "recall", "class_accuracy", "swd", "c2st",
+                "c2st_p"} <= set(result[part])
     assert result["samples"] == 300 and result["features"] == "evaluator"
     ev = json.load(open(evaluator_root / "models/evaluator/shapes_32/evaluator.json"))
     assert result["real_test_floor"]["class_accuracy"] >= ev["test_accuracy"] - 0.05
     floor, generated = result["real_test_floor"], result["generated"]
     assert floor["fid"] < generated["fid"] and floor["kid"] < generated["kid"]  # real held-out images score best
     assert floor["precision"] > generated["precision"] and floor["recall"] > generated["recall"]
+    assert floor["swd"] < generated["swd"] and abs(floor["c2st"] - 0.5) < generated["c2st"] - 0.5
     # Held-out real images cover their classes as well as the reference does; a 1-epoch model much less.
     assert 0.85 < floor["intra_class_diversity"] < 1.15 and generated["intra_class_diversity"] < floor["intra_class_diversity"]
     reference = data.reference_part(data.load("shapes", "train", str(tmp_path / "data")))
     assert result["reference"].startswith(f"shapes train split, its reference part ({len(reference)} images")
     assert "FID" in res.stdout and "real test floor" in res.stdout and "intra-class diversity" in res.stdout
+    assert "SWD" in res.stdout and "two-sample" in res.stdout and "evaluator (small," in res.stdout
 
 
 def test_evaluate_bad_input(in_tmp):

@@ -64,6 +64,46 @@ def test_non_finite_weights_are_never_saved_or_exported(good_run, tmp_path, step
     assert not ckpt_dir.exists() or not [f for f in os.listdir(ckpt_dir) if f.startswith("ckpt-")]
 
 
+def test_a_finite_but_exploded_run_does_not_replace_a_good_export(good_run, tmp_path):
+    """--g_lr=1e30 --d_lr=1e30: the checkpoints saved during the streak are finite but ruined (D's weights near
+    1e30, G grey). Before: exported over the trained model as 'the last good checkpoint'. Now no epoch of the
+    run was judged good, so the export stays."""
+    root = copy_of(good_run, tmp_path)
+    before = tree(root / "models" / "dcgan")
+    config = tiny_config("dcgan", run_dir=str(tmp_path / "exploded"), export_dir=str(root / "models"), g_lr=1e30,
+                         d_lr=1e30, ckpt_every=2, nan_patience=3, fid_samples=100)
+    with pytest.raises(TrainingDiverged, match="no epoch of this run was judged good, so the previous export .* "
+                                               "is unchanged .*ckpt-"):
+        train.train(config, verbose=0)
+    assert tree(root / "models" / "dcgan") == before
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(tmp_path):
+    """SIGKILL while `make sample` writes a PNG left a hidden temporary file no later run removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tfgan_cifar.lib import images
+    code = ("import os, time\nfrom tfgan_cifar.lib import images\n"
+            "os.replace = lambda *a: time.sleep(600)  # killed between writing and renaming\n"
+            f"images.atomic_write_bytes({str(tmp_path / 'grid.png')!r}, b'x' * 2_000_000)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 120
+    while not [n for n in os.listdir(tmp_path) if n.startswith(".grid.png.tmp-")] and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    [leftover] = os.listdir(tmp_path)
+    assert leftover.startswith(f".grid.png.tmp-{writer.pid}-")
+    live = tmp_path / f".grid.png.tmp-{os.getpid()}-other"  # a live writer's file is not touched
+    live.write_bytes(b"y")
+    images.atomic_write_bytes(str(tmp_path / "grid.png"), b"png")
+    assert sorted(os.listdir(tmp_path)) == sorted(["grid.png", live.name])
+
+
 def test_export_refuses_non_finite_weights_and_keeps_the_previous_one(good_run, tmp_path):
     root = copy_of(good_run, tmp_path)
     _, config = good_run
@@ -172,7 +212,7 @@ def test_evaluator_on_fewer_images_than_a_batch_fails_fast(tmp_path):
     assert res.returncode == 2 and time.time() - start < 120, res.stderr[-2000:]
     from tfgan_cifar.lib import data
     learn_from = len(data.evaluator_part(data.load(f"folder:{tmp_path}/imgs", "train")))  # 18 minus the reference part
-    assert error_lines(res.stderr) == [f"error: {learn_from} images make no full batch of 128: use a smaller "
+    assert error_lines(res.stderr) == [f"error: {learn_from} images make no full batch of 1024: use a smaller "
                                        f"--batch_size or more images"]
 
 

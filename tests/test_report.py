@@ -129,3 +129,18 @@ def test_sorting_in_the_browser_orders_rows_by_fid(project):
     values = [r[4] for r in page.rows if r and r[4] != "not evaluated"]
     assert len(values) >= 3 and [float(v) for v in values] == sorted(float(v) for v in values)
     assert page.rows[-1][4] == "not evaluated"  # unevaluated rows sort last
+
+
+def test_an_evaluation_file_without_the_fields_the_page_shows_is_skipped_with_a_warning(tmp_path, capsys):
+    from tfgan_cifar.tools.report import best_evaluation
+    good = dict(generated={"fid": 2.0}, real_test_floor={"fid": 0.1}, samples=500, floor_samples=500,
+                features="evaluator", reference="r")
+    (tmp_path / "eval_evaluator_n500.json").write_text(json.dumps(good))
+    (tmp_path / "eval_evaluator_n9000.json").write_text(json.dumps(dict(good, samples=9000, generated=None)))
+    (tmp_path / "eval_inception_n10000.json").write_text(json.dumps({k: v for k, v in good.items() if k != "features"}
+                                                                    | {"samples": 10000}))
+    (tmp_path / "eval_broken_n1.json").write_text("{trunc")
+    assert best_evaluation(str(tmp_path)) == good  # the larger ones lack what the page shows
+    err = capsys.readouterr().err
+    assert "eval_inception_n10000.json: not a make eval result (no features)" in err
+    assert "eval_evaluator_n9000.json: not a make eval result (no generated)" in err and "unreadable" in err

@@ -35,10 +35,11 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     config = tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "models"))
     _, run_dir, model_dir = train.train(config, verbose=0)
     floor = dict(fid=1.5, inception_score=7.0, kid=0.001, precision=0.7, recall=0.8, class_accuracy=0.9,
-                 intra_class_diversity=1.01)
+                 intra_class_diversity=1.01, swd=3.25, c2st=0.5125)
     evaluation = dict(samples=1000, reference="shapes train split (256 images)", features="evaluator",
                       generated=dict(fid=12.345, inception_score=3.2, kid=0.0456, precision=0.5, recall=0.25,
-                                     class_accuracy=0.625, intra_class_diversity=0.4), real_test_floor=floor)
+                                     class_accuracy=0.625, intra_class_diversity=0.4, swd=41.5, c2st=0.875),
+                      real_test_floor=floor)
     out = tmp_path / "docs" / "results.json"
     grid = results.write_grid(model_dir, str(tmp_path / "docs" / "acgan_tiny.png"))
     record = results.make_record("acgan_tiny", run_dir, evaluation, os.path.basename(grid))
@@ -59,8 +60,9 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert [(r["name"], r["fid"]) for r in json.load(open(out))["runs"]] == [("acgan_tiny", 11.0), ("other", 12.345)]
     table = results.markdown_table(str(out)).splitlines()
     assert table[2].startswith("| acgan_tiny | `acgan` | `--examples=256")
-    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 | 0.40 |" in table[2]
-    assert table[4] == "| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | |"
+    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 | 0.40 | 41.50 | 0.875 |" in table[2]
+    assert table[4] == ("| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | 3.25 | "
+                        "0.512 | |")
     assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
 
 
@@ -75,18 +77,24 @@ def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
-def test_every_results_table_in_the_docs_is_the_table_of_its_results_file():
-    """README.md and docs/*.md hold tables between `<!-- results: FILE -->` marks; each must equal what
-    `results --update` makes from FILE now (so a table cannot drift from the committed records)."""
-    checked = 0
-    for doc in [os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "docs", "*.md")):
-        for match in results.TABLE_MARK.finditer(open(doc).read()):
-            path = os.path.join(ROOT, match["path"])
-            grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(doc)))
-            expected = results.markdown_table(path, grid_dir)
-            assert match["table"] == expected, f"{doc}: run python -m tfgan_cifar.tools.results --update={doc}"
-            checked += 1
-    assert checked >= 1
+def test_every_generated_block_in_the_docs_is_what_make_docs_writes():
+    """README.md and docs/*.md hold generated blocks (the variant table, results tables); each must equal what
+    `make docs` makes from its source now, so no table can drift from the code or the committed records."""
+    from tfgan_cifar.tools import docs
+    assert docs.stale(ROOT) == []
+    blocks = [name for path in docs.documents(ROOT) for name in docs.render(path, ROOT)[1]]
+    assert "variants" in blocks and "docs/results/zoo.json" in blocks and "docs/results/evaluator.json" in blocks
+
+
+def test_a_block_that_differs_is_found_and_rewritten(tmp_path):
+    from tfgan_cifar import gans
+    from tfgan_cifar.tools import docs
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("# x\n<!-- variants -->\nold\n<!-- /variants -->\nend\n")
+    assert docs.stale(str(tmp_path)) == [str(tmp_path / "README.md")]
+    assert docs.update(str(tmp_path / "README.md"), str(tmp_path)) == ["variants"]
+    assert (tmp_path / "README.md").read_text() == f"# x\n<!-- variants -->\n{gans.markdown_table()}\n<!-- /variants -->\nend\n"
+    assert docs.stale(str(tmp_path)) == []
 
 
 def test_update_rewrites_a_table_with_links_relative_to_the_markdown_file(tmp_path):
@@ -97,14 +105,31 @@ def test_update_rewrites_a_table_with_links_relative_to_the_markdown_file(tmp_pa
     results.add(str(tmp_path / "docs" / "results" / "x.json"), record)
     doc = tmp_path / "docs" / "page.md"
     doc.write_text("intro\n<!-- results: docs/results/x.json -->\nstale\n<!-- /results -->\nend\n")
-    assert results.update_tables(str(doc), root=str(tmp_path)) == ["docs/results/x.json"]
+    from tfgan_cifar.tools import docs
+    assert docs.update(str(doc), root=str(tmp_path)) == ["docs/results/x.json"]
     text = doc.read_text()
     assert "stale" not in text and "| r1 | `dcgan` |" in text and "[png](results/r1.png)" in text
     assert text.startswith("intro\n<!-- results: docs/results/x.json -->\n| run |") and text.endswith("<!-- /results -->\nend\n")
     # A new, empty block before another block: only the empty one is filled, the text between them stays.
     doc.write_text("<!-- results: docs/results/x.json -->\n<!-- /results -->\nkept\n"
                    "<!-- results: docs/results/x.json -->\nold\n<!-- /results -->\n")
-    assert results.update_tables(str(doc), root=str(tmp_path)) == ["docs/results/x.json"] * 2
+    assert docs.update(str(doc), root=str(tmp_path)) == ["docs/results/x.json"] * 2
     text = doc.read_text()
     assert text.count("| r1 | `dcgan` |") == 2 and "\n<!-- /results -->\nkept\n<!-- results: " in text
     assert "old" not in text
+
+
+def test_floors_and_evaluator_files_have_their_own_tables(tmp_path):
+    sets = {"real": dict(fid=0.0412, kid=-0.0001, recall=0.9, swd=4.567, c2st=0.5012),
+            "blurred": dict(fid=12.0, kid=0.25, recall=0.1, swd=50.0, c2st=0.99)}
+    floors = dict(n=10000, reference="cifar10 reference part", features="evaluator (airbench)", sets=sets,
+                  date="2026-12-03", versions=dict(cpu="AMD EPYC"))
+    (tmp_path / "floors.json").write_text(json.dumps(floors))
+    table = results.markdown_table(str(tmp_path / "floors.json")).splitlines()
+    assert table[0] == "| images (10,000 each) | FID | KID | recall | SWD | two-sample acc. |"
+    assert table[2:4] == ["| real | 0.04 | -0.0001 | 0.900 | 4.57 | 0.501 |", "| blurred | 12.00 | 0.2500 | 0.100 | 50.00 | 0.990 |"]
+    meta = dict(dataset="cifar10", architecture="airbench", test_accuracy=0.8918, test_accuracy_tta=0.9052, epochs=16,
+                trained_on="40083 images", train_seconds=1294.4, precision="mixed_bfloat16", cpu="AMD EPYC")
+    (tmp_path / "evaluator.json").write_text(json.dumps(meta))
+    assert results.markdown_table(str(tmp_path / "evaluator.json")).splitlines()[-1] == (
+        "| cifar10 | airbench | 89.18% | 90.52% | 16 | 40083 images | 1294 s | mixed_bfloat16 | AMD EPYC |")

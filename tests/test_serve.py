@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
+from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar import serve, train
 
 
@@ -118,6 +118,9 @@ BAD = [
      "input 'label' must be int32 values of shape [-1] (got float64 values)"),
     ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100], "label": [10]}}, 400,
      "input 'label' must be class ids in 0..9"),
+    ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100], "label": [4294967299]}}, 400,
+     "input 'label' must be class ids in 0..9"),  # not 4294967299 % 2**32 = class 3
+    ("post", "/v1/models/dcgan:predict", "[" * 1000 + "]" * 1000, 400, "the request body nests too deeply"),
     ("post", "/v1/models/acgan:predict", {"inputs": {"z": [[0.0] * 100]}}, 400,
      "'inputs' must name exactly the inputs"),
     ("post", "/v1/models/dcgan:predict", {"instances": [[0.0] * 100], "inputs": [[0.0] * 100]}, 400,
@@ -277,3 +280,13 @@ def test_the_page_shows_a_grid_and_changing_the_class_changes_it(server, tmp_pat
             shutil.copy(tmp_path / "page.png", os.environ["SERVE_SCREENSHOT"])
     finally:
         tools.close()
+
+
+def test_a_port_in_use_is_one_line_before_any_model_loads(tmp_path):
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        res = run_cli("serve", f"--port={port}", f"--models_dir={tmp_path}")  # no model there: the port is first
+    lines = error_lines(res.stderr)
+    assert res.returncode == 2 and len(lines) == 1, res.stderr[-2000:]
+    assert lines[0] == f"error: cannot serve on 127.0.0.1:{port}: Address already in use; stop what holds it or pass --port"

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import savedmodel, images
@@ -272,3 +273,32 @@ def test_lr_decay_start_holds_the_base_rates_then_decays_linearly_to_zero():
         rates.append(opt.learning_rate)
     expected = np.interp(np.arange(0, 101, 10), [0, 60, 100], [1e-3, 1e-3, 0.0])  # hold 60 %, then a ramp to 0
     np.testing.assert_allclose(rates, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_per_step_curves_are_each_steps_value_not_the_epochs_running_mean(tmp_path):
+    """Known per-step values go in as a train_step returns them; TensorBoard and steps.jsonl hold those values
+    and their moving average, the progress bar keeps the running mean."""
+    import glob
+
+    from tfgan_cifar.lib import callbacks
+    step = tf.Variable(0, dtype=tf.int64)
+    log = callbacks.TrainingLog(str(tmp_path), None, step, dict(rows=1), np.zeros((1, 32, 32, 3), np.float32), 4, 1, 10)
+    values = [3.0, 1.0, 4.0, 1.0, 5.0]
+    log.on_epoch_begin(0)
+    for i, value in enumerate(values):
+        logs = {"d_loss": float(np.mean(values[:i + 1])), "d_loss" + callbacks.STEP_SUFFIX: value}
+        log.on_train_batch_end(i, logs)
+        assert set(logs) == {"d_loss", "img/s"} and logs["d_loss"] == np.mean(values[:i + 1])
+    log.writer.flush()
+    ema = [values[0]]
+    for value in values[1:]:
+        ema.append(callbacks.EMA_DECAY * ema[-1] + (1 - callbacks.EMA_DECAY) * value)
+    written = {}
+    for path in glob.glob(str(tmp_path / "tensorboard" / "steps" / "events*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                written.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
+    assert written["d_loss"] == dict(zip(range(1, 6), values))
+    np.testing.assert_allclose([written["d_loss_ema"][s] for s in range(1, 6)], ema, rtol=1e-6)
+    steps = [json.loads(line) for line in open(tmp_path / "steps.jsonl")]
+    assert [r["d_loss"] for r in steps] == values and [r["step"] for r in steps] == [1, 2, 3, 4, 5]

@@ -4,7 +4,7 @@ import runpy
 import sys
 
 COMMANDS = ("train", "export", "sample", "evaluate", "train_evaluator", "serve", "demo")
-TOOLS = ("report", "results", "sweep", "zoo", "bench", "bench_quality", "bench_quality_cifar")
+TOOLS = ("report", "results", "sweep", "zoo", "bench", "bench_quality", "bench_quality_cifar", "floors", "docs")
 
 
 def module_of(name):

@@ -1,6 +1,8 @@
-"""Evaluate an exported generator from its SavedModel alone: FID, IS, KID +- std, precision, recall and, for
-conditional models with the evaluator's features, class accuracy; next to the same metrics for held-out real
-images (the real-data floor), so every number can be read in context.
+"""Evaluate an exported generator from its SavedModel alone, under three judges that share nothing: the
+classifier's features (FID, IS, KID +- std, precision, recall and, for conditional models with the evaluator's
+features, class accuracy and intra-class diversity), the sliced Wasserstein distance on Laplacian-pyramid
+patches, and a classifier two-sample test (lib/judges.py); next to the same metrics for held-out real images
+(the real-data floor), so every number can be read in context.
 
     python -m tfgan_cifar.evaluate --model_dir=models/acgan --n=10000 --features=evaluator
 """
@@ -15,10 +17,33 @@ from tfgan_cifar.lib.config import define_feature_flags
 from tfgan_cifar.lib.errors import UsageError
 
 
+class Judges:
+    """Every judge against one real reference: the extractor's feature metrics (metrics.score), and SWD with the
+    two-sample test (judges.Reference). `score(images, labels)` treats any image set alike: samples, held-out
+    real images (the floor), damaged real images (tools/floors.py)."""
+
+    def __init__(self, extractor, dataset, train_set, size, classes=None, data_dir="data", seed=0, progress=False):
+        from tfgan_cifar.lib import data, features, judges
+        self.extractor, self.seed, self.progress = extractor, seed, progress
+        self.reference, self.reference_cache = features.real_reference(
+            extractor, dataset, train_set, size, classes, os.path.join(data_dir, "reference_stats"), progress=progress)
+        self.independent = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, size), seed=seed)
+        self.described = (f"{dataset} train split, its reference part ({len(self.reference['features'])} images, "
+                          f"unseen by the evaluator)")
+
+    def score(self, images_uint8, labels=None, what="images"):
+        from tfgan_cifar.lib import metrics
+        if self.progress:
+            print(f"{what}: {self.extractor.name} features, SWD, two-sample test")
+        feats, logits = self.extractor(images_uint8, progress=self.progress)
+        result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head, seed=self.seed)
+        return dict(result, **self.independent.score(images_uint8))
+
+
 def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir="data", inception_path="", seed=0,
              evaluator_root="models/evaluator", progress=True):
     from tfgan_cifar import gans
-    from tfgan_cifar.lib import data, features, metrics, savedmodel
+    from tfgan_cifar.lib import data, features, savedmodel
     loaded, meta = savedmodel.load(model_dir)
     dataset = dataset or meta["dataset"]
     size = meta["image_size"]
@@ -28,8 +53,7 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     test_set = data.load(dataset, "test", data_dir, size, classes)
     check_reference(dataset, meta, train_set, test_set)
     start = time.perf_counter()
-    reference, ref_path = features.real_reference(extractor, dataset, train_set, size, classes,
-                                                  os.path.join(data_dir, "reference_stats"), progress=progress)
+    judges = Judges(extractor, dataset, train_set, size, classes, data_dir, seed, progress)
 
     held_out = data.random_subset(test_set, n, seed)
     inputs, labels, targets = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
@@ -38,20 +62,14 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
         print(f"generating {n} images")
     fake = savedmodel.generate(loaded, inputs, progress=progress)
     paired = paired_distances(fake, data.resize_uint8(targets, size)) if targets is not None else {}
-    if progress:
-        print(f"{extractor.name} features of the generated images")
-    fake_f, fake_l = extractor(fake, progress=progress)
     variant_generated, variant_floor = gans.VARIANTS[meta["model"]].evaluation_extras(meta, inputs, fake, held_out)
-    generated = dict(metrics.score(reference, fake_f, fake_l, labels, extractor.has_class_head, seed=seed), **paired,
-                     **variant_generated)
+    generated = dict(judges.score(fake, labels, "generated images"), **paired, **variant_generated)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    real_f, real_l = extractor(data.resize_uint8(held_out.images, size))
-    floor = dict(metrics.score(reference, real_f, real_l, held_out.labels, extractor.has_class_head, seed=seed),
+    floor = dict(judges.score(data.resize_uint8(held_out.images, size), held_out.labels, "real test images"),
                  **variant_floor)
-    described = f"{dataset} train split, its reference part ({len(reference['features'])} images, unseen by the evaluator)"
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
-                samples=n, floor_samples=len(held_out), reference=described,
-                reference_cache=ref_path, seconds=round(time.perf_counter() - start, 1),
+                features_detail=extractor.describe(), samples=n, floor_samples=len(held_out), reference=judges.described,
+                reference_cache=judges.reference_cache, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
 
 
@@ -81,13 +99,15 @@ def paired_distances(fake, real, batch_size=1000):
 def format_table(result):
     rows = [("FID", "fid"), ("IS (classifier score)", "inception_score"), ("KID", "kid"), ("precision", "precision"),
             ("recall", "recall"), ("class accuracy", "class_accuracy"),
+            ("SWD x1e3 (pyramid mean)", "swd"), ("  32x32 level", "swd_32"), ("  16x16 level", "swd_16"),
+            ("two-sample test acc.", "c2st"),
             ("intra-class diversity", "intra_class_diversity"), ("  its worst class", "intra_class_diversity_min"),
             ("L1 to paired image", "l1"),
             ("SSIM to paired image", "ssim"), ("edge F1 to its sketch", "sketch_f1"),
             ("  chance: real, other's", "sketch_f1_chance")]
     g, r = result["generated"], result["real_test_floor"]
     lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "
-             f"{result['features']} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
+             f"{result.get('features_detail', result['features'])} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
     for title, key in rows:
         if key in g or key in r:
             fmt = (lambda d: f"{d[key]:.4f} ± {d['kid_std']:.4f}") if key == "kid" else (lambda d: f"{d[key]:.4f}")
@@ -99,8 +119,6 @@ def main(argv):
     F = flags.FLAGS
     if F.n < 100:
         raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
-    if F.features not in ("evaluator", "inception"):
-        raise UsageError(f"--features must be evaluator or inception, got {F.features!r}")
     result = evaluate(F.model_dir, F.n, F.features, F.dataset, F.data_dir, F.inception_path, F.seed)
     out = F.out or os.path.join(F.model_dir, f"eval_{result['features']}_n{F.n}.json")
     with open(out, "w") as f:

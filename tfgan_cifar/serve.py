@@ -130,11 +130,16 @@ def _as_input(name, value, spec, served):
     expected = spec.shape.as_list()
     if array.ndim != len(expected) or any(d is not None and d != a for d, a in zip(expected, array.shape)):
         raise BadRequest(f"input {name!r} must be {want} (got shape {list(array.shape)})")
+    # Ranges are checked on the values as sent, before the cast: label 4294967299 would wrap to int32 3.
+    if name == "label" and (array.min(initial=0) < 0 or array.max(initial=0) >= served.meta["num_classes"]):
+        raise BadRequest(f"input 'label' must be class ids in 0..{served.meta['num_classes'] - 1}")
+    if spec.dtype.is_integer:
+        bounds = np.iinfo(spec.dtype.as_numpy_dtype)
+        if array.min(initial=0) < bounds.min or array.max(initial=0) > bounds.max:
+            raise BadRequest(f"input {name!r} has values outside {spec.dtype.name}")
     array = array.astype(spec.dtype.as_numpy_dtype)
     if spec.dtype.is_floating and not np.all(np.isfinite(array)):
         raise BadRequest(f"input {name!r} has non-finite values")
-    if name == "label" and (array.min(initial=0) < 0 or array.max(initial=0) >= served.meta["num_classes"]):
-        raise BadRequest(f"input 'label' must be class ids in 0..{served.meta['num_classes'] - 1}")
     return array
 
 
@@ -301,6 +306,8 @@ def create_app(models):
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("the request body is not JSON")
+        except RecursionError:  # a small body can nest deeper than Python's parser goes
+            raise BadRequest("the request body nests too deeply")
         return jsonify(predict(model, body))
 
     def png(image):
@@ -372,8 +379,20 @@ def make_server(models, host="127.0.0.1", port=8501, threads=8):
                          max_request_body_size=16 * MAX_BODY)
 
 
+def check_port(host, port):
+    """One line before any model is loaded when `port` cannot be bound (in use, or not ours to take)."""
+    import socket
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise UsageError(f"cannot serve on {host}:{port}: {reason}; stop what holds it or pass --port")
+
+
 def serve(models_dir="models", host="127.0.0.1", port=8501, threads=8):
     """Load every export and serve until interrupted."""
+    check_port(host, port)
     models = load_models(models_dir)
     server = make_server(models, host, port, threads)
     print(f"serving {', '.join(sorted(models))} on http://{host}:{server.effective_port}/  (TF Serving's REST API "

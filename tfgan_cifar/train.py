@@ -120,7 +120,7 @@ def train(config, verbose=1):
 
 
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "steps.jsonl", "tensorboard", "samples",
-             "loss_curve.png", "fid_curve.png")
+             "loss_curve.png", "fid_curve.png", "swd_curve.png", "warnings.jsonl")
 
 
 def _claim_run_dir(run_dir, overwrite):
@@ -171,13 +171,13 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
     if config.lr_decay == "linear":
         rates = [(gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)]
         decay = callbacks.LinearDecay(rates, step, config.epochs * steps_per_epoch, budget, config.lr_decay_start)
-    fid = _fid_monitor(config, extractor, gan, train_set, run_dir, step) if extractor else None
+    quality = _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard) if config.fid_every else None
     tensorboard = keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")
     # Keras calls callbacks in list order, and each place here has a reason: the learning rates are set before
-    # the step; the budget's clock is read before anything is logged; the FID joins the epoch's logs before
+    # the step; the budget's clock is read before anything is logged; SWD/FID join the epoch's logs before
     # TrainingLog records them; the guard comes after TrainingLog, which counts the step; the checkpoint after
     # the guard's repair; TensorBoard last, with the complete logs.
-    cbs = [cb for cb in (decay, budget, fid, log, guard, checkpointer, tensorboard) if cb is not None]
+    cbs = [cb for cb in (decay, budget, quality, log, guard, checkpointer, tensorboard) if cb is not None]
     if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
         fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
     else:
@@ -199,16 +199,16 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
                    f"{len(checkpointer.nonfinite)} weights became non-finite (e.g. {checkpointer.nonfinite[0]}; is a "
                    f"learning rate too large?) and were not saved")
             stopped_at = guard.tripped_at if guard.tripped_at is not None else int(step)
-            if not manager.latest_checkpoint:
-                raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; no good checkpoint to export, "
-                                       f"so the previous export (if any) is unchanged")
-            prefix = restore(checkpoint, run_dir)
-            path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model),
-                                             savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step)))
-            raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; exported the last good checkpoint "
-                                   f"{prefix} (epoch {int(epoch)}) to {path}")
+            raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; "
+                                   + _export_after_divergence(config, gan, checkpoint, manager, quality, train_set,
+                                                              epoch, step))
         meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
         path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+        if quality is not None:
+            chosen, why = quality.outcome(int(epoch))
+            if chosen != int(epoch):
+                savedmodel.promote(path)
+            print(f"exported epoch {chosen} to {path}: {why}")
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at step {int(step)}; the last checkpoint is "
                           f"{manager.latest_checkpoint or 'none (nothing to resume)'}; resume with: python -m "
@@ -225,9 +225,30 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
     return gan, run_dir, path
 
 
+def _export_after_divergence(config, gan, checkpoint, manager, quality, train_set, epoch, step):
+    """What a diverged run exports, as the end of its one-line message. A checkpoint saved during the streak
+    can be finite and still ruined (a huge learning rate: D's weights near 1e30, G never updated), so only an
+    epoch the quality monitor judged is trusted over an existing export: the run's best epoch is promoted; with
+    none, the previous export stays, and only where there is none is the last finite checkpoint exported."""
+    from tfgan_cifar.lib import savedmodel
+    path = os.path.join(config.export_dir, config.model)
+    if quality is not None and quality.best_epoch_this_run is not None:
+        savedmodel.promote(path)
+        return (f"exported epoch {quality.best_epoch_this_run}, this run's best by {quality.best_by.upper()} "
+                f"({quality.best:.3f}), to {path}")
+    if savedmodel.exists(path):
+        return (f"no epoch of this run was judged good, so the previous export in {path} is unchanged (the last finite "
+                f"checkpoint is {manager.latest_checkpoint or 'none'}; make export RUN={config.run_dir} exports it)")
+    if not manager.latest_checkpoint:
+        return "no finite checkpoint to export and no previous export"
+    prefix = restore(checkpoint, config.run_dir)
+    savedmodel.save_generator(gan, path, savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step)))
+    return f"there was no export yet: exported the last finite checkpoint {prefix} (epoch {int(epoch)}) to {path}"
+
+
 def _extractor(config):
-    """The feature extractor for per-epoch FID, or None (off, or no evaluator trained for this dataset yet).
-    Created before anything is written, so a bad --features/--inception_path leaves no trace."""
+    """The feature extractor for per-epoch FID, or None (monitor off, or no evaluator trained for this dataset
+    yet: then SWD alone watches). Created before anything is written, so a bad --features leaves no trace."""
     from tfgan_cifar.lib import features
     if not config.fid_every:
         return None
@@ -237,22 +258,26 @@ def _extractor(config):
     except UsageError as e:
         if config.features != "evaluator":
             raise
-        print(f"FID per epoch is off: {e}")
+        print(f"FID per epoch is off ({e}); the sliced Wasserstein distance watches the epochs")
         return None
 
 
-def _fid_monitor(config, extractor, gan, train_set, run_dir, step):
-    from tfgan_cifar.lib import callbacks, features, savedmodel
-    reference, _ = features.real_reference(extractor, config.dataset, train_set, config.image_size, config.classes,
-                                           os.path.join(config.data_dir, "reference_stats"), limit=10000)
+def _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard):
+    from tfgan_cifar.lib import callbacks, data, features, judges, savedmodel
+    real = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, config.image_size),
+                            limit=callbacks.MONITOR_SWD_IMAGES, seed=config.seed)
+    reference = features.real_reference(extractor, config.dataset, train_set, config.image_size, config.classes,
+                                        os.path.join(config.data_dir, "reference_stats"), limit=10000)[0] \
+        if extractor else None
     best_path = os.path.join(config.export_dir, config.model, savedmodel.BEST)
 
-    def export_best(epoch):
+    def export_best(epoch, best_by):
         meta = savedmodel.metadata(gan, train_set.class_names, epoch, int(step))
-        savedmodel.save_generator(gan, best_path, dict(meta, best_by="fid"))
+        savedmodel.save_generator(gan, best_path, dict(meta, best_by=best_by))
 
-    return callbacks.FIDMonitor(gan, extractor, reference, config.fid_every, config.fid_samples, export_best,
-                                run_dir, config.classes)
+    return callbacks.QualityMonitor(gan, real, extractor, reference, config.fid_every, config.fid_samples,
+                                    export_best, run_dir, config.classes, config.epochs, config.stop_on_collapse,
+                                    guard)
 
 
 def main(argv):

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan_cifar.lib import augment, savedmodel
+from tfgan_cifar.lib.callbacks import STEP_SUFFIX
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.lib.images import grid, to_uint8
 
@@ -165,11 +166,16 @@ class GAN(keras.Model):
         return self.trackers
 
     def record(self, **values):
-        """Update the loss trackers and return the running means (what train_step returns). Values with
-        no tracker of their name are ignored, so a shared train_step can offer more than a variant logs."""
+        """Update the loss trackers and return what train_step returns: the running means since the epoch
+        began (the progress bar's and the epoch record's figures) and, under `<name>` + STEP_SUFFIX, this
+        step's own values (callbacks.TrainingLog takes those out of the logs for the per-step curves). Values
+        with no tracker of their name are ignored, so a shared train_step can offer more than a variant logs."""
+        logs = {}
         for tracker in self.trackers:
             tracker.update_state(values[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
+            logs[tracker.name] = tracker.result()
+            logs[tracker.name + STEP_SUFFIX] = tf.cast(values[tracker.name], tf.float32)
+        return logs
 
     def step(self, optimizer, tape, loss, network):
         """One optimizer update of `network` from `loss` -- skipped (and counted) when the loss or any

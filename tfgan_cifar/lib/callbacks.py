@@ -13,6 +13,18 @@ from tfgan_cifar.lib import images as imgs
 
 METRICS_FILE = "metrics.jsonl"
 STEPS_FILE = "steps.jsonl"
+WARNINGS_FILE = "warnings.jsonl"  # collapse warnings of the quality monitor
+# A train_step's logs hold each metric twice: `d_loss`, the running mean since the epoch began (Keras's
+# convention: the progress bar and the epoch record), and `d_loss@step`, this step's own value (the curves).
+STEP_SUFFIX = "@step"
+EMA_DECAY = 0.98  # the smoothed per-step curves, `<metric>_ema`: an exponential moving average over every step
+
+
+def take_step_values(logs):
+    """{metric: this step's value}, removed from `logs` (so the progress bar and epoch logs keep the means)."""
+    if not logs:
+        return {}
+    return {k[:-len(STEP_SUFFIX)]: float(logs.pop(k)) for k in [k for k in logs if k.endswith(STEP_SUFFIX)]}
 
 
 def read_jsonl(path):
@@ -43,16 +55,18 @@ def write_jsonl(path, records):
 def truncate_logs(run_dir, epoch, step):
     """After a resume from (epoch, step): drop log records the restored state has not reached yet (and a
     line torn by the kill), so the resumed run logs each epoch and step exactly once."""
-    for name, key, limit in ((METRICS_FILE, "epoch", epoch), (STEPS_FILE, "step", step)):
+    for name, key, limit in ((METRICS_FILE, "epoch", epoch), (STEPS_FILE, "step", step), (WARNINGS_FILE, "epoch", epoch)):
         path = os.path.join(run_dir, name)
         if os.path.exists(path):
             write_jsonl(path, [r for r in read_jsonl(path) if r[key] <= limit])
 
 
 class TrainingLog(keras.callbacks.Callback):
-    """What a person watches during training: progress-bar img/s, TensorBoard scalars every `log_every`
-    steps (both losses, D(x), D(G(z)), img/s), real/fake grids and epoch time each epoch, a sample grid
-    PNG from a fixed z per epoch, metrics.jsonl, and loss_curve.png."""
+    """What a person watches during training: progress-bar img/s; every `log_every` steps, TensorBoard scalars
+    and a steps.jsonl record of that step's own values (losses, D(x), D(G(z)), class accuracies: not Keras's
+    running means since the epoch began, which draw a staircase) with their moving averages over every step
+    (`<metric>_ema`), and img/s; real/fake grids and epoch time each epoch, a sample grid PNG from a fixed z
+    per epoch, metrics.jsonl, and loss_curve.png."""
 
     def __init__(self, run_dir, gan, step, grid_inputs, real_batch, batch_size, log_every,
                  steps_per_epoch):
@@ -65,6 +79,7 @@ class TrainingLog(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "steps"))
         self.steps = read_jsonl(os.path.join(run_dir, STEPS_FILE))
         self.img_per_s = None
+        self.ema = {}
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = self.last = time.perf_counter()
@@ -78,10 +93,13 @@ class TrainingLog(keras.callbacks.Callback):
         self.img_per_s = rate if self.img_per_s is None or self.epoch_steps == 0 else 0.9 * self.img_per_s + 0.1 * rate
         self.epoch_steps += 1
         step = int(self.step.assign_add(1))
+        values = take_step_values(logs)
+        for name, value in values.items():
+            self.ema[name] = value if name not in self.ema else EMA_DECAY * self.ema[name] + (1 - EMA_DECAY) * value
         if logs is not None:
             logs["img/s"] = self.img_per_s  # shown by the progress bar
-        if step % self.log_every == 0 and logs:
-            values = {k: float(v) for k, v in logs.items()}
+        if step % self.log_every == 0 and values:
+            values.update({f"{k}_ema": v for k, v in self.ema.items()}, **{"img/s": self.img_per_s})
             self.steps.append(dict(step=step, **values))
             # Appended as they come, so a kill loses none that a checkpoint covers (a resume drops later ones).
             append_jsonl(os.path.join(self.run_dir, STEPS_FILE), self.steps[-1])
@@ -90,6 +108,7 @@ class TrainingLog(keras.callbacks.Callback):
                     tf.summary.scalar(name, value)
 
     def on_epoch_end(self, epoch, logs=None):
+        take_step_values(logs)  # the epoch's figures are its means
         seconds = self.last - self.epoch_start  # training time: up to the last step, not FID or grids
         done = epoch + 1
         grid = self.gan.grid_image(self.grid_inputs)
@@ -110,7 +129,8 @@ class TrainingLog(keras.callbacks.Callback):
 
 
 def plot_losses(path, steps, epochs):
-    """Per-step losses (thin) and per-epoch means (markers) of every *_loss metric."""
+    """Each *_loss metric: its value at every logged step (thin), its moving average over every step (line) and
+    the epoch means (markers)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -119,14 +139,18 @@ def plot_losses(path, steps, epochs):
     names = sorted({k for r in epochs for k in r if k.endswith("_loss")})
     for i, name in enumerate(names):
         colour = f"C{i}"
-        xs = [r["step"] for r in steps if name in r]
-        if xs:
-            ax.plot(xs, [r[name] for r in steps if name in r], color=colour, alpha=0.35, lw=1)
-        ax.plot([r["step"] for r in epochs], [r[name] for r in epochs], "o-", color=colour, label=f"{name} (epoch mean)")
+        logged = [r for r in steps if name in r]
+        if logged:
+            xs = [r["step"] for r in logged]
+            ax.plot(xs, [r[name] for r in logged], color=colour, alpha=0.3, lw=0.8)
+            if all(f"{name}_ema" in r for r in logged):
+                ax.plot(xs, [r[f"{name}_ema"] for r in logged], color=colour, lw=1.5,
+                        label=f"{name} (moving average, decay {EMA_DECAY})")
+        ax.plot([r["step"] for r in epochs], [r[name] for r in epochs], "o", color=colour, label=f"{name} (epoch mean)")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("loss (thin: the logged steps' values)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     imgs.save_figure(path, fig)
     plt.close(fig)
 
@@ -209,54 +233,132 @@ class LinearDecay(keras.callbacks.Callback):
             getattr(optimizer, "inner_optimizer", optimizer).learning_rate = rate * factor
 
 
-class FIDMonitor(keras.callbacks.Callback):
-    """Every `every` epochs: FID, IS and KID of `n` samples against the real reference (for conditional models
-    also class accuracy and intra-class diversity, which shows a collapse within classes), added to the epoch's
-    logs (so TensorBoard and metrics.jsonl get them), an FID-per-epoch plot, and an export of the best
-    epoch's generator. Must come before TrainingLog in the callback list."""
+# Collapse: a figure well off its best for COLLAPSE_EPOCHS checks running. Distances (lower is better) at more than
+# 1/COLLAPSE_SHARE of their best, coverages (higher is better) under COLLAPSE_SHARE of it.
+COLLAPSE_SHARE, COLLAPSE_EPOCHS = 0.7, 2
+LOWER_IS_BETTER = ("swd", "fid")
+# The monitor's SWD compares this many of the samples (and reference images): at 2,560 it cost 8 of a 55-s
+# dcgan epoch on CIFAR-10 (AMD EPYC, 2 cores); make eval's uses all N. Like FID, SWD depends on the count.
+MONITOR_SWD_IMAGES = 1024
+HIGHER_IS_BETTER = ("intra_class_diversity", "recall")
 
-    def __init__(self, gan, extractor, reference, every, n, export_best, run_dir, classes=None):
+
+class QualityMonitor(keras.callbacks.Callback):
+    """Every `every` epochs and after the last one, `n` samples scored against the real reference: the sliced
+    Wasserstein distance (lib/swd.py; it needs no trained network, so it is always on), and with an evaluator
+    also FID, IS, KID, precision and recall (conditional models: class accuracy and intra-class diversity,
+    which shows a collapse within classes). The figures join the epoch's logs (so TensorBoard and metrics.jsonl get them); a curve is
+    plotted; the best epoch's generator is exported, judged by FID where there is an evaluator, else by SWD.
+    A collapse (a figure well off its best two checks running) is printed, written to TensorBoard as text and
+    to warnings.jsonl (make report marks it), and with `stop_on_collapse` ends the run. Must come before
+    TrainingLog in the callback list."""
+
+    def __init__(self, gan, real, extractor, reference, every, n, export_best, run_dir, classes=None,
+                 final_epoch=None, stop_on_collapse=False, guard=None):
         super().__init__()
-        self.gan, self.extractor, self.reference = gan, extractor, reference
+        self.guard = guard  # a NaNGuard: an epoch it stopped is not judged (its weights are not to be trusted)
+        self.gan, self.real, self.extractor, self.reference = gan, real, extractor, reference
         self.every, self.n, self.export_best, self.run_dir, self.classes = every, n, export_best, run_dir, classes
-        done = [r for r in read_jsonl(os.path.join(run_dir, METRICS_FILE)) if "fid" in r]
-        self.best = min((r["fid"] for r in done), default=float("inf"))
+        self.final_epoch, self.stop_on_collapse = final_epoch, stop_on_collapse
+        self.best_by = "fid" if extractor else "swd"
+        self.history = [r for r in read_jsonl(os.path.join(run_dir, METRICS_FILE)) if "swd" in r]
+        judged = [r for r in self.history if self.best_by in r]
+        best = min(judged, key=lambda r: r[self.best_by], default=None)
+        self.best, self.best_epoch = (best[self.best_by], best["epoch"]) if best else (float("inf"), None)
+        self.best_epoch_this_run = None  # set when this process exports a best epoch (it is then in best/)
+        self.last_judged = None  # (epoch, value) of the latest check
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "quality"))
 
     def on_epoch_end(self, epoch, logs=None):
-        from tfgan_cifar.lib import metrics
-        if (epoch + 1) % self.every:
+        done = epoch + 1
+        if done % self.every and done != self.final_epoch or self.guard is not None and self.guard.tripped_at:
             return
-        fake, labels = self.gan.sample_images(self.n, seed=epoch, classes=self.classes)
-        feats, logits = self.extractor(fake)
-        result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head,
-                               precision_recall_k=0)
-        values = dict(fid=result["fid"], inception_score=result["inception_score"], kid=result["kid"])
-        for key in ("class_accuracy", "intra_class_diversity", "intra_class_diversity_min"):  # conditional models
-            if key in result:
-                values[key] = result[key]
+        start = time.perf_counter()
+        values = self.measure(epoch)
+        values["quality_seconds"] = time.perf_counter() - start  # the monitor's own cost, beside epoch_seconds
         if logs is not None:
             logs.update(values)
-        if values["fid"] < self.best:
-            self.best = values["fid"]
-            self.export_best(epoch + 1)
-        history = [r for r in read_jsonl(os.path.join(self.run_dir, METRICS_FILE)) if "fid" in r and r["epoch"] <= epoch]
-        plot_fid(os.path.join(self.run_dir, "fid_curve.png"), history + [dict(epoch=epoch + 1, **values)],
-                 f"{self.extractor.name} features, {self.n} samples")
+        self.last_judged = (done, values[self.best_by])
+        if values[self.best_by] < self.best:
+            self.best, self.best_epoch = values[self.best_by], done
+            self.export_best(done, self.best_by)
+            self.best_epoch_this_run = done
+        self.history = [r for r in self.history if r["epoch"] < done] + [dict(epoch=done, **values)]
+        self.watch_collapse(done)
+        what = f"{self.extractor.name} features, " if self.extractor else ""
+        plot_quality(os.path.join(self.run_dir, f"{self.best_by}_curve.png"),
+                     [r for r in self.history if self.best_by in r], self.best_by, f"{what}{self.n} samples")
+
+    def measure(self, epoch):
+        from tfgan_cifar.lib import metrics
+        fake, labels = self.gan.sample_images(self.n, seed=epoch, classes=self.classes)
+        values = self.real.score(fake[:MONITOR_SWD_IMAGES], two_sample_test=False)
+        if self.extractor:
+            feats, logits = self.extractor(fake)
+            result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head)
+            for key in ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy",
+                        "intra_class_diversity", "intra_class_diversity_min"):  # the last three: conditional models
+                if key in result:
+                    values[key] = result[key]
+        return values
+
+    def watch_collapse(self, epoch):
+        """Warn when a figure has been well off its best for the last COLLAPSE_EPOCHS checks (once per streak)."""
+        for key in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+            series = [(r["epoch"], r[key]) for r in self.history if key in r]
+            if len(series) <= COLLAPSE_EPOCHS:
+                continue
+            lower = key in LOWER_IS_BETTER
+            off = lambda value, best: value > best / COLLAPSE_SHARE if lower else value < best * COLLAPSE_SHARE
+            flags = []
+            for i, (_, value) in enumerate(series):
+                best = (min if lower else max)(v for _, v in series[:i + 1])
+                flags.append(off(value, best))
+            if flags[-COLLAPSE_EPOCHS:] != [True] * COLLAPSE_EPOCHS or flags[-COLLAPSE_EPOCHS - 1]:
+                continue
+            best_epoch, best = (min if lower else max)(series, key=lambda item: item[1])
+            text = (f"collapse at epoch {epoch}: {key} {series[-1][1]:.3f} against its best {best:.3f} (epoch "
+                    f"{best_epoch}), {COLLAPSE_EPOCHS} checks running"
+                    + ("; stopping (--stop_on_collapse)" if self.stop_on_collapse else
+                       "; the best epoch stays exported (--stop_on_collapse ends a run here)"))
+            print(f"warning: {text}", flush=True)
+            append_jsonl(os.path.join(self.run_dir, WARNINGS_FILE), dict(epoch=epoch, figure=key, value=series[-1][1],
+                                                                       best=best, best_epoch=best_epoch, text=text))
+            with self.writer.as_default(step=epoch):
+                tf.summary.text("collapse", text)
+            self.writer.flush()
+            if self.stop_on_collapse:
+                self.model.stop_training = True
+
+    def outcome(self, last_epoch):
+        """(epoch to export, one sentence why): the best checked epoch where it beats the last one."""
+        name = self.best_by.upper()
+        if self.best_epoch is None:
+            return last_epoch, "no quality check ran"
+        if self.last_judged is None or self.last_judged[0] != last_epoch:
+            return last_epoch, f"its {name} was not checked (the best checked, epoch {self.best_epoch}, is in best/)"
+        if self.best_epoch != last_epoch and self.best < self.last_judged[1]:
+            return self.best_epoch, (f"the best by {name}: {self.best:.3f} against {self.last_judged[1]:.3f} for the "
+                                     f"last epoch, {last_epoch}")
+        return last_epoch, f"the last epoch is the best by {name} ({self.last_judged[1]:.3f})"
 
 
-def plot_fid(path, records, subtitle):
+def plot_quality(path, records, key, subtitle):
+    """`key` (fid or swd) per epoch, the best epoch starred."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    epochs, fids = [r["epoch"] for r in records], [r["fid"] for r in records]
-    ax.plot(epochs, fids, "o-", label="FID")
-    best = int(np.argmin(fids))
-    ax.plot([epochs[best]], [fids[best]], "r*", markersize=14, label=f"best: epoch {epochs[best]} ({fids[best]:.2f})")
+    name = key.upper()
+    epochs, values = [r["epoch"] for r in records], [r[key] for r in records]
+    ax.plot(epochs, values, "o-", label=name)
+    best = int(np.argmin(values))
+    ax.plot([epochs[best]], [values[best]], "r*", markersize=14,
+            label=f"best: epoch {epochs[best]} ({values[best]:.2f})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("FID")
-    ax.set_title(f"FID per epoch ({subtitle})", fontsize=10)
+    ax.set_ylabel(name)
+    ax.set_title(f"{name} per epoch ({subtitle})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend()
     imgs.save_figure(path, fig)

@@ -24,6 +24,7 @@ IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_DECAYS = ("none", "linear")
+FEATURES = ("evaluator", "inception")
 MAX_SANE_LR = 1e-2  # above it, validate() warns (Adam-trained GANs use 1e-5..1e-3)
 # Run settings (not hyper-parameters) a named preset may set too.
 PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
@@ -31,8 +32,8 @@ PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema",
 # Settings a resumed run may change (everything else is the run's identity and stays as saved).
 # steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
 RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
-                     "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples", "features",
-                     "inception_path"}
+                     "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples",
+                     "stop_on_collapse", "features", "inception_path"}
 
 
 def setting(default, help, choices=None, flag=True):
@@ -86,7 +87,8 @@ class RunConfig:
     diffaugment: str = setting("", help="DiffAugment policies applied to every image D sees, comma-separated from: "
         "color, translation, cutout. Empty: none.")
     nan_patience: int = setting(10, help="Stop after this many consecutive steps with non-finite losses or "
-        "gradients (such updates are never applied); the last good checkpoint is exported.")
+        "gradients (such updates are never applied); the run's best judged epoch is exported, else the previous "
+        "export stays.")
     time_budget: float = setting(0.0, help="Stop training after this many seconds (then checkpoint and export); 0 "
         "means no limit.")
     lr_decay: str = setting("none", choices=LR_DECAYS, help="Learning-rate schedule of both "
@@ -94,10 +96,13 @@ class RunConfig:
         "--time_budget seconds when that ends it first; a resumed run's budget clock starts again).")
     lr_decay_start: float = setting(0.0, help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
         "the base rates before the decay to 0 begins; 0 decays from the first step.")
-    fid_every: int = setting(1, help="Evaluate FID/IS/KID every N epochs (and export the best epoch to "
-        "<export_dir>/<model>/best/); 0 turns it off.")
-    fid_samples: int = setting(2560, help="Generated images per FID evaluation during training.")
-    features: str = setting("evaluator", help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
+    fid_every: int = setting(1, help="Watch sample quality every N epochs: the sliced Wasserstein distance always, "
+        "FID/IS/KID too where an evaluator is trained; the best epoch (by FID, else SWD) is exported to "
+        "<export_dir>/<model>/best/; 0 turns it off.")
+    fid_samples: int = setting(2560, help="Generated images per quality check during training.")
+    stop_on_collapse: bool = setting(False, help="End the run when a quality figure (SWD, FID, intra-class diversity) "
+        "has been well off its best for two checks running (a warning is printed either way).")
+    features: str = setting("evaluator", choices=FEATURES, help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
         "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
     inception_path: str = setting("", help="A local copy of TF-GAN's Inception SavedModel, for offline "
         "--features=inception.")
@@ -207,24 +212,23 @@ def validate(config, variants):
         (config.log_every >= 1, f"--log_every must be >= 1, got {config.log_every}"),
         (config.fid_every >= 0, f"--fid_every must be >= 0, got {config.fid_every}"),
         (config.fid_samples >= 100, f"--fid_samples must be >= 100, got {config.fid_samples}"),
-        (config.features in ("evaluator", "inception"),
-         f"--features must be evaluator or inception, got {config.features!r}"),
         (config.time_budget >= 0, f"--time_budget must be >= 0, got {config.time_budget}"),
-        (config.lr_decay in LR_DECAYS, f"--lr_decay must be one of {', '.join(LR_DECAYS)}, got {config.lr_decay!r}"),
         (0 <= config.lr_decay_start < 1, f"--lr_decay_start must be in [0, 1), got {config.lr_decay_start}"),
         (config.lr_decay != "none" or not config.lr_decay_start, "--lr_decay_start needs --lr_decay=linear"),
         (not (config.lr_decay != "none" and config.time_budget and config.strategy == "multiworker"),
          "--lr_decay with --time_budget needs one clock; under --strategy=multiworker each worker has its own, "
          "so decay over --epochs there (drop --time_budget)"),
         (config.nan_patience >= 1, f"--nan_patience must be >= 1, got {config.nan_patience}"),
-        (config.strategy in STRATEGIES, f"--strategy must be one of {', '.join(STRATEGIES)}, got {config.strategy!r}"),
-        (config.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}"),
         (config.ema == 0 or 0.5 <= config.ema < 1, f"--ema must be 0 (off) or in [0.5, 1), got {config.ema}"),
         (config.ckpt_every >= 0, f"--ckpt_every must be >= 0, got {config.ckpt_every}"),
         (config.keep_checkpoints >= 1, f"--keep_checkpoints must be >= 1, got {config.keep_checkpoints}"),
         (config.classes is None or all(c >= 0 for c in config.classes),
          f"--classes must be non-negative, got {config.classes}"),
     ]
+    for field in dataclasses.fields(RunConfig):  # every field with a fixed set of values (--features, --strategy, ...)
+        choices, value = field.metadata["choices"], getattr(config, field.name)
+        checks.append((not choices or value in choices,
+                       f"--{field.name} must be one of {', '.join(choices or ())}, got {value!r}"))
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
         checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))

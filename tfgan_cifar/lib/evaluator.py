@@ -1,10 +1,15 @@
-"""The project's own feature extractor: a compact CNN classifier trained with augmentation on the chosen
-dataset. Offline it replaces Inception for Fréchet distance and classifier score, and it measures the
-class accuracy of conditional samples. Trained by `python -m tfgan_cifar.train_evaluator` (make evaluator).
+"""The project's own feature extractor: a CNN classifier trained on the chosen dataset. Offline it replaces
+Inception for Fréchet distance and classifier score, and it measures the class accuracy of conditional
+samples. Trained by `python -m tfgan_cifar.train_evaluator` (make evaluator). Two architectures:
+
+  airbench  the strong one (lib/airbench.py, after airbench94): 256-d features; CIFAR-10 and image folders
+  small     a compact CNN, 128-d features, trained with Adam in a minute: `shapes` and the tests
 """
 import json
 import os
+import time
 
+from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.lib.images import map_batches
 
 FEATURES_LAYER = "features"
@@ -33,13 +38,23 @@ def build_classifier(image_size, num_classes, width=32):
     return keras.Model(image, logits, name="evaluator")
 
 
+ARCHITECTURES = ("airbench", "small")
+EPOCHS = dict(airbench=16, small=3)  # airbench: 16 x 40,083 CIFAR-10 images, 22 minutes on 2 AVX512-BF16 cores
+BATCH_SIZES = dict(airbench=1024, small=128)  # airbench94's batch; the small CNN's with Adam
+
+
+def default_architecture(dataset):
+    return "small" if dataset == "shapes" else "airbench"
+
+
 class Evaluator:
     """Features and logits of uint8 images, in batches (bounded memory)."""
 
     def __init__(self, model, meta, path=None):
         import keras
+        import tensorflow as tf
         self.model, self.meta, self.path = model, meta, path
-        self.both = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
+        self.both = tf.function(keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output]))
 
     def __call__(self, images_uint8, batch_size=500, progress=False):
         import tensorflow as tf
@@ -52,41 +67,75 @@ class Evaluator:
         return map_batches(features_and_logits, images_uint8, batch_size, progress)
 
 
-def train(dataset="shapes", data_dir="data", image_size=32, epochs=3, batch_size=128, examples=20000, seed=0,
-          out_dir=None, verbose=2):
-    """Train, evaluate on the test split, save model.keras + evaluator.json; return an Evaluator."""
+def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_size=None, examples=20000, seed=0,
+          out_dir=None, verbose=2, architecture=None):
+    """Train on the train split without its reference part, measure the test split, save model.keras +
+    evaluator.json (accuracy, training seconds, CPU); return an Evaluator. `epochs` and `batch_size` default
+    to the architecture's."""
     import keras
+    import numpy as np
 
-    from tfgan_cifar.lib import data, images
+    from tfgan_cifar.lib import data, images, precision
+    architecture = architecture or default_architecture(dataset)
+    if architecture not in ARCHITECTURES:
+        raise UsageError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
+    epochs = epochs or EPOCHS[architecture]
     keras.utils.set_random_seed(seed)
     train_set = data.evaluator_part(data.load(dataset, "train", data_dir, image_size, examples=examples, seed=seed))
     test_set = data.load(dataset, "test", data_dir, image_size, examples=examples, seed=seed)
-    model = build_classifier(image_size, len(train_set.class_names))
-    steps = epochs * (len(train_set) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(steps, 1))
-    model.compile(keras.optimizers.Adam(schedule), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(data.make_pipeline(train_set, batch_size, image_size, seed=seed, repeat=True), epochs=epochs,
-              steps_per_epoch=len(train_set) // batch_size, verbose=verbose, shuffle=False)
-    test = data.make_pipeline(test_set, 500, image_size, shuffle=False, drop_remainder=False)
-    _, accuracy = model.evaluate(test, verbose=0)
+    classes = len(train_set.class_names)
     meta = dict(dataset=dataset, image_size=image_size, class_names=list(train_set.class_names),
-                test_accuracy=float(accuracy), test_images=len(test_set), epochs=epochs,
+                architecture=architecture, epochs=epochs, test_images=len(test_set),
                 trained_on=f"train split without its reference part ({len(train_set)} images)",
-                reference_held_out=True)
+                reference_held_out=True, cpu=precision.cpu_features()[0])
+    batch_size = batch_size or BATCH_SIZES[architecture]
+    if len(train_set) < batch_size:
+        raise UsageError(f"{len(train_set)} images make no full batch of {batch_size}: use a smaller --batch_size or "
+                         f"more images")
+    if architecture == "small":
+        start = time.perf_counter()
+        model = _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose)
+        meta.update(train_seconds=time.perf_counter() - start, precision="float32")
+    else:
+        from tfgan_cifar.lib import airbench
+        policy, _ = precision.choose()
+        model, seconds = airbench.fit(train_set.images, train_set.labels, classes, epochs, batch_size, seed, policy,
+                                      features_name=FEATURES_LAYER, progress=verbose > 0)
+        tta = airbench.predict_logits(model, test_set.images, tta=True)
+        meta.update(train_seconds=seconds, precision=policy,
+                    test_accuracy_tta=float(np.mean(tta.argmax(1) == test_set.labels)))
+    evaluator = Evaluator(model, meta)
+    logits = evaluator(test_set.images)[1]  # as the judge sees images: one plain forward pass in float32
+    meta.update(batch_size=batch_size, test_accuracy=float(np.mean(logits.argmax(1) == test_set.labels)),
+                train_seconds=round(meta["train_seconds"], 1))
     out_dir = out_dir or evaluator_dir(dataset, image_size)
     os.makedirs(out_dir, exist_ok=True)
     tmp = os.path.join(out_dir, ".model.tmp.keras")
     model.save(tmp)
     os.replace(tmp, os.path.join(out_dir, "model.keras"))
     images.atomic_write_bytes(os.path.join(out_dir, "evaluator.json"), json.dumps(meta, indent=2).encode())
-    return Evaluator(model, meta, out_dir)
+    evaluator.path = out_dir
+    return evaluator
+
+
+def _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose):
+    import keras
+
+    from tfgan_cifar.lib import data
+    model = build_classifier(image_size, classes)
+    steps = epochs * (len(train_set) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(steps, 1))
+    model.compile(keras.optimizers.Adam(schedule), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    model.fit(data.make_pipeline(train_set, batch_size, image_size, seed=seed, repeat=True), epochs=epochs,
+              steps_per_epoch=len(train_set) // batch_size, verbose=verbose, shuffle=False)
+    return model
 
 
 def load(path):
     import keras
 
-    from tfgan_cifar.lib.errors import UsageError
+    from tfgan_cifar.lib import airbench  # noqa: F401 -- registers its layer for loading
     model_path, meta_path = os.path.join(path, "model.keras"), os.path.join(path, "evaluator.json")
     if not (os.path.exists(model_path) and os.path.exists(meta_path)):
         raise UsageError(f"no evaluator at {path!r}; train one with: make evaluator DATASET=...")

@@ -23,6 +23,10 @@ class Extractor:
     name = ""
     has_class_head = False  # True when logits index the dataset's classes (class accuracy is meaningful)
 
+    def describe(self):
+        """What the features are, to print next to every figure computed from them."""
+        return self.name
+
 
 class InceptionExtractor(Extractor):
     name = "inception"
@@ -44,7 +48,11 @@ class InceptionExtractor(Extractor):
             raise UsageError(f"cannot load the Inception model from {handle} ({type(e).__name__}); pass "
                              f"--inception_path=DIR, or use --features=evaluator")
         self.pool, self.logits = tfgan_compat.eval.INCEPTION_FINAL_POOL, tfgan_compat.eval.INCEPTION_OUTPUT
+        self.description = f"inception (TF-GAN's Inception v3 {self.pool}, 299x299, from {handle})"
         self.key = hashlib.sha1(handle.encode()).hexdigest()[:8]
+
+    def describe(self):
+        return self.description
 
     def __call__(self, images_uint8, batch_size=100, progress=False):
         import tensorflow as tf
@@ -73,6 +81,11 @@ class EvaluatorExtractor(Extractor):
         self.meta = self.evaluator.meta
         stamp = os.path.getmtime(os.path.join(self.evaluator.path, "model.keras"))
         self.key = hashlib.sha1(f"{self.evaluator.path}:{stamp}".encode()).hexdigest()[:8]  # retrained: new key
+
+    def describe(self):
+        meta = self.meta
+        return (f"evaluator ({meta.get('architecture', 'small')}, {meta['test_accuracy']:.1%} test accuracy, "
+                f"trained on {meta['trained_on'].split('(')[-1].rstrip(')')})")
 
     def __call__(self, images_uint8, batch_size=500, progress=False):
         return self.evaluator(images_uint8, batch_size, progress)

@@ -48,9 +48,19 @@ def grid(images, rows=None, pad=2):
 
 
 def atomic_write_bytes(path, blob):
+    """Write `blob` to a temporary file beside `path`, then rename it into place. The temporary name carries
+    the writer's pid, so the temporary files of writers killed mid-write (SIGKILL) are removed by the next."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    prefix = f".{os.path.basename(path)}.tmp-"
+    for name in os.listdir(directory):
+        pid = name[len(prefix):].split("-")[0] if name.startswith(prefix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass  # another writer removed it first
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
@@ -62,6 +72,16 @@ def atomic_write_bytes(path, blob):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def png_bytes(image, scale=1, palette=False):

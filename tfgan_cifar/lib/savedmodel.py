@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfgan_cifar.lib.errors import UsageError
 
 FORMAT = "tfgan_cifar/1"
-BEST = "best"  # models/<model>/best/: the generator of the best epoch by FID
+BEST = "best"  # models/<model>/best/: the generator of the best epoch by the quality monitor (FID, else SWD)
 
 
 def metadata(gan, class_names, epoch, step):
@@ -64,7 +64,6 @@ def save_generator(gan, path, meta, raw=False):
 
 
 def _write(gan, generator, path, meta):
-    tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
     meta = dict(meta, weights="ema" if generator is gan.ema_generator else "trained")
     module = tf.Module()
     module.generator = generator
@@ -72,10 +71,29 @@ def _write(gan, generator, path, meta):
     module.generator_variables = [v.value for v in generator.variables]
     module.meta_json = tf.Variable(json.dumps(meta), trainable=False, name="meta_json")
     module.serve = gan.serving_function(generator)
-    try:
+
+    def save(tmp):
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         with open(os.path.join(tmp, "tfgan_cifar.json"), "w") as f:  # the same metadata, for people
             json.dump(meta, f, indent=2)
+    return _replace(path, save)
+
+
+def promote(path):
+    """Make the best-epoch export inside `path` (path/best/) the export at `path` itself, atomically (the
+    previous export stays until the copy is complete); the best one stays where it is too."""
+    from tfgan_cifar.lib.locking import FolderLock
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    with FolderLock(os.path.join(parent, f".{name}.lock"), f"export target {path}"):
+        return _replace(path, lambda tmp: shutil.copytree(os.path.join(path, BEST), tmp))
+
+
+def _replace(path, fill):
+    """`fill(tmp)` writes the new export beside `path`; then it replaces `path` by two renames."""
+    tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
+    try:
+        fill(tmp)
         if os.path.isdir(os.path.join(path, BEST)):  # the best-epoch export lives inside; carry it over
             os.rename(os.path.join(path, BEST), os.path.join(tmp, BEST))
         if os.path.exists(path):
@@ -153,6 +171,12 @@ def class_id(token, meta):
         return lowered.index(token.lower())
     raise UsageError(f"--labels: unknown class {token!r}; {meta['model']} knows: "
                      + ", ".join(f"{i}={name}" for i, name in enumerate(names)))
+
+
+def exists(path):
+    """True where `path` holds an export (after putting back one a crash left renamed aside)."""
+    recover(path)
+    return os.path.exists(os.path.join(path, "saved_model.pb"))
 
 
 def load(path):

@@ -19,7 +19,8 @@ from tfgan_cifar.lib.callbacks import epoch_records
 from tfgan_cifar.lib.errors import UsageError
 
 METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), ("precision", "precision", 3),
-           ("recall", "recall", 3), ("class_accuracy", "class acc.", 3), ("intra_class_diversity", "diversity", 2))
+           ("recall", "recall", 3), ("class_accuracy", "class acc.", 3), ("intra_class_diversity", "diversity", 2),
+           ("swd", "SWD", 2), ("c2st", "two-sample", 3))
 
 
 def collapse_warning(metrics, floor=None):
@@ -36,6 +37,12 @@ def collapse_warning(metrics, floor=None):
             + (f", worst class {worst:.2f}" if worst is not None else "") + "; look at the per-class rows")
 
 
+def training_warnings(run_dir):
+    """The collapse warnings the quality monitor wrote during the run (callbacks.WARNINGS_FILE)."""
+    from tfgan_cifar.lib.callbacks import WARNINGS_FILE, read_jsonl
+    return read_jsonl(os.path.join(run_dir, WARNINGS_FILE)) if run_dir else []
+
+
 def find_run(meta, model_dir, runs_dir):
     """The run that produced an export: recorded in its metadata, else the newest run of its variant."""
     if meta.get("run_dir") and os.path.isdir(meta["run_dir"]):
@@ -44,16 +51,28 @@ def find_run(meta, model_dir, runs_dir):
     return os.path.dirname(runs[-1]) if runs else None
 
 
+EVALUATION_KEYS = ("generated", "real_test_floor", "samples", "floor_samples", "features", "reference")
+
+
 def best_evaluation(model_dir):
-    """The `make eval` result with the most samples, or None."""
+    """The `make eval` result with the most samples, or None; a file that is not one (unreadable, or without
+    the fields the page shows) is skipped with a warning."""
+    import sys
     results = []
     for path in glob.glob(os.path.join(model_dir, "eval_*.json")):
         try:
             with open(path) as f:
-                results.append(json.load(f))
-        except (OSError, ValueError):
+                result = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"warning: skipping {path}: unreadable ({type(e).__name__})", file=sys.stderr)
             continue
-    return max(results, key=lambda r: r.get("samples", 0), default=None)
+        missing = [k for k in EVALUATION_KEYS if not isinstance(result, dict) or k not in result
+                   or k in ("generated", "real_test_floor") and not isinstance(result[k], dict)]
+        if missing:
+            print(f"warning: skipping {path}: not a make eval result (no {', '.join(missing)})", file=sys.stderr)
+            continue
+        results.append(result)
+    return max(results, key=lambda r: r["samples"], default=None)
 
 
 def collect(models_dir, runs_dir):
@@ -81,6 +100,9 @@ def collect(models_dir, runs_dir):
         else:
             metrics, source = {}, "not evaluated"
         warning = collapse_warning(metrics, evaluation["real_test_floor"] if evaluation else None)
+        during = training_warnings(run_dir)
+        if during:
+            warning = "; ".join(([warning] if warning else []) + [f"during training: {w['text']}" for w in during])
         entries.append(dict(name=os.path.basename(model_dir), model_dir=model_dir, loaded=loaded, meta=meta,
                             run_dir=run_dir, epochs=epochs, metrics=metrics, source=source, evaluation=evaluation,
                             warning=warning,
@@ -99,6 +121,7 @@ def render_images(entry, out_dir, seed=0):
     grids = sorted(glob.glob(os.path.join(run, "samples", "epoch_*.png"))) if run else []
     sources = {"loss_curve": os.path.join(run, "loss_curve.png") if run else "",
                "fid_curve": os.path.join(run, "fid_curve.png") if run else "",
+               "swd_curve": os.path.join(run, "swd_curve.png") if run else "",
                "final_grid": grids[-1] if grids else ""}
     if entry["best_epoch"] and run:
         sources["best_grid"] = os.path.join(run, "samples", f"epoch_{entry['best_epoch']:04d}.png")
@@ -153,7 +176,7 @@ def render_html(entries, floors, images_of):
                     f'like the samples</td></tr>')
     sections = []
     captions = dict(final_grid="final epoch", best_grid="best epoch (FID)", per_class="one row per class",
-                    fid_curve="FID per epoch", loss_curve="losses", interpolation="latent interpolation")
+                    fid_curve="FID per epoch", swd_curve="SWD per epoch", loss_curve="losses", interpolation="latent interpolation")
     for e in entries:
         files = images_of[e["name"]]
         figures = "".join(f'<figure><img src="{esc(e["name"])}/{esc(files[k])}" alt="{esc(captions[k])}">'

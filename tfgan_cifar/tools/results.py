@@ -4,7 +4,7 @@ and the README tables made from them.
     python -m tfgan_cifar.tools.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
     python -m tfgan_cifar.tools.results --table=docs/results/spectral_norm.json      # the markdown table
-    python -m tfgan_cifar.tools.results --update=README.md,docs/variants.md   # rewrite their results tables
+    make docs                                 # rewrite every results table in README.md and docs/*.md (tools/docs.py)
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
 epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
@@ -14,19 +14,20 @@ real-data floor of every metric.
 import dataclasses
 import json
 import os
-import re
 import time
 
 from absl import flags
 
 from tfgan_cifar.lib.errors import UsageError
 
-METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy", "intra_class_diversity")
+METRICS = ("fid", "inception_score", "kid", "precision", "recall", "class_accuracy", "intra_class_diversity", "swd",
+           "c2st")
 # A variant's own metrics (evaluation_extras, paired distances), recorded only where its evaluation has them.
 VARIANT_METRICS = ("l1", "ssim", "sketch_f1", "sketch_f1_chance")
 # Settings that say where a run was, not what it was.
 NOT_ARGS = {"run_dir", "export_dir", "data_dir", "resume", "overwrite", "precision_reason", "log_every",
-            "keep_checkpoints", "ckpt_every", "fid_every", "fid_samples", "features", "inception_path", "model"}
+            "keep_checkpoints", "ckpt_every", "fid_every", "fid_samples", "stop_on_collapse", "features",
+            "inception_path", "model"}
 
 
 def args_of(config):
@@ -140,36 +141,73 @@ def _cell(value, digits=2):
 
 
 def sides_table(results):
-    """make bench-quality-cifar's table: each side's median steps and FD, every seed's FD, the ratio."""
-    ref = results["reference"]["fd"]
-    lines = [f"Fréchet distance in {results['features']} features, {results['samples']} samples vs "
-             f"{results['reference_set']}; {results['budget_s']:g} s of training each; median of "
-             f"{results['repeats']} seed(s) per side", "",
-             "| side | steps (median) | FD (median) | FD of each seed | ratio to reference |",
-             "| --- | --- | --- | --- | --- |"]
-    for r in [results["reference"]] + results["levers"] + [results["recipe"]]:
+    """make bench-quality-cifar's table: each side's median steps and each judge's median (FD of every seed too),
+    and the ratios to the reference (for the two-sample test, of the accuracies above chance)."""
+    from tfgan_cifar.lib.judges import NAMES, ratio
+    ref = results["reference"]
+    judges = [k for k in ("fd",) + NAMES if k in ref]
+    titles = dict(fd="FD", swd="SWD", c2st="two-sample acc.")
+    lines = [f"Fréchet distance in {results['features']} features, sliced Wasserstein distance (x1e3) and a "
+             f"two-sample test; {results['samples']} samples vs {results['reference_set']}; {results['budget_s']:g} s "
+             f"of training each; median of {results['repeats']} seed(s) per side", "",
+             "| side | steps (median) | " + " | ".join(f"{titles[k]} (median)" for k in judges) + " | FD of each seed | "
+             + " | ".join(f"ratio: {titles[k]}" for k in judges) + " |",
+             "| --- " * (3 + 2 * len(judges)) + "|"]
+    for r in [ref] + results["levers"] + [results["recipe"]]:
         each = ", ".join(f"{run['fd']:.2f}" for run in r["runs"])
-        lines.append(f"| `{r['name']}` | {r['steps']} | {r['fd']:.3f} | {each} | {r['fd'] / ref:.3f} |")
+        lines.append(f"| `{r['name']}` | {r['steps']} | " + " | ".join(f"{r[k]:.3f}" for k in judges) + f" | {each} | "
+                     + " | ".join(f"{ratio(k, r[k], ref[k]):.3f}" for k in judges) + " |")
     return "\n".join(lines)
 
 
+def floors_table(results):
+    """make floors's table: every judge's figures for real held-out images, damaged copies and generated sets."""
+    lines = [f"| images ({results['n']:,} each) | FID | KID | recall | SWD | two-sample acc. |", "| --- " * 6 + "|"]
+    for name, s in results["sets"].items():
+        lines.append(f"| {name} | {s['fid']:.2f} | {s['kid']:.4f} | {s['recall']:.3f} | {s['swd']:.2f} | "
+                     f"{s['c2st']:.3f} |")
+    return "\n".join(lines) + (f"\n\nAgainst {results['reference']}; FID, KID and recall in {results['features']} "
+                               f"features. CPU: {results['versions']['cpu']}, {results['date']}.")
+
+
+def evaluator_table(meta):
+    """make evaluator's record (docs/results/evaluator.json) as a one-row table."""
+    tta = f"{meta['test_accuracy_tta']:.2%}" if meta.get("test_accuracy_tta") is not None else ""
+    return ("| dataset | architecture | test accuracy | with test-time flips and shifts | epochs | trained on | "
+            "training time | precision | CPU |\n" + "| --- " * 9 + "|\n"
+            f"| {meta['dataset']} | {meta['architecture']} | {meta['test_accuracy']:.2%} | {tta} | {meta['epochs']} | "
+            f"{meta['trained_on']} | {meta['train_seconds']:.0f} s | {meta['precision']} | {meta['cpu']} |")
+
+
 def markdown_table(path, grid_dir=None):
-    """The README table of a results file: one row per record, then the protocol of its metrics. Grid links are
-    `grid_dir`/<grid> when given (the results folder as seen from the markdown file), else beside `path`."""
+    """The table of a results file: one row per record, then the protocol of its metrics (grid links are
+    `grid_dir`/<grid> when given, the results folder as seen from the markdown file, else beside `path`); or the
+    table of a bench-quality-cifar, floors or evaluator file."""
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read results file {path}: {e}")
+    if isinstance(raw, dict) and "sets" in raw:
+        return floors_table(raw)
+    if isinstance(raw, dict) and "test_accuracy" in raw:
+        return evaluator_table(raw)
     results = load(path)
     if "recipe" in results:  # make bench-quality-cifar's file: its own table of sides, seeds and the ratio
         return sides_table(results)
     runs = results["runs"]
     rows = ["| run | model | args | steps | seconds | FID | IS | KID | precision | recall | class acc. | "
-            "intra-class diversity | grid |", "| --- " * 13 + "|"]
+            "intra-class diversity | SWD | two-sample acc. | grid |", "| --- " * 15 + "|"]
     for r in runs:
         grid = os.path.join(os.path.dirname(path) if grid_dir is None else grid_dir, r["grid"])
         rows.append(f"| {r['name']} | `{r['model']}` | `{r['args']}` | {r['steps']:,} | {r['seconds']:.0f} | "
                     f"{_cell(r['fid'])} | {_cell(r['inception_score'])} | {_cell(r['kid'], 3)} | "
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
-                    f"{_cell(r.get('intra_class_diversity'), 2)} | [png]({grid}) |")
+                    f"{_cell(r.get('intra_class_diversity'), 2)} | {_cell(r.get('swd'), 2)} | {_cell(r.get('c2st'), 3)} | "
+                    f"[png]({grid}) |")
     floor = runs[-1]["real_floor"] if runs else {}
-    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity") else 3) for k in METRICS]
+    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity", "swd") else 3)
+             for k in METRICS]
     rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
@@ -177,43 +215,16 @@ def markdown_table(path, grid_dir=None):
 
 
 # Why the floor row is not the best cell of every column (measured in docs/evaluation.md).
-ONE_SIDED = ("Real images score best on FID, KID and recall; IS, precision and class accuracy are one-sided: "
-             "a generator that draws only typical or easily classified images scores above real ones on them, "
-             "so read them next to recall (docs/evaluation.md).")
-
-
-# A block's table never spans another block's marks, and may be empty (a new block before its first update).
-TABLE_MARK = re.compile(r"(<!-- results: (?P<path>[^ ]+) -->\n)(?P<table>(?:(?!<!-- /?results)[\s\S])*?)"
-                        r"\n?(<!-- /results -->)")
-
-
-def update_tables(markdown_path, root="."):
-    """Rewrite every `<!-- results: docs/results/X.json -->` ... `<!-- /results -->` block of a markdown file with
-    the table of that results file (paths relative to `root`); returns the paths of the tables it rewrote."""
-    with open(markdown_path) as f:
-        text = f.read()
-    done = []
-
-    def table(match):
-        done.append(match["path"])
-        path = os.path.join(root, match["path"])
-        grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.abspath(markdown_path)))
-        return match.group(1) + markdown_table(path, grid_dir) + "\n" + match.group(4)
-    updated = TABLE_MARK.sub(table, text)
-    if updated != text:
-        from tfgan_cifar.lib.images import atomic_write_bytes
-        atomic_write_bytes(markdown_path, updated.encode())
-    return done
+ONE_SIDED = ("Real images score best on FID, KID, recall, SWD (sliced Wasserstein distance x1e3 on pyramid patches) "
+             "and the two-sample test (held-out accuracy of a small CNN telling samples from real images; 0.5: it "
+             "cannot); IS, precision and class accuracy are one-sided: a generator that draws only typical or easily "
+             "classified images scores above real ones on them, so read them next to recall (docs/evaluation.md).")
 
 
 def main(argv):
     F = flags.FLAGS
     if F.table:
         print(markdown_table(F.table))
-        return
-    if F.update:
-        for path in F.update:
-            print(f"{path}: tables of {', '.join(update_tables(path)) or 'nothing (no results block)'}")
         return
     if not (F.out and F.name and F.run_dir and F.model_dir and F.eval):
         raise UsageError("give --table=FILE, or --out, --name, --run_dir, --model_dir and --eval to add a record")
@@ -235,6 +246,4 @@ if __name__ == "__main__":
     flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
     flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
     flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
-    flags.DEFINE_list("update", [], "Rewrite the results tables of these markdown files (README.md, docs/*.md) from "
-                      "their results files instead.")
     run(main)

@@ -1,0 +1,169 @@
+"""The judges that share nothing with the evaluator: SWD on Laplacian-pyramid patches (checked against ProGAN's
+own formulation and analytic values) and the classifier two-sample test."""
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import scipy.special
+import scipy.stats
+
+from tfgan_cifar.lib import data, judges, swd, two_sample
+
+
+def progan_pyramid(images_nhwc, levels):
+    """ProGAN's metrics/sliced_wasserstein.py, written out: NCHW, 2-d 5x5 convolutions with mode='mirror'."""
+    g = np.float32([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6], [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]) / 256
+    down = lambda m: scipy.ndimage.convolve(m, g[None, None], mode="mirror")[:, :, ::2, ::2]
+
+    def up(m):
+        res = np.zeros((m.shape[0], m.shape[1], m.shape[2] * 2, m.shape[3] * 2), m.dtype)
+        res[:, :, ::2, ::2] = m
+        return scipy.ndimage.convolve(res, g[None, None] * 4.0, mode="mirror")
+    pyramid = [np.float32(images_nhwc.transpose(0, 3, 1, 2))]
+    for _ in range(1, levels):
+        pyramid.append(down(pyramid[-1]))
+        pyramid[-2] -= up(pyramid[-1])
+    return [p.transpose(0, 2, 3, 1) for p in pyramid]
+
+
+def test_the_pyramid_is_progans():
+    images = data.make_shapes(6, size=32).images
+    ours, theirs = swd.laplacian_pyramid(images, 2), progan_pyramid(images, 2)
+    assert [p.shape for p in ours] == [(6, 32, 32, 3), (6, 16, 16, 3)]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    # The band-pass level plus the upsampled low-pass level gives the image back.
+    np.testing.assert_allclose(ours[0] + swd.pyr_up(ours[1]), images.astype(np.float32), atol=1e-3)
+    assert swd.levels_for(32) == [32, 16] and swd.levels_for(64) == [64, 32, 16]
+
+
+def test_patches_are_the_pixels_around_random_centres():
+    level = np.random.default_rng(1).standard_normal((3, 16, 16, 3)).astype(np.float32)
+    got = swd.patches(level, np.random.default_rng(5), per_image=4)
+    rng = np.random.default_rng(5)  # the same draws, taken by hand
+    image = np.repeat(np.arange(3), 4)
+    y, x = rng.integers(3, 13, 12), rng.integers(3, 13, 12)
+    for k in range(12):
+        np.testing.assert_array_equal(got[k], level[image[k], y[k] - 3:y[k] + 4, x[k] - 3:x[k] + 4].reshape(-1))
+
+
+def test_sliced_wasserstein_of_a_shifted_set_is_the_mean_projected_shift():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2000, 20)).astype(np.float32)
+    shift = rng.standard_normal(20).astype(np.float32)
+    assert swd.sliced_wasserstein(a, a.copy()) == 0
+    d = 20  # E|s.u| for u uniform on the unit sphere in d dimensions
+    expected = np.linalg.norm(shift) * math.gamma(d / 2) / (math.sqrt(math.pi) * math.gamma((d + 1) / 2))
+    got = swd.sliced_wasserstein(a, a + shift, directions=256, repeats=4)
+    assert abs(got - expected) / expected < 0.08
+    with pytest.raises(ValueError, match="one shape"):
+        swd.sliced_wasserstein(a, a[:10])
+
+
+def test_swd_ranks_real_images_first_and_degraded_ones_after():
+    train = data.make_shapes(1200, seed=0).images
+    other_real = data.make_shapes(600, seed=1).images
+    reference = judges.Reference(train, limit=600)
+    real = reference.score(other_real, two_sample_test=False)
+    noised = np.clip(other_real + np.random.default_rng(0).normal(0, 25, other_real.shape), 0, 255).astype(np.uint8)
+    worse = reference.score(noised, two_sample_test=False)
+    assert set(real) == {"swd", "swd_32", "swd_16", "swd_images"} and real["swd_images"] == 600
+    assert real["swd"] == pytest.approx((real["swd_32"] + real["swd_16"]) / 2)
+    assert real["swd"] < 0.5 * worse["swd"]
+
+
+def test_two_sample_test_tells_apart_what_differs_and_not_what_does_not():
+    same = two_sample.c2st(data.make_shapes(600, seed=0).images, data.make_shapes(600, seed=1).images)
+    noisy = data.make_shapes(600, seed=2).images
+    noisy = np.clip(noisy + np.random.default_rng(0).normal(0, 30, noisy.shape), 0, 255).astype(np.uint8)
+    differ = two_sample.c2st(data.make_shapes(600, seed=0).images, noisy)
+    assert same["c2st_held_out"] == 240 and abs(same["c2st"] - 0.5) < 0.12
+    assert differ["c2st"] > 0.95 and differ["c2st_p"] < 1e-6
+    for result in (same, differ):  # the p-value is the normal tail of the held-out accuracy under the null
+        z = (result["c2st"] - 0.5) / math.sqrt(0.25 / result["c2st_held_out"])
+        assert result["c2st_p"] == pytest.approx(scipy.stats.norm.sf(z), rel=1e-6, abs=1e-300)
+    with pytest.raises(ValueError, match="at least 10"):
+        two_sample.c2st(noisy[:5], noisy[:5])
+
+
+# ------------------------------------------------------------------------------------------------ the strong evaluator
+
+def test_the_whitening_layer_whitens_the_patches_it_was_fitted_on():
+    from tfgan_cifar.lib import airbench
+    images = data.make_shapes(300, seed=3).images
+    floats = images.astype(np.float32) / 127.5 - 1.0
+    mean, std = floats.mean((0, 1, 2)), floats.std((0, 1, 2))
+    kernel = airbench.whitening_kernel(images, mean, std, eps=1e-8)
+    assert kernel.shape == (2, 2, 3, 24)
+    x = (floats - mean) / std  # a 2x2 'valid' convolution written out with the kernel's (i, j, channel) order
+    out = sum(np.einsum("nhwc,cd->nhwd", x[:, i:31 + i, j:31 + j], kernel[i, j]) for i in range(2) for j in range(2))
+    flat = out.reshape(-1, 24).astype(np.float64)
+    np.testing.assert_allclose(flat[:, :12].T @ flat[:, :12] / len(flat), np.eye(12), atol=1e-3)
+    np.testing.assert_allclose(out[..., 12:], -out[..., :12], atol=1e-5)  # the negated copies
+
+
+def test_airbench_schedule_and_augmentation():
+    from tfgan_cifar.lib import airbench
+    assert airbench.lr_factor(0, 100) == pytest.approx(0.2) and airbench.lr_factor(23, 100) == pytest.approx(1.0)
+    assert airbench.lr_factor(100, 100) == pytest.approx(0.07)
+    assert airbench.lr_factor(60, 100) == pytest.approx(1 + (0.07 - 1) * 37 / 77)
+    images = data.make_shapes(40, seed=4).images
+    out = airbench.translate_and_flip(images, np.random.default_rng(0), pad=2)
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="reflect")
+    flips = 0
+    for original, moved, p in zip(images, out, padded):  # each output is one shift of the image or of its mirror
+        found = [(f, dy, dx) for f in (0, 1) for dy in range(5) for dx in range(5)
+                 if np.array_equal((p[:, ::-1] if f else p)[dy:dy + 32, dx:dx + 32], moved)]
+        assert found, "an augmented image is no shift of its image or its mirror"
+        flips += found[0][0]
+    assert 5 < flips < 35
+
+
+def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):
+    from tfgan_cifar.lib import evaluator
+    trained = evaluator.train("shapes", epochs=2, examples=3000, verbose=0, out_dir=str(tmp_path / "ev"),
+                              architecture="airbench", batch_size=256)
+    meta = trained.meta
+    assert meta["architecture"] == "airbench" and meta["test_accuracy"] > 0.9 and meta["train_seconds"] > 0
+    assert meta["cpu"] and meta["precision"] in ("float32", "mixed_bfloat16")
+    images = data.make_shapes(50, seed=9).images
+    loaded = evaluator.load(str(tmp_path / "ev"))
+    for a, b in zip(trained(images), loaded(images)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert trained(images)[0].shape == (50, 256)
+
+
+def test_every_judge_ranks_held_out_real_images_first_and_damaged_copies_after(evaluator_root):
+    """The floors on shapes: real held-out images score best on every judge; blurred, noised and shrunk copies
+    of them score worse than they do on every judge. (Against trained generators on CIFAR-10:
+    docs/evaluation.md.)"""
+    from tfgan_cifar.evaluate import Judges
+    from tfgan_cifar.lib import features
+    from tfgan_cifar.tools.floors import REAL, score_floors
+    extractor = features.make("evaluator", "shapes", 32, evaluator_root=str(evaluator_root / "models" / "evaluator"))
+    train = data.load("shapes", "train", examples=3000)
+    judges_ = Judges(extractor, "shapes", train, 32, data_dir=str(evaluator_root / "data"))
+    scores = score_floors(judges_, data.random_subset(data.load("shapes", "test", examples=3000), 600), 32)
+    assert set(scores) == {REAL, *judges.DAMAGED}
+    real = scores.pop(REAL)
+    assert abs(real["c2st"] - 0.5) < 0.1 and real["recall"] > 0.8
+    for name, damaged in scores.items():
+        for lower in ("fid", "kid", "swd"):
+            assert damaged[lower] > real[lower], (name, lower)
+        assert damaged["recall"] < real["recall"] and damaged["c2st"] > real["c2st"] + 0.2, name
+
+
+def test_the_damages_are_what_they_say():
+    images = data.make_shapes(8, seed=5).images
+    blurred = judges.blurred(images)
+    expected = scipy.ndimage.gaussian_filter(images.astype(np.float64), (0, 1, 1, 0), mode="reflect")
+    assert np.abs(blurred - expected).max() <= 0.5 + 1e-6  # rounded to uint8
+    noise = judges.noised(images).astype(np.float64) - images
+    inside = (images > 40) & (images < 215)  # away from clipping
+    assert abs(noise[inside].std() - 12.75) < 1.0 and abs(noise[inside].mean()) < 0.5
+    shrunk = judges.shrunk(images)
+    assert shrunk.shape == images.shape
+    # Nothing finer than 16x16 is left: shrinking it again changes little; the original loses much more.
+    again = judges.shrunk(shrunk).astype(np.float64)
+    assert np.abs(again - shrunk).mean() < 0.5 * np.abs(shrunk.astype(np.float64) - images).mean()
