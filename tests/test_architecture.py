@@ -84,14 +84,15 @@ def room(module):
     parts = module.split(".")
     if len(parts) == 1:
         return "package"
-    if parts[1] in ("lib", "gans", "tools"):
+    if parts[1] in ("lib", "gans", "serving", "tools"):
         return parts[1]
     return "commands"
 
 
 # Who may import whom: the library is the bottom floor, variants build on it, commands on both, tools on all.
-ALLOWED = {"lib": {"lib"}, "gans": {"lib", "gans"}, "commands": {"lib", "gans", "commands"},  # + the package face
-           "tools": {"lib", "gans", "commands", "tools"}, "package": {"lib"}}
+ALLOWED = {"lib": {"lib"}, "gans": {"lib", "gans"}, "serving": {"lib", "serving"},  # + the package face
+           "commands": {"lib", "gans", "serving", "commands"}, "tools": {"lib", "gans", "serving", "commands", "tools"},
+           "package": {"lib"}}
 ALLOWED = {r: allowed | {"package"} for r, allowed in ALLOWED.items()}
 
 

@@ -1,5 +1,6 @@
 """make serve: TF Serving's REST API over exports of short `shapes` runs (status, metadata, predict in both
-formats, every bad request), the page in headless Chromium, and a bounded load test on loopback."""
+formats, versions and labels, every bad request), hot reload under load, the connection limits, the page in
+headless Chromium, and a bounded load test on loopback."""
 import base64
 import fcntl
 import json
@@ -17,6 +18,10 @@ import tensorflow as tf
 
 from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar import serve, train
+from tfgan_cifar.lib import latent
+from tfgan_cifar.serving import rest
+from tfgan_cifar.serving.load_test import load_test
+from tfgan_cifar.serving.models import ModelStore
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def models_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(models_dir):
-    return serve.create_app(serve.load_models(str(models_dir))).test_client()
+    return rest.create_app(ModelStore(str(models_dir))).test_client()
 
 
 def expected_images(models_dir, name, **inputs):
@@ -89,12 +94,16 @@ def test_sample_png_by_class_name_is_the_seeded_grid(client, models_dir):
     expected = images.grid(expected_images(models_dir, "acgan", z=z, label=np.ones(4, np.int32)))
     np.testing.assert_array_equal(decode_png(res.data)[::2, ::2], expected)  # served at 2x
     strip = decode_png(client.get("/v1/models/dcgan/interpolate.png?seed=1&seed_b=2&steps=5").data)
-    assert strip.shape == (2 * (32 + 4), 2 * (5 * 34 + 2), 3)  # one row of 5, 2 px gaps, at 2x
+    # The walk's ends are z(seed) and z(seed_b) themselves; the middle is on the great circle between them.
+    z = latent.walk(100, 1, 2, 5)
+    np.testing.assert_allclose(z[[0, -1]], np.concatenate([latent.latent_vectors(1, 100, s) for s in (1, 2)]),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(strip[::2, ::2], images.grid(expected_images(models_dir, "dcgan", z=z), rows=1))
 
 
 def test_slerp_ends_at_both_vectors_and_keeps_the_norm_of_orthogonal_unit_vectors():
     a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
-    path = serve.slerp(a, b, np.linspace(0, 1, 5))
+    path = latent.slerp(a, b, np.linspace(0, 1, 5))
     np.testing.assert_allclose(path[0], a, atol=1e-12)
     np.testing.assert_allclose(path[-1], b, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(path, axis=1), 1.0)
@@ -103,6 +112,20 @@ def test_slerp_ends_at_both_vectors_and_keeps_the_norm_of_orthogonal_unit_vector
 
 BAD = [
     ("get", "/v1/models/nope", None, 404, "model 'nope' not found; serving: acgan, dcgan"),
+    ("get", "/v1/models", None, 400, "Missing model name in request."),
+    ("get", "/v1/foo", None, 400, "Malformed request: GET /v1/foo"),
+    ("get", "/v1/models/dcgan/versions/HELLO", None, 400, "Malformed request: GET /v1/models/dcgan/versions/HELLO"),
+    ("get", "/v1/models/dcgan:predict", None, 400, "Malformed request: GET /v1/models/dcgan:predict"),
+    ("get", "/v1/models/dcgan/versions/7", None, 404, "Could not find version 7 of model dcgan"),
+    ("post", "/v1/models/dcgan/versions/7:predict", {"instances": [[0.0] * 100]}, 404,
+     "Servable not found for request: Specific(dcgan, 7); serving versions 1"),
+    ("post", "/v1/models/dcgan/versions/18446744073709551615:predict", {"instances": [[0.0] * 100]}, 400,
+     "Failed to convert version: 18446744073709551615 to numeric."),
+    ("post", "/v1/models/dcgan/labels/stable:predict", {"instances": [[0.0] * 100]}, 400,
+     "Unrecognized servable version label: stable"),
+    ("post", "/v1/models/dcgan:classify", {"examples": []}, 400,
+     "Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict"),
+    ("post", "/v1/models/dcgan:explain", {"instances": []}, 400, "Malformed request: POST /v1/models/dcgan:explain"),
     ("post", "/v1/models/dcgan:predict", {"instances": [[0.0] * 100], "signature_name": "train"}, 400,
      "serving signature name 'train' not found; dcgan has: serving_default"),
     ("get", "/v1/models/dcgan/sample.png?n=0", None, 400, "n must be in 1..256, got 0"),
@@ -146,16 +169,14 @@ def test_bad_requests_get_a_json_reason_and_the_server_keeps_serving(client, met
 @pytest.fixture(scope="module")
 def server(models_dir):
     """The app under waitress on an ephemeral loopback port: (base url, server)."""
-    httpd = serve.make_server(serve.load_models(str(models_dir)), port=0)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.effective_port}", httpd
-    httpd.close()
+    httpd = serve.Server(ModelStore(str(models_dir)), port=0).start()
+    yield f"http://127.0.0.1:{httpd.port}", httpd
+    httpd.stop()
 
 
 def test_a_bounded_load_on_loopback_has_no_errors(server):
     url, _ = server
-    result = serve.load_test(url, "dcgan", requests=200, threads=8, batch=4)
+    result = load_test(url, "dcgan", requests=200, threads=8, batch=4)
     print(f"load test: {result}")
     assert result["errors"] == 0 and result["requests"] == 200
     assert 0 < result["p50_ms"] <= result["p95_ms"]
@@ -290,3 +311,165 @@ def test_a_port_in_use_is_one_line_before_any_model_loads(tmp_path):
     lines = error_lines(res.stderr)
     assert res.returncode == 2 and len(lines) == 1, res.stderr[-2000:]
     assert lines[0] == f"error: cannot serve on 127.0.0.1:{port}: Address already in use; stop what holds it or pass --port"
+
+
+# ------------------------------------------------------------------------------------------ versions and reload
+
+def export_untrained(path, seed):
+    """A dcgan export of a freshly initialised generator (other weights than the trained one), written the way
+    training writes every export (savedmodel.save_generator: beside the target, then two renames)."""
+    from tfgan_cifar import gans
+    from tfgan_cifar.lib import savedmodel
+    config = tiny_config("dcgan", seed=seed)
+    gan = gans.build(config)
+    savedmodel.save_generator(gan, str(path), savedmodel.metadata(gan, [str(i) for i in range(10)], 0, 0))
+
+
+def predict_dcgan(url_or_client, path, z):
+    body = {"inputs": z.tolist()}
+    if isinstance(url_or_client, str):
+        import urllib.request
+        request = urllib.request.Request(url_or_client + path, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return np.asarray(json.load(response)["outputs"], np.uint8)
+    res = url_or_client.post(path, json=body)
+    assert res.status_code == 200, res.get_json()
+    return np.asarray(res.get_json()["outputs"], np.uint8)
+
+
+def test_a_tf_serving_base_path_serves_every_good_version_and_skips_a_broken_newest(models_dir, tmp_path):
+    base = tmp_path / "models" / "gen"
+    shutil.copytree(models_dir / "dcgan", base / "1")
+    export_untrained(base / "2", seed=1)
+    (base / "3").mkdir()
+    (base / "3" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    (base / "labels.json").write_text(json.dumps({"stable": 1, "canary": 3}))
+    logged = []
+    store = ModelStore(str(tmp_path / "models"), log=logged.append)
+    client = rest.create_app(store).test_client()
+    assert any(line.startswith(f"skipping gen version 3 ({base / '3'}): ") for line in logged), logged
+    assert "label 'canary' of gen names version 3, which is not being served; ignored" in logged
+    statuses = client.get("/v1/models/gen").get_json()["model_version_status"]
+    assert [(s["version"], s["state"], s["status"]["error_code"]) for s in statuses] == [
+        ("3", "END", "UNKNOWN"), ("2", "AVAILABLE", "OK"), ("1", "AVAILABLE", "OK")]
+    assert statuses[0]["status"]["error_message"]  # why 3 did not load
+    assert client.get("/v1/models/gen/labels/stable").get_json()["model_version_status"][0]["version"] == "1"
+    assert client.get("/v1/models/gen/metadata").get_json()["model_spec"]["version"] == "2"  # newest good
+    assert client.get("/v1/models/gen/versions/1/metadata").get_json()["model_spec"]["version"] == "1"
+    z = latent.latent_vectors(2, 100, 5)
+    trained = expected_images(models_dir, "dcgan", z=z)
+    untrained = tf.saved_model.load(str(base / "2")).signatures["serving_default"](z=tf.constant(z))["images"].numpy()
+    assert not np.array_equal(trained, untrained)
+    np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen:predict", z), untrained)
+    np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen/versions/2:predict", z), untrained)
+    np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen/versions/1:predict", z), trained)
+    np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen/labels/stable:predict", z), trained)
+    res = client.post("/v1/models/gen/labels/canary:predict", json={"inputs": z.tolist()})
+    assert res.status_code == 400 and res.get_json() == {"error": "Unrecognized servable version label: canary"}
+    # Version 3 fixed and version 1 removed: the next poll loads one and unloads the other, and says so.
+    shutil.rmtree(base / "3")
+    shutil.copytree(models_dir / "dcgan", base / "3")
+    shutil.rmtree(base / "1")
+    logged.clear()
+    store.poll()
+    assert f"loaded gen version 3 from {base / '3'}" in logged and "unloaded gen version 1 (gone from disk)" in logged
+    assert [s["version"] for s in client.get("/v1/models/gen").get_json()["model_version_status"]] == ["3", "2"]
+    np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen:predict", z), trained)
+
+
+def test_an_export_replaced_while_serving_is_swapped_in_without_a_failed_request(models_dir, tmp_path):
+    """Clients predict without pause while training's exporter replaces the folder: every answer is the old
+    generator's or the new one's, none fails, the new one is served within two polls, and a broken
+    replacement is logged and skipped while the loaded one goes on serving."""
+    shutil.copytree(models_dir / "dcgan", tmp_path / "models" / "gen")
+    logged = []
+    store = ModelStore(str(tmp_path / "models"), log=logged.append)
+    store.watch(0.25)
+    server = serve.Server(store, port=0).start()
+    url = f"http://127.0.0.1:{server.port}"
+    z = latent.latent_vectors(2, 100, 5)
+    old = expected_images(models_dir, "dcgan", z=z)
+    answers, stop = [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                answers.append((time.perf_counter(), predict_dcgan(url, "/v1/models/gen:predict", z)))
+            except Exception as e:  # noqa: BLE001 - any failure is what this test counts
+                answers.append((time.perf_counter(), e))
+    clients = [threading.Thread(target=client) for _ in range(3)]
+    try:
+        for thread in clients:
+            thread.start()
+        time.sleep(0.5)
+        export_untrained(tmp_path / "models" / "gen", seed=1)
+        replaced = time.perf_counter()
+        new = tf.saved_model.load(str(tmp_path / "models" / "gen")).signatures["serving_default"](
+            z=tf.constant(z))["images"].numpy()
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(
+                t > replaced and isinstance(a, np.ndarray) and np.array_equal(a, new) for t, a in answers):
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+    failures = [a for _, a in answers if not isinstance(a, np.ndarray)]
+    assert failures == [] and len(answers) > 10
+    assert all(np.array_equal(a, old) or np.array_equal(a, new) for _, a in answers)
+    first_new = min(t for t, a in answers if np.array_equal(a, new))
+    print(f"reload: {len(answers)} requests during the swap, 0 failed, new weights served "
+          f"{first_new - replaced:.2f} s after the export was replaced (poll every 0.25 s)")
+    assert first_new - replaced < 5
+    assert f"reloaded gen version 1 (changed on disk) from {tmp_path / 'models' / 'gen'}" in logged
+    assert np.array_equal(answers[-1][1], new)
+    # A broken replacement: logged once, skipped, and the loaded generator goes on serving.
+    (tmp_path / "models" / "gen" / "saved_model.pb").write_bytes(b"broken")
+    store.poll()
+    try:
+        assert any(line.startswith("skipping gen version 1") and "still serving the one loaded at" in line
+                   for line in logged), logged
+        np.testing.assert_array_equal(predict_dcgan(url, "/v1/models/gen:predict", z), new)
+    finally:
+        server.stop()
+
+
+def test_idle_half_open_connections_neither_starve_a_new_client_nor_stay_open(models_dir, monkeypatch):
+    import socket
+    monkeypatch.setattr(serve, "CHANNEL_TIMEOUT", 2)  # the production value is 10 s; the rule is the same
+    server = serve.Server(ModelStore(str(models_dir)), port=0).start()
+    idle = []
+    try:
+        for _ in range(120):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"GET /v1/models/dcgan HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+            idle.append(sock)
+        start = time.perf_counter()
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/v1/models/dcgan", timeout=30) as response:
+            assert json.load(response)["model_version_status"][0]["state"] == "AVAILABLE"
+        waited = time.perf_counter() - start
+        assert waited < 1.0, f"a new client waited {waited:.1f} s behind 120 idle connections"
+        time.sleep(2 + 1 + 1)  # CHANNEL_TIMEOUT + CLEANUP_INTERVAL, and a margin
+        closed = 0
+        for sock in idle:
+            sock.settimeout(0.5)
+            try:
+                closed += sock.recv(1) == b""
+            except (socket.timeout, ConnectionResetError):
+                closed += isinstance(sys.exc_info()[1], ConnectionResetError)
+        assert closed == 120
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_load_test_exits_cleanly_with_one_json_line(models_dir):
+    res = run_cli("serve", f"--models_dir={models_dir}", "--load_test=40", "--load_test_model=dcgan")
+    assert res.returncode == 0 and "Traceback" not in res.stderr and "Exception in thread" not in res.stderr, \
+        res.stderr[-2000:]
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["requests"] == 40 and result["errors"] == 0 and result["model"] == "dcgan"

@@ -242,11 +242,32 @@ def test_seed_preset_and_sketch_flags_are_validated():
 
 
 def test_export_names_its_inputs_and_serve_reads_them(trained):
-    from tfgan_cifar import serve
     from tfgan_cifar.lib.savedmodel import inputs_of
-    served = serve.Served("sketch2img", str(trained / "models" / "sketch2img"), 1)
+    from tfgan_cifar.serving.models import Served
+    served = Served("sketch2img", str(trained / "models" / "sketch2img"), 1)
     assert served.meta["inputs"] == ["sketch", "label"] and served.main_input() == "sketch"
     assert set(served.input_specs("serving_default")) == {"sketch", "label"}
     # Exports written before the metadata named the inputs:
     assert inputs_of({"inputs": "sketch"}) == ["sketch", "label"]
     assert inputs_of({"conditional": True}) == ["z", "label"] and inputs_of({"conditional": False}) == ["z"]
+
+
+def test_the_report_draws_a_sketch2img_export_from_the_inputs_its_variant_asks_for(trained, tmp_path):
+    """The report asks the variant (no latent vectors for sketch2img): class rows from held-out sketches, equal to
+    the export's answer to those sketches, and no latent walk."""
+    import tensorflow as tf
+
+    from tfgan_cifar.lib import images
+    from tfgan_cifar.tools import report
+    loaded, meta = savedmodel.load(str(trained / "models" / "sketch2img"))
+    files = report.render_images(dict(meta=meta, loaded=loaded, run_dir="", best_epoch=None), str(tmp_path))
+    assert set(files) == {"per_class"}
+    shown = np.asarray(Image.open(tmp_path / "per_class.png"))[::2, ::2]
+    # By hand: 80 held-out test images (seed 0), sorted by class, their sketches through the SavedModel alone.
+    held_out = data.random_subset(data.load(meta["dataset"], "test", "data", meta["image_size"]), 80, 0)
+    order = np.argsort(held_out.labels, kind="stable")
+    sketches = sketch.sketches_of(held_out.images[order], meta["edge_threshold"], meta["edge_blur"])
+    served = tf.saved_model.load(str(trained / "models" / "sketch2img")).signatures["serving_default"]
+    fake = served(sketch=tf.constant(sketches.astype(np.float32) / 255.0),
+                  label=tf.constant(held_out.labels[order].astype(np.int32)))["images"].numpy()
+    np.testing.assert_array_equal(shown, images.grid(fake, rows=10))

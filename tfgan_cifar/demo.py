@@ -28,7 +28,7 @@ def recognised(logits, labels):
 
 
 def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="models", examples=20000):
-    from tfgan_cifar.lib import data, evaluator, savedmodel, features, images, metrics
+    from tfgan_cifar.lib import data, evaluator, features, images, latent, metrics, savedmodel
     from tfgan_cifar import gans, train
     start = time.perf_counter()
     if not evaluator.is_current(evaluator.evaluator_dir("shapes", 32)):
@@ -42,7 +42,7 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
     loaded, meta = savedmodel.load(path)
     per_class = n // meta["num_classes"]
     labels = np.repeat(np.arange(meta["num_classes"], dtype=np.int32), per_class)
-    z = np.random.default_rng(0).standard_normal((len(labels), meta["nz"])).astype(np.float32)
+    z = latent.latent_vectors(len(labels), meta["nz"], 0)
     fake = savedmodel.generate(loaded, z, labels)
     rows = fake[np.concatenate([np.flatnonzero(labels == c)[:10] for c in range(meta["num_classes"])])]
     images.save_png(out, images.grid(rows, rows=meta["num_classes"]), scale=2)

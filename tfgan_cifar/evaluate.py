@@ -14,6 +14,7 @@ import numpy as np
 from absl import flags
 
 from tfgan_cifar.lib.config import define_feature_flags
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
 
@@ -131,7 +132,7 @@ def define_flags():
     flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator to evaluate.")
     flags.DEFINE_integer("n", 10000, "Generated images to score.")
     flags.DEFINE_string("dataset", "", "Reference dataset; default: the one the model was trained on.")
-    flags.DEFINE_string("data_dir", "data", "Dataset directory (and where reference statistics are cached).")
+    define_config_flags(["data_dir"])
     flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
     flags.DEFINE_string("out", "", "JSON results file; default <model_dir>/eval_<features>_n<N>.json.")
     define_feature_flags()

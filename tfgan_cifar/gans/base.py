@@ -10,6 +10,7 @@ from tfgan_cifar.lib import augment, savedmodel
 from tfgan_cifar.lib.callbacks import STEP_SUFFIX
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.lib.images import grid, to_uint8
+from tfgan_cifar.lib.latent import latent_vectors
 
 
 RECALIBRATION_BATCHES = 20  # batches of 64 that re-estimate an EMA generator's batch-norm statistics
@@ -33,11 +34,6 @@ def apply_if(condition, optimizer, grads_and_vars):
                                      (grads_and_vars,)), lambda: tf.constant(False))
 
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads_and_vars, condition))
-
-
-def latent_vectors(n, nz, seed=0):
-    """n standard-normal latent vectors from `seed` (numpy: the same on every machine and in every command)."""
-    return np.random.default_rng(seed).standard_normal((n, nz)).astype(np.float32)
 
 
 class GAN(keras.Model):
@@ -300,14 +296,13 @@ class GAN(keras.Model):
 
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
-        rng = np.random.default_rng(seed)
-        labels, generator = None, self.sampler()
+        labels, generator, z_all = None, self.sampler(), latent_vectors(n, self.nz, seed)
         if self.conditional:
             classes = np.asarray(classes if classes is not None else range(self.num_classes), np.int32)
             labels = classes[np.arange(n) % len(classes)]
         out = []
         for i in range(0, n, batch_size):
-            z = rng.standard_normal((min(batch_size, n - i), self.nz)).astype(np.float32)
+            z = z_all[i:i + batch_size]
             batch_labels = None if labels is None else labels[i:i + batch_size]
             out.append(to_uint8(self.generate(z, batch_labels, generator=generator).numpy()))
         return np.concatenate(out), labels
@@ -318,12 +313,11 @@ class GAN(keras.Model):
     def grid_inputs(self, batch, classes=None, per_class=8, count=64, seed=1234):
         """Fixed inputs of the per-epoch grid (from a first training `batch`, for variants that need data):
         64 latent vectors, or for conditional models one row of 8 per class."""
-        rng = np.random.default_rng(seed)
         if self.conditional:
             rows = list(classes) if classes is not None else list(range(self.num_classes))
             labels = np.repeat(np.asarray(rows, np.int32), per_class)
-            return dict(z=rng.standard_normal((len(labels), self.nz)).astype(np.float32), labels=labels, rows=len(rows))
-        return dict(z=rng.standard_normal((count, self.nz)).astype(np.float32), labels=None, rows=8)
+            return dict(z=latent_vectors(len(labels), self.nz, seed), labels=labels, rows=len(rows))
+        return dict(z=latent_vectors(count, self.nz, seed), labels=None, rows=8)
 
     def grid_image(self, inputs):
         """The uint8 grid of the samples of grid_inputs(), from sampler()."""

@@ -89,6 +89,11 @@ def promote(path):
         return _replace(path, lambda tmp: shutil.copytree(os.path.join(path, BEST), tmp))
 
 
+def is_temporary(name):
+    """True for the folders _replace writes beside an export (never an export to serve or list)."""
+    return ".tmp-" in name or ".old-" in name
+
+
 def _replace(path, fill):
     """`fill(tmp)` writes the new export beside `path`; then it replaces `path` by two renames."""
     tmp, old = f"{path}.tmp-{os.getpid()}", f"{path}.old-{os.getpid()}"
@@ -179,9 +184,11 @@ def exists(path):
     return os.path.exists(os.path.join(path, "saved_model.pb"))
 
 
-def load(path):
-    """(loaded SavedModel, metadata dict). Raises UsageError for a missing or foreign directory."""
-    recover(path)
+def load(path, repair=True):
+    """(loaded SavedModel, metadata dict). Raises UsageError for a missing or foreign directory. repair=False for
+    readers beside a live writer (the server): recover() could undo a rename the writer is between."""
+    if repair:
+        recover(path)
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise UsageError(f"no SavedModel at {path!r}; train one first (make train) or pass --model_dir")
     try:

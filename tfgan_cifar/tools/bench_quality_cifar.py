@@ -160,7 +160,7 @@ def side(name, runs):
 
 
 def main(argv):
-    from tfgan_cifar.lib import callbacks, data, features, judges, metrics
+    from tfgan_cifar.lib import callbacks, data, features, judges, latent, metrics
     from tfgan_cifar import train
     F = flags.FLAGS
     if F.budget <= 0 or F.samples < 1000 or F.repeats < 1:
@@ -177,7 +177,7 @@ def main(argv):
     score = lambda fake: dict(fd=metrics.fid_from_activations(reference["features"], extractor(fake)[0]),
                               **independent.score(fake))
     judged_by = f"{extractor.name}-{extractor.key} swd c2st"
-    z = np.random.default_rng(0).standard_normal((F.samples, 100)).astype(np.float32)
+    z = latent.latent_vectors(F.samples, 100, 0)
 
     def plain_dcgan(seed):
         def train_and_sample():

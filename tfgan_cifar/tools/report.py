@@ -16,6 +16,7 @@ import numpy as np
 from absl import flags
 
 from tfgan_cifar.lib.callbacks import epoch_records
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
 METRICS = (("fid", "FID", 2), ("inception_score", "IS", 2), ("kid", "KID", 3), ("precision", "precision", 3),
@@ -110,11 +111,12 @@ def collect(models_dir, runs_dir):
     return entries
 
 
-def render_images(entry, out_dir, seed=0):
-    """PNGs for one model in out_dir: curves and grids copied from its run, per-class rows and an
-    interpolation strip sampled from its SavedModel. Returns {kind: relative path}."""
-    from tfgan_cifar.lib import images
-    from tfgan_cifar.lib import savedmodel
+def render_images(entry, out_dir, seed=0, data_dir="data"):
+    """PNGs for one model in out_dir: curves and grids copied from its run, rows of samples (per class for
+    conditional models) and, for latent-vector models, a walk between two seeds (slerp), sampled from its
+    SavedModel. Returns {kind: relative path}."""
+    from tfgan_cifar.lib import images, latent, savedmodel
+    from tfgan_cifar.tools import results
     meta, loaded, files = entry["meta"], entry["loaded"], {}
     os.makedirs(out_dir, exist_ok=True)
     run = entry["run_dir"]
@@ -129,17 +131,13 @@ def render_images(entry, out_dir, seed=0):
         if path and os.path.exists(path):
             shutil.copyfile(path, os.path.join(out_dir, f"{kind}.png"))
             files[kind] = f"{kind}.png"
-    rng = np.random.default_rng(seed)
-    if meta["conditional"]:
-        classes = meta.get("classes") or list(range(meta["num_classes"]))
-        labels = np.repeat(np.asarray(classes, np.int32), 8)
-        z = rng.standard_normal((len(labels), meta["nz"])).astype(np.float32)
-        images.save_png(os.path.join(out_dir, "per_class.png"),
-                        images.grid(savedmodel.generate(loaded, z, labels), rows=len(classes)), scale=2)
+    if meta["conditional"]:  # rows per class, from the inputs the export's variant asks for (sketch2img:
+        samples = results.export_samples(loaded, meta, columns=8, seed=seed, data_dir=data_dir)  # test sketches)
+        images.save_png(os.path.join(out_dir, "per_class.png"), images.grid(samples, rows=10), scale=2)
         files["per_class"] = "per_class.png"
-    ends = rng.standard_normal((2, meta["nz"])).astype(np.float32)
-    t = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
-    z = (1 - t) * ends[0] + t * ends[1]
+    if meta["inputs"][0] != "z":  # no latent space to walk
+        return files
+    z = latent.walk(meta["nz"], seed + 1, seed + 2, 10)
     labels = np.full(10, (meta.get("classes") or [0])[0], np.int32) if meta["conditional"] else None
     images.save_png(os.path.join(out_dir, "interpolation.png"), images.grid(savedmodel.generate(loaded, z, labels), rows=1),
                     scale=2)
@@ -226,11 +224,11 @@ window.addEventListener("load", () => {{
 """
 
 
-def build_report(models_dir="models", runs_dir="runs", out="report"):
+def build_report(models_dir="models", runs_dir="runs", out="report", data_dir="data"):
     """Write <out>/index.html (atomically) and the images; returns its path."""
     from tfgan_cifar.lib import images
     entries = collect(models_dir, runs_dir)
-    images_of = {e["name"]: render_images(e, os.path.join(out, e["name"])) for e in entries}
+    images_of = {e["name"]: render_images(e, os.path.join(out, e["name"]), data_dir=data_dir) for e in entries}
     floors, seen = [], set()
     for e in entries:
         ev = e["evaluation"]
@@ -246,7 +244,7 @@ def main(argv):
     F = flags.FLAGS
     if not os.path.isdir(F.models_dir) and F.models_dir != "models":
         raise UsageError(f"--models_dir {F.models_dir!r} does not exist")
-    path, entries = build_report(F.models_dir, F.runs_dir, F.out)
+    path, entries = build_report(F.models_dir, F.runs_dir, F.out, F.data_dir)
     for e in entries:
         if e["warning"]:
             print(f"warning: {e['name']}: {e['warning']}")
@@ -257,6 +255,7 @@ def define_flags():
     flags.DEFINE_string("models_dir", "models", "Where exported generators are (<models_dir>/<model>/).")
     flags.DEFINE_string("runs_dir", "runs", "Where training runs are (<runs_dir>/<model>/<timestamp>/).")
     flags.DEFINE_string("out", "report", "Output directory: index.html and one image folder per model.")
+    define_config_flags(["data_dir"])  # sketch2img's rows are drawn from the sketches of held-out test images
 
 
 if __name__ == "__main__":

@@ -90,31 +90,35 @@ def _variant_metrics(scores):
 
 
 def write_grid(model_dir, path, seed=0, data_dir="data", columns=10):
-    """10 rows of `columns` samples of the export (one row per class for conditional models), at 1x, as a
-    256-colour PNG (a committed 10x10 grid stays well under 150 KB, 10x5 near 45 KB). A variant that generates
-    from something other than z (sketch2img) gets its evaluation inputs: test images' sketches, sorted by class."""
+    """export_samples() as a 1x, 256-colour PNG (a committed 10x10 grid stays well under 150 KB, 10x5 near 45 KB)."""
+    from tfgan_cifar.lib import images, savedmodel
+    loaded, meta = savedmodel.load(model_dir)
+    samples = export_samples(loaded, meta, columns, seed, data_dir)
+    images.atomic_write_bytes(path, images.png_bytes(images.grid(samples, rows=10), palette=True))
+    return path
+
+
+def export_samples(loaded, meta, columns=10, seed=0, data_dir="data"):
+    """10 rows of `columns` samples of a loaded export (one row per class for conditional models), from the
+    inputs its variant asks for: latent vectors from `seed`, or (sketch2img) its evaluation inputs, the sketches
+    of held-out test images sorted by class."""
     import numpy as np
 
     from tfgan_cifar import gans
-    from tfgan_cifar.lib import data, images, savedmodel
-    loaded, meta = savedmodel.load(model_dir)
+    from tfgan_cifar.lib import data, latent, savedmodel
     n = 10 * columns
     if meta["inputs"][0] == "z":
         labels = None
         if meta["conditional"]:
             classes = meta.get("classes") or list(range(meta["num_classes"]))
             labels = np.repeat(np.asarray(classes, np.int32), -(-n // len(classes)))[:n]
-        z = np.random.default_rng(seed).standard_normal((n, meta["nz"])).astype(np.float32)
-        samples = savedmodel.generate(loaded, z, labels)
-    else:
-        test = data.load(meta["dataset"], "test", data_dir, meta["image_size"], meta.get("classes"))
-        held_out = data.random_subset(test, n, seed)
-        held_out = data.ImageSet(*(a[np.argsort(held_out.labels, kind="stable")] for a in
-                                   (held_out.images, held_out.labels)), held_out.class_names)
-        inputs, _, _ = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
-        samples = savedmodel.generate(loaded, inputs)
-    images.atomic_write_bytes(path, images.png_bytes(images.grid(samples, rows=10), palette=True))
-    return path
+        return savedmodel.generate(loaded, latent.latent_vectors(n, meta["nz"], seed), labels)
+    test = data.load(meta["dataset"], "test", data_dir, meta["image_size"], meta.get("classes"))
+    held_out = data.random_subset(test, n, seed)
+    held_out = data.ImageSet(*(a[np.argsort(held_out.labels, kind="stable")] for a in
+                               (held_out.images, held_out.labels)), held_out.class_names)
+    inputs, _, _ = gans.VARIANTS[meta["model"]].evaluation_inputs(meta, held_out, n, seed)
+    return savedmodel.generate(loaded, inputs)
 
 
 def add(out, record):

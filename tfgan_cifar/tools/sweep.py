@@ -17,6 +17,7 @@ import typing
 from absl import flags
 
 from tfgan_cifar.lib.config import RunConfig
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
 # Run management and identity, not hyper-parameters: a grid may not vary these.
@@ -181,8 +182,7 @@ def define_flags():
     flags.DEFINE_string("grid", "", "Space-separated name=v1,v2 entries over train's flags, e.g. "
                         "'g_lr=1e-4,2e-4 d_lr=2e-4,4e-4 ema=0,0.999'.")
     flags.DEFINE_float("budget", 120.0, "Training wall-clock seconds per combination.")
-    flags.DEFINE_string("dataset", "shapes", "Dataset (as for train).")
-    flags.DEFINE_string("data_dir", "data", "Data directory (as for train).")
+    define_config_flags(["dataset", "data_dir"])
     flags.DEFINE_integer("samples", 2000, "Generated images scored per combination.")
     flags.DEFINE_integer("examples", 20000, "Training images generated for --dataset=shapes.")
     flags.DEFINE_string("root", "", "Where the runs and the table go; default runs/sweep/<model>.")

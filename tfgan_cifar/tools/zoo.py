@@ -23,6 +23,7 @@ import time
 
 from absl import flags
 
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
 # The preset each variant trains with in the zoo: its CPU preset where it has one, else its published one.
@@ -198,7 +199,7 @@ def main(argv):
 if __name__ == "__main__":
     from tfgan_cifar.lib.errors import run
     flags.DEFINE_string("dataset", "cifar10", "Dataset every variant trains on.")
-    flags.DEFINE_string("data_dir", "data", "Dataset directory (for cifar10: cifar-10-batches-py).")
+    define_config_flags(["data_dir"])
     flags.DEFINE_float("budget", 0, f"Training wall-clock seconds per model; default {DEFAULT_BUDGET:g}, or with "
                        "--epochs none (a value given caps the epochs).")
     flags.DEFINE_integer("epochs", 0, "Train each model this many epochs instead of for --budget seconds.")
