@@ -1,4 +1,4 @@
-"""The README's "Add a variant" example, whole: a variant whose generator needs an input no other variant has
+"""docs/ARCHITECTURE.md's "Add a variant" example, whole: a variant whose generator needs an input no other variant has
 (an 8x8 copy of the image: super-resolution as a GAN) is written in this one file -- its inputs, how the data,
 sampling and evaluation make them, its networks and its critic setup -- and then trains, exports, samples and
 evaluates through the unchanged train, savedmodel and evaluate code."""

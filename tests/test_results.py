@@ -36,14 +36,15 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     _, run_dir, model_dir = train.train(config, verbose=0)
     floor = dict(fid=1.5, inception_score=7.0, kid=0.001, precision=0.7, recall=0.8, class_accuracy=0.9,
                  intra_class_diversity=1.01, swd=3.25, c2st=0.5125)
-    evaluation = dict(samples=1000, reference="shapes train split (256 images)", features="evaluator",
+    evaluation = dict(samples=1000, reference="shapes train split (256 images)", features="evaluator", epoch=1,
                       generated=dict(fid=12.345, inception_score=3.2, kid=0.0456, precision=0.5, recall=0.25,
                                      class_accuracy=0.625, intra_class_diversity=0.4, swd=41.5, c2st=0.875),
                       real_test_floor=floor)
     out = tmp_path / "docs" / "results.json"
     grid = results.write_grid(model_dir, str(tmp_path / "docs" / "acgan_tiny.png"))
     record = results.make_record("acgan_tiny", run_dir, evaluation, os.path.basename(grid))
-    assert (record["model"], record["epochs"], record["steps"], record["n"]) == ("acgan", 1, 16, 1000)
+    assert (record["model"], record["epochs"], record["exported_epoch"], record["steps"], record["n"]) == (
+        "acgan", 1, 1, 16, 1000)
     assert record["fid"] == 12.345 and record["class_accuracy"] == 0.625 and record["real_floor"] == floor
     assert record["grid"] == "acgan_tiny.png" and record["args"].startswith("--examples=256")
     assert "sketch_f1" not in record and "kid_std" not in record  # a variant's own metrics only where it has them
@@ -56,13 +57,14 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert Image.open(grid).size == (10 * 34 + 2, 10 * 34 + 2)  # 10x10 cells of 32 px with 2 px gaps
     results.add(str(out), record)
     results.add(str(out), dict(record, fid=11.0))  # the same name replaces
-    results.add(str(out), dict(record, name="other"))
+    results.add(str(out), dict(record, name="other", epochs=3))  # trained 3 epochs, its best (1) exported
     assert [(r["name"], r["fid"]) for r in json.load(open(out))["runs"]] == [("acgan_tiny", 11.0), ("other", 12.345)]
     table = results.markdown_table(str(out)).splitlines()
     assert table[2].startswith("| acgan_tiny | `acgan` | `--examples=256")
-    assert "| 16 |" in table[2] and "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 | 0.40 | 41.50 | 0.875 |" in table[2]
-    assert table[4] == ("| real test images (floor) | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | 3.25 | "
-                        "0.512 | |")
+    assert "| 1 | 16 |" in table[2] and "| 3 (1) | 16 |" in table[3]
+    assert "| 11.00 | 3.20 | 0.046 | 0.500 | 0.250 | 0.625 | 0.40 | 41.50 | 0.875 |" in table[2]
+    assert table[4] == ("| real test images (floor) | | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | "
+                        "3.25 | 0.512 | |")
     assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
 
 

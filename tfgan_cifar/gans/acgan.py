@@ -23,7 +23,7 @@ from tfgan_cifar.gans.base import GAN
 class ACGAN(GAN):
     INPUTS = ("z", "label")
     # The default: the seed recipe with class-conditional BN in G, D's classifier trained on real images only
-    # and the hinge loss, the best of the levers measured on CIFAR-10 (README, "ACGAN on CIFAR-10"). After 10
+    # and the hinge loss, the best of the levers measured on CIFAR-10 (docs/history.md, "ACGAN on CIFAR-10"). After 10
     # epochs, N = 10,000, evaluator features: FID 1.23, recall 0.65, class accuracy 0.79 (seed recipe: 2.26 /
     # 0.23 / 0.51; without hinge: 2.14 / 0.65 / 0.73).
     PRESET = dict(GAN.PRESET, loss="hinge", norm="batch", class_loss="ce", class_fake_weight=0.0, g_class_weight=1.0,
@@ -38,7 +38,7 @@ class ACGAN(GAN):
     # + class_fake_weight=0, 4 epochs 6.92 / 0.924, 5 epochs 2.68 / 0.982. The multiplied embedding stays here:
     # in 5 epochs on shapes (one simple shape per class) it beat class-conditional BN, FID 1.53 / accuracy
     # 0.968 against 8.59 / 0.954 (make demo, 2,560 samples; the cbn grid had ragged crosses and frames).
-    # The zoo's 30 CPU-minutes (README, "CPU presets"): the default trained ~18 epochs in bfloat16 and
+    # The zoo's 30 CPU-minutes (docs/history.md, "The zoo, lever by lever"): the default trained ~18 epochs in bfloat16 and
     # collapsed within classes at its 14th (recall 0.08; D's real-image class accuracy kept rising to 0.90,
     # i.e. its classifier memorised the training images). The same recipe with the rates falling linearly to
     # 0 over the whole budget takes about the steps of 9.5 epochs at full rate, where the default had FID

@@ -7,7 +7,8 @@ and the README tables made from them.
     make docs                                 # rewrite every results table in README.md and docs/*.md (tools/docs.py)
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
-epochs, steps, seconds, n, reference, features, fid, inception_score, kid, precision, recall, class_accuracy
+epochs, exported_epoch (the epoch the export is from: the monitor's best), steps, seconds, n, reference, features,
+fid, inception_score, kid, precision, recall, class_accuracy
 (null for unconditional models), grid (a PNG next to the JSON), date and versions, plus its name and the
 real-data floor of every metric.
 """
@@ -76,7 +77,7 @@ def make_record(name, run_dir, evaluation, grid):
         raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}")
     generated, floor = evaluation["generated"], evaluation["real_test_floor"]
     return dict(name=name, model=config.model, args=args_of(config), dataset=config.dataset,
-                epochs=epochs[-1]["epoch"], steps=epochs[-1]["step"],
+                epochs=epochs[-1]["epoch"], exported_epoch=evaluation.get("epoch"), steps=epochs[-1]["step"],
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
                 **{k: generated.get(k) for k in METRICS}, **_variant_metrics(generated),
@@ -200,11 +201,13 @@ def markdown_table(path, grid_dir=None):
     if "recipe" in results:  # make bench-quality-cifar's file: its own table of sides, seeds and the ratio
         return sides_table(results)
     runs = results["runs"]
-    rows = ["| run | model | args | steps | seconds | FID | IS | KID | precision | recall | class acc. | "
-            "intra-class diversity | SWD | two-sample acc. | grid |", "| --- " * 15 + "|"]
+    rows = ["| run | model | args | epochs (exported) | steps | seconds | FID | IS | KID | precision | recall | "
+            "class acc. | intra-class diversity | SWD | two-sample acc. | grid |", "| --- " * 16 + "|"]
     for r in runs:
         grid = os.path.join(os.path.dirname(path) if grid_dir is None else grid_dir, r["grid"])
-        rows.append(f"| {r['name']} | `{r['model']}` | `{r['args']}` | {r['steps']:,} | {r['seconds']:.0f} | "
+        exported = r.get("exported_epoch")
+        epochs = f"{r.get('epochs', '')}" + (f" ({exported})" if exported not in (None, r.get("epochs")) else "")
+        rows.append(f"| {r['name']} | `{r['model']}` | `{r['args']}` | {epochs} | {r['steps']:,} | {r['seconds']:.0f} | "
                     f"{_cell(r['fid'])} | {_cell(r['inception_score'])} | {_cell(r['kid'], 3)} | "
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
                     f"{_cell(r.get('intra_class_diversity'), 2)} | {_cell(r.get('swd'), 2)} | {_cell(r.get('c2st'), 3)} | "
@@ -212,7 +215,7 @@ def markdown_table(path, grid_dir=None):
     floor = runs[-1]["real_floor"] if runs else {}
     cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity", "swd") else 3)
              for k in METRICS]
-    rows.append(f"| real test images (floor) | | | | | {' | '.join(cells)} | |")
+    rows.append(f"| real test images (floor) | | | | | | {' | '.join(cells)} | |")
     protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
     cpus = sorted({r["versions"]["cpu"] for r in runs})
     return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}. {ONE_SIDED}"
