@@ -30,11 +30,21 @@ def test_reference_is_a_plain_dcgan_independent_of_the_project():
     assert bq.REFERENCE["precision"] == "float32" and bq.REFERENCE["batch_size"] == 64
 
 
-def test_reference_trains_within_its_budget_and_samples_images():
+def test_reference_trains_within_its_budget_and_samples_images(monkeypatch):
+    """The budget is the stopping rule: train, then stop at the first step that ends past the budget. On a clock
+    that advances one second per reading (no timing in the test): budget 0 -> 1 step, 2.5 s -> 3 steps; what it
+    trained samples different images from different z."""
+    import itertools
+    import types
     images = data.make_shapes(256, seed=0).images
-    generate, steps = bq.reference_dcgan(images, budget=2.0, width=8, batch_size=16)
+    for budget, expected in ((0.0, 1), (2.5, 3)):
+        ticks = itertools.count()
+        monkeypatch.setattr(bq, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+        generate, steps = bq.reference_dcgan(images, budget=budget, width=8, batch_size=16)
+        assert steps == expected, budget
     out = generate(np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32))
-    assert steps >= 1 and out.shape == (5, 32, 32, 3) and out.dtype == np.uint8
+    assert out.shape == (5, 32, 32, 3) and out.dtype == np.uint8
+    assert len({image.tobytes() for image in out}) == 5
 
 
 def test_recipe_is_dcgans_named_preset():

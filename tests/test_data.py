@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_CIFAR
-from tfgan_cifar.lib import data
+from tfgan_cifar.lib import data, sources
 from tfgan_cifar.lib.errors import DataError, UsageError
 
 
@@ -94,7 +94,7 @@ def test_truncated_batch_is_a_clear_error(tmp_path):
 
 
 def test_missing_cifar_explains_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_reachable", lambda host, **kw: False)  # offline, whatever this machine is
+    monkeypatch.setattr(sources, "_reachable", lambda host, **kw: False)  # offline, whatever this machine is
     with pytest.raises(DataError) as err:
         data.load("cifar10", "train", str(tmp_path))
     message = str(err.value)

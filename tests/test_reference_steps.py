@@ -120,6 +120,15 @@ def test_wgan_gp_step_is_algorithm_1_of_gulrajani_et_al(model):
     assert_same_weights(gan, ref, initial)
 
 
+def test_the_default_acgan_discriminator_sees_augmented_images_and_without_diffaugment_the_plain_ones():
+    real, _ = batch(BATCH, model="acgan")
+    for diffaugment, augmented in (("translation,cutout", True), (None, True), ("", False)):
+        gan = gans.build(tiny_config("acgan", **({} if diffaugment is None else dict(diffaugment=diffaugment))))
+        through_step = gan.discriminate(real, training=True)[0].numpy()
+        plain = gan.discriminator(real, training=True)[0].numpy()
+        assert np.allclose(through_step, plain) != augmented, diffaugment  # None: the default
+
+
 @pytest.mark.parametrize("levers", [dict(loss="bce", class_fake_weight=1.0, conditioning="multiply"), {},
                                     dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
                                     dict(class_loss="tac")])
@@ -130,7 +139,7 @@ def test_acgan_step_is_odena_et_al(levers):
     CE(class | fake) from D's loss (class_fake_weight 0). With the levers: D's class term weighted
     d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight; TAC-GAN: D's
     class term adds the twin classifier's CE on generated images, G's subtracts it."""
-    gan, ref = twins("acgan", **levers)
+    gan, ref = twins("acgan", diffaugment="", **levers)  # the algorithm box; the default's DiffAugment: test_gans
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(2)
     replay(gan, zs)
     gan.train_step((real, labels))

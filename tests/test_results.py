@@ -66,6 +66,17 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert table[4] == ("| real test images (floor) | | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | "
                         "3.25 | 0.512 | |")
     assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
+    # Resumed for a second epoch since the export was taken: upto=1 records the first epoch as it was.
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        first = json.loads(f.readline())
+    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(dict(first, epoch=2, step=32)) + "\n")
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    json.dump(dict(saved, epochs=2), open(os.path.join(run_dir, "config.json"), "w"))
+    whole = results.make_record("acgan_tiny", run_dir, evaluation, os.path.basename(grid))
+    assert (whole["epochs"], whole["steps"], "--epochs=2" in whole["args"]) == (2, 32, True)
+    early = results.make_record("acgan_tiny", run_dir, evaluation, os.path.basename(grid), upto=1)
+    assert (early["epochs"], early["steps"], "--epochs=1 " in early["args"] + " ") == (1, 16, True)
 
 
 def test_a_file_that_is_not_a_results_file_is_refused(tmp_path):

@@ -367,6 +367,9 @@ def test_a_tf_serving_base_path_serves_every_good_version_and_skips_a_broken_new
     np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen/labels/stable:predict", z), trained)
     res = client.post("/v1/models/gen/labels/canary:predict", json={"inputs": z.tolist()})
     assert res.status_code == 400 and res.get_json() == {"error": "Unrecognized servable version label: canary"}
+    logged.clear()
+    store.poll()  # nothing changed on disk: nothing reloaded, nothing said again
+    assert logged == []
     # Version 3 fixed and version 1 removed: the next poll loads one and unloads the other, and says so.
     shutil.rmtree(base / "3")
     shutil.copytree(models_dir / "dcgan", base / "3")

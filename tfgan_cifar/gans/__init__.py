@@ -50,6 +50,8 @@ for _module in pkgutil.iter_modules(__path__):
 
 
 def _fmt(value):
+    if value == "":  # a setting turned off (a named preset's diffaugment="") or an empty path
+        return "none"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

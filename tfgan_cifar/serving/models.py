@@ -164,8 +164,7 @@ class ModelStore:
                     self._fingerprints[key] = print_
                 if versions or failed:
                     labels, label_lines = read_labels(name, label_files.get(name), versions, old.labels)
-                    if label_lines != self._label_lines.get(name, []):
-                        lines += label_lines
+                    lines += [line for line in label_lines if line not in self._label_lines.get(name, ())]
                     self._label_lines[name] = label_lines
                     models[name] = Model(name, versions, failed, labels)
             for name, model in self.models.items():

@@ -65,16 +65,19 @@ def versions():
                 cpu=precision.cpu_features()[0])
 
 
-def make_record(name, run_dir, evaluation, grid):
+def make_record(name, run_dir, evaluation, grid, upto=0):
     """One record from a training run, its export and a `make eval` result (evaluate.py's JSON); `grid` is its
-    PNG's path relative to the results file."""
+    PNG's path relative to the results file. `upto`: the record covers the run's first `upto` epochs (the export
+    was taken then, and the run was resumed for longer since)."""
     from tfgan_cifar import gans
     from tfgan_cifar.lib import metrics
     from tfgan_cifar.lib.callbacks import METRICS_FILE, epoch_records
     config = gans.saved_config(os.path.join(run_dir, "config.json"))
-    epochs = epoch_records(run_dir)
+    epochs = [r for r in epoch_records(run_dir) if not upto or r["epoch"] <= upto]
     if not epochs:
-        raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}")
+        raise UsageError(f"{run_dir} has no finished epoch in {METRICS_FILE}" + (f" up to {upto}" if upto else ""))
+    if upto:
+        config = dataclasses.replace(config, epochs=upto)
     generated, floor = evaluation["generated"], evaluation["real_test_floor"]
     return dict(name=name, model=config.model, args=args_of(config), dataset=config.dataset,
                 epochs=epochs[-1]["epoch"], exported_epoch=evaluation.get("epoch"), steps=epochs[-1]["step"],
@@ -241,7 +244,7 @@ def main(argv):
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read --eval {F.eval}: {e}")
     grid = write_grid(F.model_dir, os.path.join(os.path.dirname(F.out) or ".", f"{F.name}.png"))
-    add(F.out, make_record(F.name, F.run_dir, evaluation, os.path.basename(grid)))
+    add(F.out, make_record(F.name, F.run_dir, evaluation, os.path.basename(grid), F.upto))
     print(f"added {F.name} to {F.out} (grid {grid})")
 
 
@@ -252,5 +255,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("run_dir", "", "The training run (config.json, metrics.jsonl).")
     flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
     flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
+    flags.DEFINE_integer("upto", 0, "The record covers the run's first N epochs (its export was taken then and the "
+                         "run resumed for longer since); 0: the whole run.")
     flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
     run(main)
