@@ -84,7 +84,7 @@ clean:                ## remove runs/, samples/, report/
 
 evaluator:            ## train the evaluator classifier that FID/IS/KID use offline (DATASET DATA_DIR EPOCHS)
 	$(PYTHON) -m tfgan_cifar.train_evaluator $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
-		$(call flag,epochs,$(EPOCHS)) $(if $(filter cifar10,$(DATASET)),--record=docs/results/evaluator.json) $(ARGS)
+		$(call flag,evaluator_epochs,$(EPOCHS)) $(if $(filter cifar10,$(DATASET)),--record=docs/results/evaluator.json) $(ARGS)
 
 floors:               ## every judge on real held-out images and damaged copies of them (DATASET DATA_DIR N)
 	$(PYTHON) -m tfgan_cifar.tools.floors $(call flag,dataset,$(DATASET)) $(call flag,data_dir,$(DATA_DIR)) \
@@ -104,17 +104,17 @@ bench-quality-cifar:  ## hand-written DCGAN vs dcgan --preset=cpu_fast at equal 
 
 # Every variant, the same wall-clock budget each (default 30 min), evaluated; resumable; docs/results/zoo.json.
 zoo:                  ## every variant on CIFAR-10 at one budget each, evaluated (DATA_DIR, DATASET, BUDGET, MODELS, N)
-	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
+	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) --dataset=$(or $(DATASET),cifar10) \
 		--budget=$(if $(filter command line environment,$(origin BUDGET)),$(BUDGET),1800) $(call flag,models,$(MODELS)) \
 		$(call flag,n,$(N)) $(ARGS)
 
 # One variant once per lever (each set of flags alone), evaluated; resumable; docs/results/<MODEL>_levers.json.
 levers:               ## one MODEL once per lever: LEVERS='baseline; class_fake_weight=0; preset=seed' [EPOCHS=10] (or BUDGET)
-	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) $(call flag,dataset,$(DATASET)) \
+	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) --dataset=$(or $(DATASET),cifar10) \
 		--models=$(MODEL) --levers="$(LEVERS)" \
 		$(if $(filter command line environment,$(origin BUDGET)),--budget=$(BUDGET),--epochs=$(or $(EPOCHS),10)) \
 		--out=$(if $(filter command line environment,$(origin OUT)),$(OUT),docs/results/$(MODEL)_levers.json) \
 		--work_dir=bench/levers/$(MODEL) $(call flag,n,$(N)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
-	$(PYTHON) -m tfgan_cifar.tools.bench_quality --model=$(MODEL) --budget=$(BUDGET) $(ARGS)
+	$(PYTHON) -m tfgan_cifar.tools.bench_quality --models=$(MODEL) --budget=$(BUDGET) $(ARGS)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras import layers
 
 from tfgan_cifar import gans
+from tfgan_cifar.gans.base import LATENT
 from tfgan_cifar.gans.wasserstein import GradientPenaltyGAN
 from tfgan_cifar.lib import data, networks
 from tfgan_cifar.lib.images import to_uint8
@@ -23,7 +24,7 @@ def shrink(images_uint8, size=8):
 
 class LowRes2Img(GradientPenaltyGAN):
     """G(z, an 8x8 copy of the image) -> the 32x32 image; a WGAN-GP critic on the image."""
-    INPUTS = ("z", "lowres")  # the generator's inputs, and the export's serving inputs, by name
+    INPUTS = {"z": LATENT, "lowres": (tf.float32, lambda gan: [None, 8, 8, 3])}  # also the export's, by name
     PRESET = dict(nz=16, width=16, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=1, gp_weight=10.0,
                   norm="layer")
     SUMMARY = "Wasserstein + GP; G: z and an 8x8 copy of the image -> 32x32"
@@ -58,10 +59,6 @@ class LowRes2Img(GradientPenaltyGAN):
 
     def generator_inputs(self, z, lowres=None):
         return [tf.convert_to_tensor(z, tf.float32), tf.convert_to_tensor(lowres, tf.float32)]
-
-    def input_signature(self):
-        return [tf.TensorSpec([None, self.nz], tf.float32, name="z"),
-                tf.TensorSpec([None, 8, 8, 3], tf.float32, name="lowres")]
 
     def critic_setup(self, batch):  # the Wasserstein loop of wasserstein.py does the rest
         real, _, lowres = batch

@@ -4,7 +4,6 @@ or a tool of `tfgan-cifar`."""
 import ast
 import os
 
-import pytest
 
 from tfgan_cifar.__main__ import COMMANDS, TOOLS
 
@@ -116,16 +115,55 @@ def test_the_room_rule_can_fail():
                                     "tfgan_cifar.serving.rest -> tfgan_cifar.gans.acgan"]
 
 
-@pytest.mark.parametrize("name", COMMANDS + TOOLS)
-def test_every_command_and_tool_runs_as_a_module(name):
+RUN_EACH_WITH_HELP = """
+import contextlib, io, json, runpy, sys
+import tensorflow  # noqa: F401 (its flags, like absl's, are not the module's)
+from absl import app, flags, logging  # noqa: F401
+from tfgan_cifar.__main__ import COMMANDS, TOOLS, module_of
+app.define_help_flags()
+builtin, report = set(flags.FLAGS), {}
+for name in COMMANDS + TOOLS:
+    for flag in set(flags.FLAGS) - builtin:  # each module defines its flags afresh, as in its own process
+        delattr(flags.FLAGS, flag)
+    sys.argv, out, code = [name, "--help"], io.StringIO(), None
+    with contextlib.redirect_stdout(out):
+        try:
+            runpy.run_module(module_of(name), run_name="__main__", alter_sys=True)  # absl reads __main__.__doc__
+        except SystemExit as e:
+            code = e.code
+    report[name] = dict(code=code, usage=out.getvalue(), flags=sorted(set(flags.FLAGS) - builtin))
+print(json.dumps(report))
+"""
+
+
+def test_every_command_and_tool_runs_as_a_module():
+    """`python -m tfgan_cifar.<module> --help` for each, in one process: its __main__ block defines its flags and
+    hands them to absl, which prints the module's usage (its docstring) and exits."""
+    import importlib
+    import json
+    import subprocess
+    import sys
     from tfgan_cifar.__main__ import module_of
-    path = modules()[module_of(name)]
-    assert 'if __name__ == "__main__":' in source(path)
-    assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
+    res = subprocess.run([sys.executable, "-c", RUN_EACH_WITH_HELP], capture_output=True, text=True, timeout=300)
+    report = json.loads(res.stdout.splitlines()[-1])
+    assert sorted(report) == sorted(COMMANDS + TOOLS)
+    for name, ran in report.items():
+        doc = importlib.import_module(module_of(name)).__doc__.strip().splitlines()[0]
+        assert ran["code"] == 1 and ran["usage"].startswith(doc) and ran["flags"], (name, ran)
+        assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
+    assert {"model_dir", "n", "images_per_call"} <= set(report["sample"]["flags"])
+
+
+def runs_as_main(path):
+    """True when the module has a top-level `if __name__ == "__main__":` block."""
+    return any(isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+               and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
+               and [getattr(c, "value", None) for c in node.test.comparators] == ["__main__"]
+               for node in ast.parse(source(path)).body)
 
 
 def test_every_runnable_module_is_a_command_or_a_tool():
     from tfgan_cifar.__main__ import module_of
-    runnable = {name for name, path in modules().items()
-                if 'if __name__ == "__main__":' in source(path) and not name.endswith("__main__")}
+    runnable = {name for name, path in modules().items() if runs_as_main(path) and not name.endswith("__main__")}
     assert runnable == {module_of(name) for name in COMMANDS + TOOLS}
+    assert not runs_as_main(modules()["tfgan_cifar.lib.config"])

@@ -60,3 +60,35 @@ def test_bad_settings_are_one_sentence_errors(model, overrides, needle):
     with pytest.raises(UsageError) as e:
         gans.make_config(model, **overrides)
     assert needle in str(e.value)
+
+
+def test_a_resumed_run_takes_only_resumable_settings_and_refuses_a_change_to_the_rest(tmp_path):
+    saved = gans.make_config("acgan", epochs=2, run_dir=str(tmp_path))
+    (tmp_path / "config.json").write_text(saved.to_json())
+    resumed = config_lib.config_from_flags(parsed("--resume", f"--run_dir={tmp_path}", "--epochs=6",
+                                                  "--fid_every=2", "--diffaugment=translation,cutout"), gans.VARIANTS)
+    assert (resumed.epochs, resumed.fid_every, resumed.resume) == (6, 2, True)
+    assert dataclasses.replace(resumed, epochs=2, fid_every=1, resume=False) == saved  # nothing else moved
+    # A run setting (kind PRESETTABLE) and a hyper-parameter are the run's identity: refused, both named.
+    with pytest.raises(UsageError, match="cannot change --diffaugment, --g_lr$"):
+        config_lib.config_from_flags(parsed("--resume", f"--run_dir={tmp_path}", "--diffaugment=color", "--g_lr=1e-3"),
+                                     gans.VARIANTS)
+
+
+def hand_written_flags():
+    """(module, flag name) of every flags.DEFINE_*("name", ...) call in the package."""
+    import ast
+    import pathlib
+    root = pathlib.Path(config_lib.__file__).parents[1]
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr.startswith("DEFINE_") and node.args and isinstance(node.args[0], ast.Constant)):
+                yield path.relative_to(root).as_posix(), node.args[0].value
+
+
+def test_no_command_hand_writes_a_flag_that_is_a_run_config_field():
+    written = list(hand_written_flags())
+    assert ("serve.py", "port") in written and len(written) > 40  # the scan sees the commands' flags
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    assert [(module, name) for module, name in written if name in fields and module != "lib/config.py"] == []

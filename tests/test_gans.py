@@ -24,7 +24,7 @@ def batch(n=16, size=32, model="dcgan"):
 def main_input(gan, n, rng=None):
     """What the generator maps from: latent vectors, or sketches for sketch2img."""
     rng = rng or np.random.default_rng(0)
-    if gan.INPUTS[0] == "sketch":
+    if "sketch" in gan.INPUTS:
         return (rng.random((n, gan.image_size, gan.image_size, 1)) > 0.8).astype(np.float32)
     return rng.standard_normal((n, gan.nz)).astype(np.float32)
 

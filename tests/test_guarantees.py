@@ -208,7 +208,7 @@ def test_evaluator_on_fewer_images_than_a_batch_fails_fast(tmp_path):
         os.makedirs(tmp_path / "imgs" / f"c{i % 2}", exist_ok=True)
         Image.new("RGB", (32, 32), (i * 12, 0, 0)).save(tmp_path / "imgs" / f"c{i % 2}" / f"{i:02d}.png")
     start = time.time()
-    res = run_cli("train_evaluator", f"--dataset=folder:{tmp_path}/imgs", "--epochs=1", f"--out_root={tmp_path}/ev")
+    res = run_cli("train_evaluator", f"--dataset=folder:{tmp_path}/imgs", "--evaluator_epochs=1", f"--out_root={tmp_path}/ev")
     assert res.returncode == 2 and time.time() - start < 120, res.stderr[-2000:]
     from tfgan_cifar.lib import data
     learn_from = len(data.evaluator_part(data.load(f"folder:{tmp_path}/imgs", "train")))  # 18 minus the reference part

@@ -4,12 +4,11 @@ import glob
 import json
 import os
 
-import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
 from tfgan_cifar import gans
-from tfgan_cifar.lib import callbacks, savedmodel
+from tfgan_cifar.lib import callbacks, monitor as monitor_lib, savedmodel
 
 
 class Model:
@@ -17,7 +16,7 @@ class Model:
 
 
 def monitor(tmp_path, stop=False):
-    m = callbacks.QualityMonitor(None, None, None, None, 1, 10, lambda *a: None, str(tmp_path), stop_on_collapse=stop)
+    m = monitor_lib.QualityMonitor(None, None, None, None, 1, 10, lambda *a: None, str(tmp_path), stop_on_collapse=stop)
     m.set_model(Model())
     return m
 
@@ -56,14 +55,31 @@ def test_coverage_figures_collapse_downwards_and_can_stop_the_run(tmp_path):
 
 def test_the_export_is_the_best_epoch_unless_the_last_is_as_good(tmp_path):
     m = monitor(tmp_path)
-    m.best, m.best_epoch, m.last_judged = 3.0, 4, (6, 5.0)
-    assert m.outcome(6) == (4, "the best by SWD: 3.000 against 5.000 for the last epoch, 6")
-    m.last_judged = (6, 3.0)  # as good: the last epoch
-    assert m.outcome(6)[0] == 6
-    m.best_epoch, m.last_judged = 6, (6, 3.0)
-    assert m.outcome(6) == (6, "the last epoch is the best by SWD (3.000)")
-    m.last_judged = (5, 3.0)  # the last epoch was not checked: kept, and said
+    m.history = [dict(epoch=4, swd=3.0), dict(epoch=6, swd=5.0)]
+    m.exported, m.last_judged = m.history
+    assert m.outcome(6) == (4, "the best on SWD together: SWD 3.000 (within 1.00x of each one's best), against "
+                               "SWD 5.000 (1.67x) for the last epoch, 6")
+    m.exported = m.last_judged = m.history[1]
+    assert m.outcome(6) == (6, "the last epoch is the best on SWD together (SWD 5.000)")
+    m.last_judged = m.history[0]  # the last epoch was not checked: kept, and said
     assert m.outcome(6)[0] == 6 and "not checked" in m.outcome(6)[1]
+
+
+def test_an_epoch_replaces_the_export_when_its_worst_judge_is_nearer_its_best():
+    # (FID, SWD) per epoch, as the 30-epoch acgan + DiffAugment run had them at epochs 10, 20, 23, 27, 30.
+    records = [dict(epoch=e, fid=f, swd=s) for e, f, s in
+               [(10, 37.5, 25.5), (20, 26.5, 14.9), (23, 24.7, 18.5), (27, 20.4, 20.2), (30, 19.8, 34.7)]]
+    # By hand: at 23 the bests are (24.7, 14.9): epoch 20 is 26.5/24.7 = 1.07x off, 23 is 18.5/14.9 = 1.24x: kept.
+    # At 30: epoch 20 is 26.5/19.8 = 1.34x, 30 is 34.7/14.9 = 2.33x. FID alone would take epoch 30.
+    assert [r["epoch"] for r in monitor_lib.replay_exports(records, ("fid", "swd"))] == [10, 20]
+    assert [r["epoch"] for r in monitor_lib.replay_exports(records, ("fid",))] == [10, 20, 23, 27, 30]
+    assert monitor_lib.replay_exports([dict(epoch=1, swd=2.0)], ("fid", "swd")) == []  # FID never checked
+
+
+def test_a_resumed_monitor_knows_which_epoch_is_exported(tmp_path):
+    callbacks.write_jsonl(os.path.join(tmp_path, callbacks.METRICS_FILE),
+                          [dict(epoch=1, swd=9.0), dict(epoch=2, swd=4.0), dict(epoch=3, swd=6.0)])
+    assert monitor(tmp_path).exported["epoch"] == 2
 
 
 def test_promote_makes_the_best_export_the_main_one_and_keeps_it(tmp_path):

@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from conftest import ROOT, error_lines, run_cli, tiny_config
 from tfgan_cifar import train
@@ -85,7 +84,6 @@ def test_resume_skips_an_unreadable_newest_checkpoint(tmp_path, capsys):
 
 
 def test_time_budget_stop_mid_epoch_resumes_within_the_epoch(tmp_path, monkeypatch):
-    from tfgan_cifar.lib import callbacks
     config = tiny_config("dcgan", fid_every=0, run_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "m"),
                          epochs=2, ckpt_every=0, time_budget=1e-9)  # stops after the first step
     train.train(config, verbose=0)

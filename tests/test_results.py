@@ -1,5 +1,4 @@
 """docs/results/*.json: records built from a run, its export and its evaluation; the README table from them."""
-import glob
 import json
 import os
 

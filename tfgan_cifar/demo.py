@@ -72,19 +72,18 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
 
 def main(argv):
     F = flags.FLAGS
-    if F.epochs < 0 or not 100 <= F.n <= 10000:
-        raise UsageError("--epochs must be >= 0 (0: the preset's) and --n in 100..10000")
+    epochs = F.epochs if F["epochs"].present else 0  # 0: the demo preset's
+    if epochs < 0 or not 100 <= F.n <= 10000:
+        raise UsageError("--epochs must be >= 1 and --n in 100..10000")
     if not F.out.endswith(".png"):
         raise UsageError(f"--out must end in .png, got {F.out!r}")
-    run(F.epochs, F.out, F.n, run_dir=F.run_dir, export_dir=F.export_dir, examples=F.examples)
+    run(epochs, F.out, F.n, run_dir=F.run_dir, export_dir=F.export_dir, examples=F.examples)
 
 
 if __name__ == "__main__":
     from tfgan_cifar.lib.errors import run as run_command
-    flags.DEFINE_integer("epochs", 0, "Training epochs over the 20,000 shapes; 0: the preset's.")
+    from tfgan_cifar.lib.config import define_flags
+    define_flags(("epochs", "run_dir", "export_dir", "examples"))
     flags.DEFINE_integer("n", 2560, "Samples for the figures.")
     flags.DEFINE_string("out", "samples/demo.png", "The grid.")
-    flags.DEFINE_string("run_dir", "", "Run directory (default runs/<model>/<time>).")
-    flags.DEFINE_string("export_dir", "models", "Exports go to <export_dir>/<model>/.")
-    flags.DEFINE_integer("examples", 20000, "Size of the generated shapes training split.")
     run_command(main)

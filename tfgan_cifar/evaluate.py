@@ -13,7 +13,7 @@ import time
 import numpy as np
 from absl import flags
 
-from tfgan_cifar.lib.config import define_feature_flags
+from tfgan_cifar.lib.config import FEATURE_SETTINGS
 from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
@@ -120,7 +120,8 @@ def main(argv):
     F = flags.FLAGS
     if F.n < 100:
         raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
-    result = evaluate(F.model_dir, F.n, F.features, F.dataset, F.data_dir, F.inception_path, F.seed)
+    dataset = F.dataset if F["dataset"].present else ""  # the one the model was trained on
+    result = evaluate(F.model_dir, F.n, F.features, dataset, F.data_dir, F.inception_path, F.seed)
     out = F.out or os.path.join(F.model_dir, f"eval_{result['features']}_n{F.n}.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -131,11 +132,8 @@ def main(argv):
 def define_flags():
     flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator to evaluate.")
     flags.DEFINE_integer("n", 10000, "Generated images to score.")
-    flags.DEFINE_string("dataset", "", "Reference dataset; default: the one the model was trained on.")
-    define_config_flags(["data_dir"])
-    flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
     flags.DEFINE_string("out", "", "JSON results file; default <model_dir>/eval_<features>_n<N>.json.")
-    define_feature_flags()
+    define_config_flags(("dataset", "data_dir", "seed") + FEATURE_SETTINGS)
 
 
 if __name__ == "__main__":

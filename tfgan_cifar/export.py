@@ -46,9 +46,9 @@ def main(argv):
 if __name__ == "__main__":
     from absl import flags
 
+    from tfgan_cifar.lib.config import define_flags
     from tfgan_cifar.lib.errors import run
-    flags.DEFINE_string("run_dir", "", "Training run to export (holds config.json and checkpoints/).")
-    flags.DEFINE_string("export_dir", "models", "Write the generator to <export_dir>/<model>/.")
+    define_flags(["run_dir", "export_dir"])  # the run to export (config.json, checkpoints/), where it goes
     flags.DEFINE_string("checkpoint", "", "A specific checkpoint prefix; default: the newest in the run.")
     flags.DEFINE_bool("raw", False, "For a run trained with --ema: export the trained generator, not its average.")
     run(main)

@@ -10,6 +10,7 @@ import os
 import numpy as np
 from absl import flags
 
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 
 
@@ -43,8 +44,8 @@ def main(argv):
     FLAGS = flags.FLAGS
     if FLAGS.n <= 0:
         raise UsageError(f"--n must be > 0, got {FLAGS.n}")
-    if FLAGS.batch_size <= 0:
-        raise UsageError(f"--batch_size must be > 0, got {FLAGS.batch_size}")
+    if FLAGS.images_per_call <= 0:
+        raise UsageError(f"--images_per_call must be > 0, got {FLAGS.images_per_call}")
     if not FLAGS.out.endswith((".png", ".npz")):
         raise UsageError(f"--out must end in .png or .npz, got {FLAGS.out!r}")
     if os.path.isdir(FLAGS.out):
@@ -54,7 +55,7 @@ def main(argv):
     variant = gans.VARIANTS[meta["model"]]  # it knows what its generator takes (z, label, sketch, ...)
     inputs = variant.sampling_inputs(meta, FLAGS.n, FLAGS.seed, FLAGS.labels, FLAGS.sketch, FLAGS.per_sketch)
     n = len(next(iter(inputs.values())))
-    out = savedmodel.generate(loaded, inputs, batch_size=FLAGS.batch_size, progress=n > FLAGS.batch_size)
+    out = savedmodel.generate(loaded, inputs, batch_size=FLAGS.images_per_call, progress=n > FLAGS.images_per_call)
     if FLAGS.out.endswith(".npz"):  # the images and every input they were generated from, by input name
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
         np.savez_compressed(FLAGS.out, images=out, **inputs)
@@ -74,12 +75,12 @@ def define_flags():
     flags.DEFINE_string("out", "samples.png", "Output: .png writes a grid, .npz writes images/labels/z arrays.")
     flags.DEFINE_string("labels", "", "Conditional models: classes by name or id, e.g. 'cat,ship' or '3' or '0,1,2' "
                         "(repeated to --n). Default: every class, one grid row each.")
-    flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
+    define_config_flags(["seed"])
     flags.DEFINE_string("sketch", "", "sketch2img: a sketch image (dark strokes on light paper, or the reverse) or a "
                         "folder of them, at the model's image size; --per_sketch images are generated per sketch.")
     flags.DEFINE_integer("per_sketch", 1, "sketch2img: images per sketch, each from its own random vector (models "
                          "trained with --noise=latent, as --preset=cpu_fast).")
-    flags.DEFINE_integer("batch_size", 256, "Images generated per call (bounds memory).")
+    flags.DEFINE_integer("images_per_call", 256, "Images generated per call of the export (bounds memory).")
 
 
 if __name__ == "__main__":

@@ -230,12 +230,12 @@ def _export_after_divergence(config, gan, checkpoint, manager, quality, train_se
     can be finite and still ruined (a huge learning rate: D's weights near 1e30, G never updated), so only an
     epoch the quality monitor judged is trusted over an existing export: the run's best epoch is promoted; with
     none, the previous export stays, and only where there is none is the last finite checkpoint exported."""
-    from tfgan_cifar.lib import savedmodel
+    from tfgan_cifar.lib import monitor, savedmodel
     path = os.path.join(config.export_dir, config.model)
     if quality is not None and quality.best_epoch_this_run is not None:
         savedmodel.promote(path)
-        return (f"exported epoch {quality.best_epoch_this_run}, this run's best by {quality.best_by.upper()} "
-                f"({quality.best:.3f}), to {path}")
+        return (f"exported epoch {quality.best_epoch_this_run}, this run's best on every judge "
+                f"({monitor.describe(quality.exported, quality.judges)}), to {path}")
     if savedmodel.exists(path):
         return (f"no epoch of this run was judged good, so the previous export in {path} is unchanged (the last finite "
                 f"checkpoint is {manager.latest_checkpoint or 'none'}; make export RUN={config.run_dir} exports it)")
@@ -263,9 +263,9 @@ def _extractor(config):
 
 
 def _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard):
-    from tfgan_cifar.lib import callbacks, data, features, judges, savedmodel
+    from tfgan_cifar.lib import data, features, judges, monitor, savedmodel
     real = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, config.image_size),
-                            limit=callbacks.MONITOR_SWD_IMAGES, seed=config.seed)
+                            limit=monitor.MONITOR_SWD_IMAGES, seed=config.seed)
     reference = features.real_reference(extractor, config.dataset, train_set, config.image_size, config.classes,
                                         os.path.join(config.data_dir, "reference_stats"), limit=10000)[0] \
         if extractor else None
@@ -275,7 +275,7 @@ def _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard):
         meta = savedmodel.metadata(gan, train_set.class_names, epoch, int(step))
         savedmodel.save_generator(gan, best_path, dict(meta, best_by=best_by))
 
-    return callbacks.QualityMonitor(gan, real, extractor, reference, config.fid_every, config.fid_samples,
+    return monitor.QualityMonitor(gan, real, extractor, reference, config.fid_every, config.fid_samples,
                                     export_best, run_dir, config.classes, config.epochs, config.stop_on_collapse,
                                     guard)
 

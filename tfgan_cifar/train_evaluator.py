@@ -17,17 +17,17 @@ RECORD_KEYS = ("dataset", "architecture", "test_accuracy", "test_accuracy_tta", 
 
 def main(argv):
     F = flags.FLAGS
-    if F.epochs < 0 or F.batch_size < 0 or F.image_size not in (32, 64):
-        raise UsageError("--epochs and --batch_size must be >= 1 (0: the architecture's default) and --image_size "
-                         "32 or 64")
+    if F.evaluator_epochs < 0 or F.evaluator_batch_size < 0 or F.image_size not in (32, 64):
+        raise UsageError("--evaluator_epochs and --evaluator_batch_size must be >= 1 (0: the architecture's default) "
+                         "and --image_size 32 or 64")
     out = evaluator_dir(F.dataset, F.image_size, F.out_root)
     if F.record_only:
         if not F.record:
             raise UsageError("--record_only needs --record=FILE")
         meta = load(out).meta
     else:
-        meta = train(F.dataset, F.data_dir, F.image_size, F.epochs or None, F.batch_size or None, F.examples, F.seed,
-                     out_dir=out, architecture=F.architecture or None).meta
+        meta = train(F.dataset, F.data_dir, F.image_size, F.evaluator_epochs or None, F.evaluator_batch_size or None,
+                     F.examples, F.seed, out_dir=out, architecture=F.architecture or None).meta
     tta = f" ({meta['test_accuracy_tta']:.4f} with test-time flips and shifts)" if "test_accuracy_tta" in meta else ""
     print(f"evaluator ({meta.get('architecture', 'small')}) test accuracy {meta['test_accuracy']:.4f}{tta} on "
           f"{meta['test_images']} {F.dataset} test images; trained in {meta['train_seconds']:.0f} s on {meta['cpu']} "
@@ -39,14 +39,14 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.lib.config import define_data_flags
+    from tfgan_cifar.lib.config import DATA_SETTINGS, define_flags
     from tfgan_cifar.lib.errors import run
-    define_data_flags()
+    define_flags(DATA_SETTINGS + ("seed",))
     flags.DEFINE_string("architecture", "", f"One of {', '.join(ARCHITECTURES)}; default: small for shapes, "
                         "airbench for every other dataset.")
-    flags.DEFINE_integer("epochs", 0, "Training epochs; 0: the architecture's default.")
-    flags.DEFINE_integer("batch_size", 0, "Batch size; 0: the architecture's default (airbench 1024, small 128).")
-    flags.DEFINE_integer("seed", 0, "Random seed.")
+    flags.DEFINE_integer("evaluator_epochs", 0, "The classifier's training epochs; 0: the architecture's default.")
+    flags.DEFINE_integer("evaluator_batch_size", 0, "The classifier's batch size; 0: the architecture's default "
+                         "(airbench 1024, small 128).")
     flags.DEFINE_string("out_root", "models/evaluator", "Evaluators are saved to <out_root>/<dataset>_<size>/.")
     flags.DEFINE_string("record", "", "Also write the accuracy, training time and CPU to this JSON file (e.g. "
                         "docs/results/evaluator.json).")

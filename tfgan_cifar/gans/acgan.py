@@ -16,12 +16,12 @@ import tensorflow as tf
 
 from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.gans import register
-from tfgan_cifar.gans.base import GAN
+from tfgan_cifar.gans.base import GAN, LABEL, LATENT
 
 
 @register("acgan")
 class ACGAN(GAN):
-    INPUTS = ("z", "label")
+    INPUTS = {"z": LATENT, "label": LABEL}
     # The default: the seed recipe with class-conditional BN in G, D's classifier trained on real images only
     # and the hinge loss, the best of the levers measured on CIFAR-10 (docs/history.md, "ACGAN on CIFAR-10"), and
     # DiffAugment (translation, cutout) on every image D sees, so that D's classifier cannot memorise the

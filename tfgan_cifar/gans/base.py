@@ -14,6 +14,9 @@ from tfgan_cifar.lib.latent import latent_vectors
 
 
 RECALIBRATION_BATCHES = 20  # batches of 64 that re-estimate an EMA generator's batch-norm statistics
+# The generator inputs most variants take (GAN.INPUTS): (dtype, gan -> shape).
+LATENT = (tf.float32, lambda gan: [None, gan.nz])  # "z": latent vectors
+LABEL = (tf.int32, lambda gan: [None])  # "label": class ids
 
 
 def apply_if(condition, optimizer, grads_and_vars):
@@ -42,11 +45,12 @@ class GAN(keras.Model):
     # What the code did before a hyper-parameter existed, where its default has moved since (a run saved then
     # holds None for it and is resumed/exported/recorded with this value; config.fill_predated).
     PREDATED = {}
-    # What the generator takes, in order; also the named inputs of the export's serving_default. "z": latent
-    # vectors [N, nz]; "label": class ids [N] (a conditional variant). A variant with another input (sketch2img's
-    # "sketch") names it here and makes it in the class methods below (prepare_data, pipeline_options,
-    # sampling_inputs, evaluation_inputs, sample_picture), which train, sample and evaluate ask.
-    INPUTS = ("z",)
+    # What the generator takes, in order, by name: {name: (dtype, gan -> shape)}; the export's serving_default
+    # takes the same (input_signature). "z": latent vectors [N, nz]; "label": class ids [N] (a conditional
+    # variant). A variant with another input (sketch2img's "sketch") declares it here and makes it in the class
+    # methods below (prepare_data, pipeline_options, sampling_inputs, evaluation_inputs, sample_picture), which
+    # train, sample and evaluate ask.
+    INPUTS = {"z": LATENT}
     conditional = False  # set from INPUTS: "label" in INPUTS
     discriminator_takes_labels = False  # True: the discriminator's inputs are [images, labels]
     METRICS = ("d_loss", "g_loss")
@@ -289,10 +293,10 @@ class GAN(keras.Model):
             raise UsageError(f"{self.config.model} is unconditional: labels do not apply")
         return z
 
-    def generate(self, z, labels=None, training=False, generator=None):
-        """Images in [-1, 1] for latent vectors z (and class labels for conditional models), from the
-        trained generator or the one given (e.g. sampler())."""
-        return (generator or self.generator)(self.generator_inputs(z, labels), training=training)
+    def generate(self, *inputs, training=False, generator=None):
+        """Images in [-1, 1] for the generator's inputs in INPUTS order (z, and class labels for conditional
+        models), from the trained generator or the one given (e.g. sampler())."""
+        return (generator or self.generator)(self.generator_inputs(*inputs), training=training)
 
     def sample_images(self, n, seed=0, classes=None, batch_size=500):
         """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
@@ -330,9 +334,7 @@ class GAN(keras.Model):
 
     def input_signature(self):
         """TensorSpecs of the generator's INPUTS, by name (the export's serving_default takes these)."""
-        specs = {"z": tf.TensorSpec([None, self.nz], tf.float32, name="z"),
-                 "label": tf.TensorSpec([None], tf.int32, name="label")}
-        return [specs[name] for name in self.INPUTS]
+        return [tf.TensorSpec(shape(self), dtype, name=name) for name, (dtype, shape) in self.INPUTS.items()]
 
     def serving_function(self, generator=None):
         """A tf.function for the SavedModel's serving_default: the named INPUTS -> {'images': uint8}, from

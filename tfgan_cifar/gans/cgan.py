@@ -2,12 +2,13 @@
 enters the critic as an extra image plane; otherwise WGAN-GP with its published hyper-parameters."""
 from tfgan_cifar.lib import networks
 from tfgan_cifar.gans import register
+from tfgan_cifar.gans.base import LABEL, LATENT
 from tfgan_cifar.gans.wgan_gp import WGANGP
 
 
 @register("cgan")
 class ConditionalWGANGP(WGANGP):
-    INPUTS = ("z", "label")
+    INPUTS = {"z": LATENT, "label": LABEL}
     discriminator_takes_labels = True
     SUMMARY = "Wasserstein + gradient penalty; G: z ++ label embedding; critic: image + label-embedding plane"
     NAMED_PRESETS = WGANGP.NAMED_PRESETS  # named presets are a variant's own: say that wgan_gp's apply here too

@@ -6,13 +6,13 @@ class conditioning by conditional batch norm in G and a projection discriminator
 The step is DCGAN's alternating one with the hinge loss and labels; only the networks differ."""
 from tfgan_cifar.lib import networks
 from tfgan_cifar.gans import register
-from tfgan_cifar.gans.base import GAN
+from tfgan_cifar.gans.base import GAN, LABEL, LATENT
 from tfgan_cifar.gans.dcgan import DCGAN
 
 
 @register("sagan")
 class SAGAN(DCGAN):
-    INPUTS = ("z", "label")
+    INPUTS = {"z": LATENT, "label": LABEL}
     discriminator_takes_labels = True
     PRESET = dict(GAN.PRESET, g_lr=1e-4, d_lr=4e-4, beta1=0.0, beta2=0.9, n_critic=1, loss="hinge",
                   conditioning="projection", g_spectral_norm=True)

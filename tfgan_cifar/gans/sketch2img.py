@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfgan_cifar.lib import data, networks, savedmodel, sketch
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
+from tfgan_cifar.gans.base import LABEL
 from tfgan_cifar.gans.wasserstein import GradientPenaltyGAN
 from tfgan_cifar.gans.wgan_gp import WGANGP
 from tfgan_cifar.lib.images import grid, to_uint8
@@ -21,7 +22,8 @@ SKETCH_MODES = ("paired", "unpaired")
 
 @register("sketch2img")
 class Sketch2Img(GradientPenaltyGAN):
-    INPUTS = ("sketch", "label")  # float32 [N, H, W, 1] ink in [0, 1], and class ids
+    INPUTS = {"sketch": (tf.float32, lambda gan: [None, gan.image_size, gan.image_size, 1]),  # ink in [0, 1]
+              "label": LABEL}
     PRESET = dict(width=64, g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, gp_weight=10.0, norm="instance",
                   sketches="paired", l1_weight=0.0, upsample="transpose", noise="dropout", edge_threshold=0.2,
                   edge_blur=False, sketch_dir="")
@@ -174,10 +176,6 @@ class Sketch2Img(GradientPenaltyGAN):
     def export_metadata(self):
         c = self.config
         return dict(sketches=c.sketches, edge_threshold=c.edge_threshold, edge_blur=c.edge_blur, noise=c.noise)
-
-    def input_signature(self):
-        return [tf.TensorSpec([None, self.image_size, self.image_size, 1], tf.float32, name="sketch"),
-                tf.TensorSpec([None], tf.int32, name="label")]
 
 
 def same_class_partners(labels):

@@ -14,140 +14,139 @@ from absl import flags
 
 from tfgan_cifar.lib.errors import UsageError
 
-# Hyper-parameters a variant may or may not use. A variant's PRESET names the ones it uses; giving
-# any other one on the command line is an error (e.g. --clip_value for dcgan).
-HYPERPARAMS = ("nz", "width", "g_lr", "d_lr", "beta1", "beta2", "n_critic", "gp_weight", "r1_weight", "clip_value",
-               "loss", "norm", "label_smoothing", "conditioning", "g_spectral_norm", "sketches", "l1_weight",
-               "upsample", "noise", "edge_threshold", "edge_blur", "simultaneous", "class_fake_weight", "g_class_weight",
-               "d_class_weight", "class_loss", "sketch_dir")
 IMAGE_SIZES = (32, 64)
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LR_DECAYS = ("none", "linear")
 FEATURES = ("evaluator", "inception")
 MAX_SANE_LR = 1e-2  # above it, validate() warns (Adam-trained GANs use 1e-5..1e-3)
-# Run settings (not hyper-parameters) a named preset may set too.
-PRESET_RUN_SETTINGS = ("batch_size", "image_size", "epochs", "precision", "ema", "diffaugment", "lr_decay",
-                       "lr_decay_start")
-# Settings a resumed run may change (everything else is the run's identity and stays as saved).
-# steps_per_epoch is not among them: epoch boundaries and the data position are computed from it.
-RESUME_MAY_CHANGE = {"epochs", "strategy", "log_every", "keep_checkpoints", "ckpt_every", "deterministic", "export_dir",
-                     "jit_compile", "data_dir", "time_budget", "nan_patience", "fid_every", "fid_samples",
-                     "stop_on_collapse", "features", "inception_path"}
+# What a field is, in its metadata (`kind`): a hyper-parameter a variant may or may not use (default None:
+# "take the variant's preset"; a variant's PRESET names the ones it uses and giving any other one is an error,
+# e.g. --clip_value for dcgan); a run setting a named preset may set too; or any other setting.
+HYPER, PRESETTABLE, OTHER = "hyper-parameter", "presettable", "other"
 
 
-def setting(default, help, choices=None, flag=True):
+def setting(default, help, choices=None, flag=True, kind=OTHER, resumable=False):
     """A RunConfig field and its command-line flag in one: --name, with this default, type (the field's), help
-    and, for `choices`, an enum flag. `flag=False`: recorded in config.json, not set from the command line."""
-    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag))
+    and, for `choices`, an enum flag. `flag=False`: recorded in config.json, not set from the command line.
+    `kind`: HYPER, PRESETTABLE or OTHER. `resumable`: a resumed run may change it (everything else is the run's
+    identity and stays as saved)."""
+    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag, kind=kind,
+                                                            resumable=resumable))
+
+
+def hyper(help):
+    return setting(None, help, kind=HYPER)
 
 
 @dataclasses.dataclass
 class RunConfig:
-    """Everything a run is made of. Hyper-parameters (HYPERPARAMS) default to None: "take the variant's preset".
-    Each field is a flag of the train command (define_flags), so each default is written here only."""
+    """Everything a run is made of. Hyper-parameters (kind HYPER) default to None: "take the variant's preset".
+    Each field is a flag of the train command (define_flags) and of any other command that takes it, so each
+    default, help and kind is written here only."""
     model: str = setting("dcgan", help="GAN variant to train (see README for the list).")
     dataset: str = setting("shapes", help="Dataset: 'shapes' (built-in, offline), 'cifar10' (TFDS, or the official "
-        "python batches in --data_dir), or 'folder:PATH' (class sub-folders of images).")
-    data_dir: str = setting("data", help="Where datasets are downloaded/cached; also searched for "
+        "python batches in --data_dir), or 'folder:PATH' (class sub-folders of images). Commands that score an "
+        "export (evaluate) default to the dataset it was trained on.")
+    data_dir: str = setting("data", resumable=True, help="Where datasets are downloaded/cached; also searched for "
         "cifar-10-batches-py/ or cifar-10-python.tar.gz.")
-    image_size: int = setting(32, help="Training image size: 32 or 64 (images are resized).")
+    image_size: int = setting(32, kind=PRESETTABLE, help="Training image size: 32 or 64 (images are resized).")
     classes: Optional[list] = setting(None, help="Train on a subset of classes, e.g. '3' or '0,1'. Empty: all "
         "classes.")
     examples: int = setting(20000, help="Number of training images generated for --dataset=shapes.")
-    epochs: int = setting(10, help="Number of epochs.")
-    batch_size: int = setting(64, help="Global batch size.")
+    epochs: int = setting(10, kind=PRESETTABLE, resumable=True, help="Number of epochs (a preset may set its own).")
+    batch_size: int = setting(64, kind=PRESETTABLE, help="Global batch size.")
     steps_per_epoch: int = setting(0, help="Steps per epoch; 0 means one pass over the training split.")
     seed: int = setting(0, help="Random seed (data order, latent vectors, initialisation).")
     run_dir: str = setting("", help="Run directory; default runs/<model>/<timestamp>. With --resume and no "
-        "--run_dir, the newest run of --model is resumed.")
-    export_dir: str = setting("models", help="Exported generators go to <export_dir>/<model>/.")
+        "--run_dir, the newest run of --model is resumed. (export, results: the run to read.)")
+    export_dir: str = setting("models", resumable=True, help="Exported generators go to <export_dir>/<model>/.")
     resume: bool = setting(False, help="Continue the run in --run_dir (or the newest one) from its last checkpoint.")
     overwrite: bool = setting(False, help="Train into a --run_dir that holds another run, deleting that run "
         "(without it, such a folder is refused).")
-    jit_compile: bool = setting(False, help="Compile the train step with XLA.")
-    log_every: int = setting(20, help="Steps between per-step TensorBoard scalars.")
-    keep_checkpoints: int = setting(3, help="How many recent checkpoints to keep.")
-    ckpt_every: int = setting(500, help="Also checkpoint every N steps within an epoch (a killed run loses at most "
+    jit_compile: bool = setting(False, resumable=True, help="Compile the train step with XLA.")
+    log_every: int = setting(20, resumable=True, help="Steps between per-step TensorBoard scalars.")
+    keep_checkpoints: int = setting(3, resumable=True, help="How many recent checkpoints to keep.")
+    ckpt_every: int = setting(500, resumable=True, help="Also checkpoint every N steps within an epoch (a killed run loses at most "
         "N steps; --resume continues at the exact data position); 0: at epoch ends only.")
-    deterministic: bool = setting(False, help="Use deterministic TF ops, so a run (and a killed-and-resumed run) "
+    deterministic: bool = setting(False, resumable=True, help="Use deterministic TF ops, so a run (and a killed-and-resumed run) "
         "gives bit-identical weights for the same seed; slower.")
-    strategy: str = setting("default", choices=STRATEGIES, help="tf.distribute "
+    strategy: str = setting("default", resumable=True, choices=STRATEGIES, help="tf.distribute "
         "strategy: default (one device), mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. "
         "--batch_size is global.")
     sync_bn: bool = setting(False, help="Synchronised batch norm: statistics over the global batch under "
         "--strategy.")
-    precision: str = setting("auto", choices=PRECISIONS, help="Compute "
+    precision: str = setting("auto", kind=PRESETTABLE, choices=PRECISIONS, help="Compute "
         "dtype policy. auto: mixed_bfloat16 where this machine runs it faster (GPU with compute capability 8.0+, "
         "CPU with AMX-BF16, or a CPU with AVX512-BF16 where timed steps say so), else float32. Losses, the "
         "gradient penalty and spectral norm stay float32; mixed_float16 adds dynamic loss scaling.")
     precision_reason: str = setting("", flag=False, help="Why --precision=auto chose what it did (config.json).")
-    ema: float = setting(0.0, help="Keep an exponential moving average of the generator's weights with this decay "
+    ema: float = setting(0.0, kind=PRESETTABLE, help="Keep an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999) and use it for grids, FID and export; 0: off.")
-    diffaugment: str = setting("", help="DiffAugment policies applied to every image D sees, comma-separated from: "
+    diffaugment: str = setting("", kind=PRESETTABLE, help="DiffAugment policies applied to every image D sees, comma-separated from: "
         "color, translation, cutout. Empty: none.")
-    nan_patience: int = setting(10, help="Stop after this many consecutive steps with non-finite losses or "
+    nan_patience: int = setting(10, resumable=True, help="Stop after this many consecutive steps with non-finite losses or "
         "gradients (such updates are never applied); the run's best judged epoch is exported, else the previous "
         "export stays.")
-    time_budget: float = setting(0.0, help="Stop training after this many seconds (then checkpoint and export); 0 "
+    time_budget: float = setting(0.0, resumable=True, help="Stop training after this many seconds (then checkpoint and export); 0 "
         "means no limit.")
-    lr_decay: str = setting("none", choices=LR_DECAYS, help="Learning-rate schedule of both "
+    lr_decay: str = setting("none", kind=PRESETTABLE, choices=LR_DECAYS, help="Learning-rate schedule of both "
         "networks: none, or linear: from --g_lr/--d_lr down to 0 at the end of the run (--epochs, or "
         "--time_budget seconds when that ends it first; a resumed run's budget clock starts again).")
-    lr_decay_start: float = setting(0.0, help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
+    lr_decay_start: float = setting(0.0, kind=PRESETTABLE, help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
         "the base rates before the decay to 0 begins; 0 decays from the first step.")
-    fid_every: int = setting(1, help="Watch sample quality every N epochs: the sliced Wasserstein distance always, "
-        "FID/IS/KID too where an evaluator is trained; the best epoch (by FID, else SWD) is exported to "
+    fid_every: int = setting(1, resumable=True, help="Watch sample quality every N epochs: the sliced Wasserstein distance always, "
+        "FID/IS/KID too where an evaluator is trained; the best epoch (on FID and SWD together, else SWD) is exported to "
         "<export_dir>/<model>/best/; 0 turns it off.")
-    fid_samples: int = setting(2560, help="Generated images per quality check during training.")
-    stop_on_collapse: bool = setting(False, help="End the run when a quality figure (SWD, FID, intra-class diversity) "
+    fid_samples: int = setting(2560, resumable=True, help="Generated images per quality check during training.")
+    stop_on_collapse: bool = setting(False, resumable=True, help="End the run when a quality figure (SWD, FID, intra-class diversity) "
         "has been well off its best for two checks running (a warning is printed either way).")
-    features: str = setting("evaluator", choices=FEATURES, help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
+    features: str = setting("evaluator", resumable=True, choices=FEATURES, help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
         "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
-    inception_path: str = setting("", help="A local copy of TF-GAN's Inception SavedModel, for offline "
+    inception_path: str = setting("", resumable=True, help="A local copy of TF-GAN's Inception SavedModel, for offline "
         "--features=inception.")
-    nz: Optional[int] = setting(None, help="Latent dimension (preset: 100).")
-    width: Optional[int] = setting(None, help="Base channel width of both networks (preset: 64; "
+    nz: Optional[int] = hyper(help="Latent dimension (preset: 100).")
+    width: Optional[int] = hyper(help="Base channel width of both networks (preset: 64; "
         "mlp: units of the narrowest hidden layer, 256).")
-    g_lr: Optional[float] = setting(None, help="Generator learning rate (preset per variant).")
-    d_lr: Optional[float] = setting(None, help="Discriminator/critic learning rate (preset per variant).")
-    beta1: Optional[float] = setting(None, help="Adam beta1 (preset per variant).")
-    beta2: Optional[float] = setting(None, help="Adam beta2 (preset per variant).")
-    n_critic: Optional[int] = setting(None, help="Critic steps per generator step (Wasserstein variants).")
-    gp_weight: Optional[float] = setting(None, help="Gradient-penalty weight lambda (gradient-penalty variants).")
-    r1_weight: Optional[float] = setting(None, help="dcgan/mlp: weight gamma of the R1 penalty gamma/2 * "
+    g_lr: Optional[float] = hyper(help="Generator learning rate (preset per variant).")
+    d_lr: Optional[float] = hyper(help="Discriminator/critic learning rate (preset per variant).")
+    beta1: Optional[float] = hyper(help="Adam beta1 (preset per variant).")
+    beta2: Optional[float] = hyper(help="Adam beta2 (preset per variant).")
+    n_critic: Optional[int] = hyper(help="Critic steps per generator step (Wasserstein variants).")
+    gp_weight: Optional[float] = hyper(help="Gradient-penalty weight lambda (gradient-penalty variants).")
+    r1_weight: Optional[float] = hyper(help="dcgan/mlp: weight gamma of the R1 penalty gamma/2 * "
         "E||grad_x D(x)||^2 on real images in D's loss (Mescheder et al., 2018); 0 turns it off.")
-    clip_value: Optional[float] = setting(None, help="Critic weight clipping bound c (wgan).")
-    loss: Optional[str] = setting(None, help="Adversarial loss where a variant offers a choice.")
-    norm: Optional[str] = setting(None, help="Critic normalisation where a variant offers a choice: dcgan "
+    clip_value: Optional[float] = hyper(help="Critic weight clipping bound c (wgan).")
+    loss: Optional[str] = hyper(help="Adversarial loss where a variant offers a choice.")
+    norm: Optional[str] = hyper(help="Critic normalisation where a variant offers a choice: dcgan "
         "batch|spectral|none; wgan_gp, cgan, sketch2img none|layer|instance.")
-    label_smoothing: Optional[float] = setting(None, help="One-sided label smoothing of real labels for BCE "
+    label_smoothing: Optional[float] = hyper(help="One-sided label smoothing of real labels for BCE "
         "discriminators.")
-    conditioning: Optional[str] = setting(None, help="How the label enters: sagan's discriminator "
+    conditioning: Optional[str] = hyper(help="How the label enters: sagan's discriminator "
         "projection|concat; acgan's generator multiply (z times a label embedding), concat (z, embedding) or cbn "
         "(class-conditional batch norm).")
-    g_spectral_norm: Optional[bool] = setting(None, help="Spectral normalisation in the generator too (sagan).")
-    simultaneous: Optional[bool] = setting(None, help="dcgan/mlp: one generator and critic pass on the fakes serves "
+    g_spectral_norm: Optional[bool] = hyper(help="Spectral normalisation in the generator too (sagan).")
+    simultaneous: Optional[bool] = hyper(help="dcgan/mlp: one generator and critic pass on the fakes serves "
         "both losses (G's gradient taken before D's update) instead of alternating updates; ~1/3 less compute.")
-    sketches: Optional[str] = setting(None, help="sketch2img: 'paired' (each image's own edges) or 'unpaired' (the "
+    sketches: Optional[str] = hyper(help="sketch2img: 'paired' (each image's own edges) or 'unpaired' (the "
         "edges of another image of the same class).")
-    l1_weight: Optional[float] = setting(None, help="sketch2img: weight of the L1 distance to the paired image in "
+    l1_weight: Optional[float] = hyper(help="sketch2img: weight of the L1 distance to the paired image in "
         "G's loss.")
-    upsample: Optional[str] = setting(None, help="sketch2img: decoder upsampling, 'transpose' or 'bilinear'.")
-    noise: Optional[str] = setting(None, help="sketch2img: generator noise, 'dropout' or 'z' (a noise channel), both "
+    upsample: Optional[str] = hyper(help="sketch2img: decoder upsampling, 'transpose' or 'bilinear'.")
+    noise: Optional[str] = hyper(help="sketch2img: generator noise, 'dropout' or 'z' (a noise channel), both "
         "in training only; 'latent' (a random vector per image, in sampling too: one sketch gives many images); or 'none'.")
-    edge_threshold: Optional[float] = setting(None, help="sketch2img: edge strength (0..1 of each image's maximum) "
+    edge_threshold: Optional[float] = hyper(help="sketch2img: edge strength (0..1 of each image's maximum) "
         "that becomes a stroke.")
-    edge_blur: Optional[bool] = setting(None, help="sketch2img: soften the extracted strokes with a 3x3 blur.")
-    class_fake_weight: Optional[float] = setting(None, help="acgan: weight of D's class loss on generated images "
+    edge_blur: Optional[bool] = hyper(help="sketch2img: soften the extracted strokes with a 3x3 blur.")
+    class_fake_weight: Optional[float] = hyper(help="acgan: weight of D's class loss on generated images "
         "(1: the original; 0: the classifier learns from real images only).")
-    g_class_weight: Optional[float] = setting(None, help="acgan: weight of the class loss in G's loss.")
-    d_class_weight: Optional[float] = setting(None, help="acgan: weight of the class loss in D's loss (its generated-image part "
+    g_class_weight: Optional[float] = hyper(help="acgan: weight of the class loss in G's loss.")
+    d_class_weight: Optional[float] = hyper(help="acgan: weight of the class loss in D's loss (its generated-image part "
         "also scaled by --class_fake_weight).")
-    class_loss: Optional[str] = setting(None, help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
+    class_loss: Optional[str] = hyper(help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
         "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
         "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises).")
-    sketch_dir: Optional[str] = setting("", help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
+    sketch_dir: Optional[str] = setting("", kind=HYPER, help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
     preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
         "--model=sketch2img --preset=seed.")
@@ -170,6 +169,17 @@ class RunConfig:
             raise UsageError(f"{path} is not a tfgan_cifar run config")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _fields(**metadata):
+    return tuple(f.name for f in dataclasses.fields(RunConfig)
+                 if all(f.metadata[key] == value for key, value in metadata.items()))
+
+
+HYPERPARAMS = _fields(kind=HYPER)
+PRESET_RUN_SETTINGS = _fields(kind=PRESETTABLE)  # run settings (not hyper-parameters) a named preset may set too
+# steps_per_epoch is not resumable: epoch boundaries and the data position are computed from it.
+RESUME_MAY_CHANGE = set(_fields(resumable=True))
 
 
 def parse_classes(text):
@@ -301,14 +311,6 @@ def define_flags(names=None, flag_values=flags.FLAGS):
             define(field.name, field.default, help_, flag_values=flag_values)
 
 
-def define_data_flags():
-    define_flags(DATA_SETTINGS)
-
-
-def define_feature_flags():
-    define_flags(FEATURE_SETTINGS)
-
-
 def define_train_flags():
     define_flags()
 
@@ -355,8 +357,7 @@ def _resumed_config(config, explicit):
                          f"the --run_dir of a {config.model} run")
     for name in explicit & RESUME_MAY_CHANGE:
         setattr(saved, name, getattr(config, name))
-    fixed = explicit & (set(HYPERPARAMS) | {"dataset", "image_size", "classes", "batch_size", "seed", "examples",
-                                               "steps_per_epoch"})
+    fixed = explicit - RESUME_MAY_CHANGE - {"model", "run_dir", "resume", "overwrite"}
     changed = sorted(n for n in fixed if getattr(config, n) != getattr(saved, n))
     if changed:
         raise UsageError(f"--resume keeps the run's settings; cannot change {', '.join('--' + n for n in changed)}")

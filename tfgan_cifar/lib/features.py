@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from tfgan_cifar.lib.config import FEATURES
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.lib.images import map_batches
 
@@ -96,7 +97,7 @@ def make(kind, dataset, image_size, inception_path="", evaluator_root="models/ev
         return InceptionExtractor(inception_path or None, os.path.join(cache_dir, "tfhub"))
     if kind == "evaluator":
         return EvaluatorExtractor(dataset, image_size, evaluator_root)
-    raise UsageError(f"--features must be inception or evaluator, got {kind!r}")
+    raise UsageError(f"--features must be one of {', '.join(FEATURES)}, got {kind!r}")
 
 
 def _cached(handle):

@@ -18,7 +18,7 @@ import tensorflow as tf
 from tfgan_cifar.lib.errors import UsageError
 
 FORMAT = "tfgan_cifar/1"
-BEST = "best"  # models/<model>/best/: the generator of the best epoch by the quality monitor (FID, else SWD)
+BEST = "best"  # models/<model>/best/: the generator of the best epoch by the quality monitor (lib/monitor.py)
 
 
 def metadata(gan, class_names, epoch, step):

@@ -21,6 +21,7 @@ import time
 
 from absl import flags
 
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 
 def _hand_loop_step(gan):
     """The plain DCGAN step, written out without Keras' trainer, for comparison."""
@@ -308,7 +309,7 @@ def main(argv):
 def define_flags():
     flags.DEFINE_integer("steps", 60, "Timed train steps per repeat.")
     flags.DEFINE_integer("repeats", 3, "Alternating repeats of each measurement; the best is reported.")
-    flags.DEFINE_integer("batch_size", 64, "Batch size.")
+    define_config_flags(["batch_size"])
     flags.DEFINE_string("out", "bench/results.json", "Where to write the results.")
     flags.DEFINE_string("variants", "all", "Variants of the per-variant table: 'all' or a comma-separated list.")
     flags.DEFINE_string("batch_sizes", "64,128", "Batch sizes of the per-variant table.")

@@ -5,7 +5,7 @@ Trains a variant for --budget seconds, then scores --samples generated images wi
 number of held-out real images, its classifier score, and for conditional models the fraction of
 samples classified as the requested label. The real test images themselves give the floor.
 
-    python -m tfgan_cifar.tools.bench_quality --model=dcgan --budget=120      # or --model=all
+    python -m tfgan_cifar.tools.bench_quality --models=dcgan --budget=120      # or --models=all
 """
 import json
 import os
@@ -13,6 +13,7 @@ import time
 
 from absl import flags
 
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 
 def score(evaluator, real, fake, fake_labels):
     from tfgan_cifar.lib import metrics
@@ -45,9 +46,9 @@ def main(argv):
     from tfgan_cifar import gans
     from tfgan_cifar.lib.errors import UsageError
     F = flags.FLAGS
-    models = sorted(gans.VARIANTS) if F.model == "all" else [F.model]
+    models = sorted(gans.VARIANTS) if F.models == "all" else [F.models]
     if any(m not in gans.VARIANTS for m in models):
-        raise UsageError(f"unknown model {F.model!r}; choose one of: all, {', '.join(sorted(gans.VARIANTS))}")
+        raise UsageError(f"unknown model {F.models!r}; choose one of: all, {', '.join(sorted(gans.VARIANTS))}")
     if F.budget <= 0 or F.samples < 100:
         raise UsageError("--budget must be > 0 and --samples >= 100")
     evaluator = evaluator_lib.load_or_train("shapes", image_size=32)
@@ -72,10 +73,10 @@ def main(argv):
 
 
 def define_flags():
-    flags.DEFINE_string("model", "dcgan", "Variant to benchmark, or 'all'.")
+    flags.DEFINE_string("models", "dcgan", "Variant to benchmark, or 'all'.")
     flags.DEFINE_float("budget", 120.0, "Training wall-clock seconds per variant.")
     flags.DEFINE_integer("samples", 2000, "Generated (and real) images scored.")
-    flags.DEFINE_integer("seed", 0, "Seed.")
+    define_config_flags(["seed"])
     flags.DEFINE_string("out", "bench/quality_shapes.json", "Results file (one entry per variant, merged).")
     flags.DEFINE_string("work_dir", "bench/quality_runs", "Where the benchmark's runs and exports go.")
 

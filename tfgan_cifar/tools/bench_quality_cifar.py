@@ -3,7 +3,7 @@ tfgan_cifar's CPU recipe, each trained for the same wall-clock budget, then 10,0
 by three judges against the train split's reference part: Fréchet distance in the CIFAR-10 evaluator's
 features, the sliced Wasserstein distance on pyramid patches, and a classifier two-sample test.
 
-    python -m tfgan_cifar.tools.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --preset=cpu_fast]
+    python -m tfgan_cifar.tools.bench_quality_cifar --data_dir=DATA_DIR [--budget=600 --dcgan_preset=cpu_fast]
         [--levers='baseline; precision=mixed_bfloat16; ema=0.999'] [--repeats=3]
 
 `--levers` adds sides: plain tfgan_cifar dcgan with one set of train flags each, so every lever's effect is
@@ -23,6 +23,7 @@ import time
 import numpy as np
 from absl import flags
 
+from tfgan_cifar.lib.config import define_flags as define_config_flags
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.lib.judges import NAMES, ratio
 from tfgan_cifar.tools import results as results_format
@@ -166,8 +167,8 @@ def main(argv):
     if F.budget <= 0 or F.samples < 1000 or F.repeats < 1:
         raise UsageError("--budget must be > 0, --samples >= 1000 and --repeats >= 1")
     levers, repeats = parse_levers(F.levers), range(F.repeats)
-    sides = [(side_name(o), o) for o in levers] + [(side_name({"preset": F.preset}), {"preset": F.preset})]
-    configs = [[recipe_config(F.preset, F.budget, F.data_dir, F.work_dir, o, k) for k in repeats]
+    sides = [(side_name(o), o) for o in levers] + [(side_name({"preset": F.dcgan_preset}), {"preset": F.dcgan_preset})]
+    configs = [[recipe_config(F.dcgan_preset, F.budget, F.data_dir, F.work_dir, o, k) for k in repeats]
                for _, o in sides]  # all validated before anything trains
     train_set = data.load("cifar10", "train", F.data_dir)  # a clear error without the CIFAR-10 batches
     extractor = features.make("evaluator", "cifar10", 32, cache_dir=F.data_dir)
@@ -244,12 +245,12 @@ def record(run, results, grid, config=None):
 
 
 def define_flags():
-    flags.DEFINE_string("data_dir", "data", "Directory with cifar-10-batches-py and the evaluator's reference cache.")
+    define_config_flags(["data_dir"])  # cifar-10-batches-py and the evaluator's reference cache
     flags.DEFINE_float("budget", 600.0, "Training wall-clock seconds of each side.")
     flags.DEFINE_integer("samples", 10000, "Generated images scored per run.")
     flags.DEFINE_integer("repeats", 1, "Runs per side (seeds 0..N-1 added to the side's seed); sides are "
                          "compared by their median Fréchet distance.")
-    flags.DEFINE_string("preset", "cpu_fast", "dcgan's named preset used as tfgan_cifar's recipe.")
+    flags.DEFINE_string("dcgan_preset", "cpu_fast", "dcgan's named preset used as tfgan_cifar's recipe.")
     flags.DEFINE_string("out_dir", "docs/results", "Where quality_cifar.json (run records, each side's median and "
                         "the ratio) and the median run's grid of each side go.")
     flags.DEFINE_string("work_dir", "bench/quality_cifar_runs", "Where each side's run, grid and cached result go "

@@ -66,12 +66,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from tfgan_cifar.lib.config import define_data_flags, define_feature_flags
+    from tfgan_cifar.lib.config import DATA_SETTINGS, FEATURE_SETTINGS, define_flags
     from tfgan_cifar.lib.errors import run
-    define_data_flags()
-    define_feature_flags()
+    define_flags(DATA_SETTINGS + FEATURE_SETTINGS + ("seed",))  # seed: the image choice, the noise and the judges
     flags.DEFINE_integer("n", 10000, "Held-out real images (and damaged copies) to score.")
-    flags.DEFINE_integer("seed", 0, "Seed of the image choice, the noise and the judges.")
     flags.DEFINE_string("out", "", "JSON file; default docs/results/floors_<dataset>.json.")
     flags.DEFINE_list("samples", [], "Generated image sets to score beside the floors: NAME=FILE.npz (no '=' or ',' in NAME), comma-separated.")
     run(main)

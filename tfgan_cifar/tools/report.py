@@ -89,15 +89,15 @@ def collect(models_dir, runs_dir):
         run_dir = find_run(meta, model_dir, runs_dir)
         epochs = epoch_records(run_dir) if run_dir else []
         evaluation = best_evaluation(model_dir)
-        with_fid = [r for r in epochs if "fid" in r]
+        exported = [r for r in epochs if r["epoch"] == meta.get("epoch")]  # the monitor's choice, in the run's records
         if evaluation:
             metrics = evaluation["generated"]
             source = (f"make eval: {evaluation['samples']} samples, {evaluation['features']} features, "
                       f"vs {evaluation['reference']}")
-        elif with_fid:
-            best = min(with_fid, key=lambda r: r["fid"])
-            metrics = {k: best[k] for k, _, _ in METRICS + (("intra_class_diversity_min", "", 2),) if k in best}
-            source = f"training, best epoch {best['epoch']} of {len(epochs)}"
+        elif exported and "fid" in exported[0]:
+            metrics = {k: exported[0][k] for k, _, _ in METRICS + (("intra_class_diversity_min", "", 2),)
+                       if k in exported[0]}
+            source = f"training, exported epoch {meta['epoch']} of {len(epochs)}"
         else:
             metrics, source = {}, "not evaluated"
         warning = collapse_warning(metrics, evaluation["real_test_floor"] if evaluation else None)
@@ -106,8 +106,7 @@ def collect(models_dir, runs_dir):
             warning = "; ".join(([warning] if warning else []) + [f"during training: {w['text']}" for w in during])
         entries.append(dict(name=os.path.basename(model_dir), model_dir=model_dir, loaded=loaded, meta=meta,
                             run_dir=run_dir, epochs=epochs, metrics=metrics, source=source, evaluation=evaluation,
-                            warning=warning,
-                            best_epoch=min(with_fid, key=lambda r: r["fid"])["epoch"] if with_fid else None))
+                            warning=warning, best_epoch=meta.get("epoch") if exported else None))
     return entries
 
 
@@ -173,8 +172,8 @@ def render_html(entries, floors, images_of):
                     f'<td data-v="~"></td><td data-v=""></td>{cells}<td data-v="~">held-out real images, scored '
                     f'like the samples</td></tr>')
     sections = []
-    captions = dict(final_grid="final epoch", best_grid="best epoch (FID)", per_class="one row per class",
-                    fid_curve="FID per epoch", swd_curve="SWD per epoch", loss_curve="losses", interpolation="latent interpolation")
+    captions = dict(final_grid="final epoch", best_grid="exported epoch", per_class="one row per class",
+                    fid_curve="FID and SWD per epoch", swd_curve="SWD per epoch", loss_curve="losses", interpolation="latent interpolation")
     for e in entries:
         files = images_of[e["name"]]
         figures = "".join(f'<figure><img src="{esc(e["name"])}/{esc(files[k])}" alt="{esc(captions[k])}">'

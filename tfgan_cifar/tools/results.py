@@ -249,10 +249,11 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from tfgan_cifar.lib.config import define_flags
     from tfgan_cifar.lib.errors import run
+    define_flags(["run_dir"])  # the training run (config.json, metrics.jsonl)
     flags.DEFINE_string("out", "", "The results file to add a record to (created if missing).")
     flags.DEFINE_string("name", "", "The record's name (a record of the same name is replaced); also the grid's.")
-    flags.DEFINE_string("run_dir", "", "The training run (config.json, metrics.jsonl).")
     flags.DEFINE_string("model_dir", "", "Its export (the grid is sampled from it).")
     flags.DEFINE_string("eval", "", "Its evaluation: the JSON that make eval / tfgan_cifar.evaluate wrote.")
     flags.DEFINE_integer("upto", 0, "The record covers the run's first N epochs (its export was taken then and the "

@@ -178,13 +178,11 @@ def main(argv):
 
 
 def define_flags():
-    flags.DEFINE_string("model", "dcgan", "Variant to sweep.")
     flags.DEFINE_string("grid", "", "Space-separated name=v1,v2 entries over train's flags, e.g. "
                         "'g_lr=1e-4,2e-4 d_lr=2e-4,4e-4 ema=0,0.999'.")
     flags.DEFINE_float("budget", 120.0, "Training wall-clock seconds per combination.")
-    define_config_flags(["dataset", "data_dir"])
+    define_config_flags(["model", "dataset", "data_dir", "examples"])
     flags.DEFINE_integer("samples", 2000, "Generated images scored per combination.")
-    flags.DEFINE_integer("examples", 20000, "Training images generated for --dataset=shapes.")
     flags.DEFINE_string("root", "", "Where the runs and the table go; default runs/sweep/<model>.")
 
 

@@ -186,23 +186,23 @@ def main(argv):
     from tfgan_cifar.tools import results
     from tfgan_cifar.tools import sweep
     F = flags.FLAGS
-    if F.n < 100 or F.epochs < 0 or F.budget < 0:
+    epochs = F.epochs if F["epochs"].present else 0  # 0: train for the budget
+    if F.n < 100 or epochs < 0 or F.budget < 0:
         raise UsageError("--n must be >= 100, --budget and --epochs >= 0")
-    budget = F.budget or (0 if F.epochs else DEFAULT_BUDGET)
+    budget = F.budget or (0 if epochs else DEFAULT_BUDGET)
     models = sorted(gans.VARIANTS) if F.models == "all" else [m.strip() for m in F.models.split(",") if m.strip()]
     levers = sweep.parse_levers(F.levers) if F.levers else None
     os.makedirs(F.work_dir, exist_ok=True)
-    run_zoo(models, F.dataset, F.data_dir, budget, F.n, F.out, F.work_dir, levers=levers, epochs=F.epochs)
+    run_zoo(models, F.dataset, F.data_dir, budget, F.n, F.out, F.work_dir, levers=levers, epochs=epochs)
     print(results.markdown_table(F.out))
 
 
 if __name__ == "__main__":
     from tfgan_cifar.lib.errors import run
-    flags.DEFINE_string("dataset", "cifar10", "Dataset every variant trains on.")
-    define_config_flags(["data_dir"])
+    define_config_flags(["dataset", "data_dir", "epochs"])  # make zoo gives --dataset=cifar10
     flags.DEFINE_float("budget", 0, f"Training wall-clock seconds per model; default {DEFAULT_BUDGET:g}, or with "
-                       "--epochs none (a value given caps the epochs).")
-    flags.DEFINE_integer("epochs", 0, "Train each model this many epochs instead of for --budget seconds.")
+                       "--epochs none (a value given caps the epochs). --epochs given: each model trains that many "
+                       "epochs instead.")
     flags.DEFINE_string("levers", "", "Vary the one model of --models: `;`-separated sets of train flags, each "
                         "alone over its defaults ('baseline' = none; preset=NAME picks a named preset), e.g. "
                         "'baseline; class_fake_weight=0; norm=spectral loss=hinge; preset=seed'.")
