@@ -44,6 +44,47 @@ def run_cli(command, *args, cwd=None):
                           cwd=cwd or ROOT, env=env, timeout=600)
 
 
+CLI_BATCH = """
+import contextlib, io, json, os, runpy, sys, traceback, warnings
+import tensorflow  # noqa: F401 (its flags, like absl's, are not a command's)
+from absl import app, flags, logging  # noqa: F401
+from tfgan_cifar.__main__ import module_of
+app.define_help_flags()
+# runpy runs a module as __main__ afresh even when an earlier command imported it; it warns, but that is the point
+warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package")
+builtin, results = set(flags.FLAGS), []
+for command, args, folder in json.load(sys.stdin):
+    for flag in set(flags.FLAGS) - builtin:  # each command defines its flags afresh, as in its own process
+        delattr(flags.FLAGS, flag)
+    os.chdir(folder)
+    sys.argv, out, err, code = [f"tfgan-cifar {command}", *args], io.StringIO(), io.StringIO(), None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_module(module_of(command), run_name="__main__", alter_sys=True)
+        except SystemExit as e:
+            code = e.code
+        except BaseException:
+            traceback.print_exc()
+    results.append(dict(returncode=code, stdout=out.getvalue(), stderr=err.getvalue(),
+                        flags=sorted(set(flags.FLAGS) - builtin)))
+print(json.dumps(results))
+"""
+
+
+def run_cli_batch(cases):
+    """[(command, args, folder)] run one after another in ONE Python process, each as `tfgan-cifar COMMAND args`
+    would run it (its module as __main__, its flags alone, in `folder`): [{returncode, stdout, stderr, flags (the
+    ones it defined)}]. For the many
+    command lines that fail before any work, where a process each would spend most of its time importing
+    TensorFlow; run_cli runs a real process."""
+    import json
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    res = subprocess.run([sys.executable, "-c", CLI_BATCH], input=json.dumps(cases), capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.splitlines()[-1])
+
+
 def error_lines(stderr):
     """stderr without TensorFlow's native start-up chatter (which no Python setting silences)."""
     noise = ("I0000", "W0000", "E0000", "WARNING: All log messages", "To enable the following instructions")

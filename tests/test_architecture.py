@@ -115,43 +115,19 @@ def test_the_room_rule_can_fail():
                                     "tfgan_cifar.serving.rest -> tfgan_cifar.gans.acgan"]
 
 
-RUN_EACH_WITH_HELP = """
-import contextlib, io, json, runpy, sys
-import tensorflow  # noqa: F401 (its flags, like absl's, are not the module's)
-from absl import app, flags, logging  # noqa: F401
-from tfgan_cifar.__main__ import COMMANDS, TOOLS, module_of
-app.define_help_flags()
-builtin, report = set(flags.FLAGS), {}
-for name in COMMANDS + TOOLS:
-    for flag in set(flags.FLAGS) - builtin:  # each module defines its flags afresh, as in its own process
-        delattr(flags.FLAGS, flag)
-    sys.argv, out, code = [name, "--help"], io.StringIO(), None
-    with contextlib.redirect_stdout(out):
-        try:
-            runpy.run_module(module_of(name), run_name="__main__", alter_sys=True)  # absl reads __main__.__doc__
-        except SystemExit as e:
-            code = e.code
-    report[name] = dict(code=code, usage=out.getvalue(), flags=sorted(set(flags.FLAGS) - builtin))
-print(json.dumps(report))
-"""
-
-
-def test_every_command_and_tool_runs_as_a_module():
-    """`python -m tfgan_cifar.<module> --help` for each, in one process: its __main__ block defines its flags and
+def test_every_command_and_tool_runs_as_a_module(tmp_path):
+    """`tfgan-cifar <name> --help` for each (conftest.run_cli_batch): its __main__ block defines its flags and
     hands them to absl, which prints the module's usage (its docstring) and exits."""
     import importlib
-    import json
-    import subprocess
-    import sys
+    from conftest import run_cli_batch
     from tfgan_cifar.__main__ import module_of
-    res = subprocess.run([sys.executable, "-c", RUN_EACH_WITH_HELP], capture_output=True, text=True, timeout=300)
-    report = json.loads(res.stdout.splitlines()[-1])
-    assert sorted(report) == sorted(COMMANDS + TOOLS)
-    for name, ran in report.items():
+    names = COMMANDS + TOOLS
+    for name, ran in zip(names, run_cli_batch([(name, ["--help"], str(tmp_path)) for name in names])):
         doc = importlib.import_module(module_of(name)).__doc__.strip().splitlines()[0]
-        assert ran["code"] == 1 and ran["usage"].startswith(doc) and ran["flags"], (name, ran)
+        assert ran["returncode"] == 1 and ran["stdout"].startswith(doc) and ran["flags"], (name, ran)
         assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
-    assert {"model_dir", "n", "images_per_call"} <= set(report["sample"]["flags"])
+        if name == "sample":
+            assert {"model_dir", "n", "images_per_call", "seed"} <= set(ran["flags"])
 
 
 def runs_as_main(path):

@@ -1,5 +1,6 @@
 """make bench-quality-cifar: the reference is the plain hand-written DCGAN the issue describes (no EMA,
 no augmentation, float32, no tfgan_cifar code), it trains, and the recipe is dcgan's named preset."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -129,10 +130,12 @@ def test_published_results_are_run_records_whose_table_is_the_benchs(tmp_path):
                    reference=bq.side("reference", runs), recipe=bq.side("cpu_fast", [dict(runs[0], name="cpu_fast/seed0")]))
     config = bq.recipe_config("cpu_fast", 600, "data", "/tmp/w")
     results["runs"] = [bq.record(run, results, "q.png" if run["name"] == "reference/seed0" else None,
-                                 config if run["name"].startswith("cpu_fast") else None)
+                                 config if run["name"].startswith("cpu_fast") else None, str(tmp_path))
                        for side in (results["reference"], results["recipe"]) for run in side["runs"]]
     first, last = results["runs"][0], results["runs"][-1]
     assert (first["fid"], first["steps"], first["n"], first["seconds"], first["grid"]) == (9.0, 100, 1000, 600, "q.png")
+    assert first["grid_sha256"] == hashlib.sha256((tmp_path / "q.png").read_bytes()).hexdigest()
+    assert "grid_sha256" not in results["runs"][1]  # a run without a published grid
     assert first["args"].startswith("hand-written") and "--preset=cpu_fast" in last["args"] and last["kid"] is None
     path = tmp_path / "quality_cifar.json"
     path.write_text(json.dumps(results))

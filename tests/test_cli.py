@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import error_lines, run_cli
+from conftest import error_lines, run_cli, run_cli_batch
 
 CASES = [
     ("train", ["--model=nope"], "choose one of"),
@@ -67,14 +67,29 @@ def snapshot(root):
     return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files)
 
 
+@pytest.fixture(scope="module")
+def bad_command_lines(tmp_path_factory):
+    """Every case run once, each in an empty folder of its own, with the files it left behind."""
+    folders = [tmp_path_factory.mktemp("case") for _ in CASES]
+    results = run_cli_batch([(module, args, str(folder)) for (module, args, _), folder in zip(CASES, folders)])
+    return {(module, tuple(args)): dict(result, files=snapshot(folder))
+            for (module, args, _), folder, result in zip(CASES, folders, results)}
+
+
 @pytest.mark.parametrize("module,args,needle", CASES, ids=[f"{m}:{' '.join(a)}" for m, a, _ in CASES])
-def test_bad_command_lines(in_tmp, module, args, needle):
-    before = snapshot(in_tmp)
-    res = run_cli(module, *args, cwd=in_tmp)
-    lines = error_lines(res.stderr)
-    assert res.returncode == 2, res.stderr[-2000:]
+def test_bad_command_lines(bad_command_lines, module, args, needle):
+    res = bad_command_lines[(module, tuple(args))]
+    lines = error_lines(res["stderr"])
+    assert res["returncode"] == 2, res["stderr"][-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
-    assert snapshot(in_tmp) == before  # no runs/, models/ or any other file
+    assert res["files"] == []  # no runs/, models/ or any other file
+
+
+def test_a_bad_command_line_in_a_process_of_its_own():
+    """The batch above runs the commands in one process; here one real process: exit 2, one line."""
+    res = run_cli("train", "--model=nope")
+    assert res.returncode == 2 and error_lines(res.stderr) == [
+        f"error: unknown model 'nope'; choose one of: {', '.join(sorted(__import__('tfgan_cifar.gans').gans.VARIANTS))}"]
 
 
 def _cli(*args, **env_changes):

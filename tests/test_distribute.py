@@ -154,7 +154,7 @@ def test_diffaugment_is_differentiable_and_reaches_the_generator(policy):
 def test_ema_generator_batch_norm_statistics_are_re_estimated_for_the_averaged_weights():
     import keras
 
-    from tfgan_cifar.gans.base import RECALIBRATION_BATCHES
+    from tfgan_cifar.gans.sampling import RECALIBRATION_BATCHES
     config = tiny_config("dcgan", ema=0.9)
     gan = gans.build(config)
     gan.compile()

@@ -1,5 +1,6 @@
 """GAN variants, registered by name. Each module in this package defines one variant with
-`@register("name")` (base.py and wasserstein.py hold what variants share); importing the package imports
+`@register("name")` (base.py with its mixins sampling.py and exporting.py, and wasserstein.py hold what
+variants share); importing the package imports
 them all, so adding a variant -- even one whose generator needs a new input -- touches one file (docs/ARCHITECTURE.md,
 "Add a variant")."""
 import importlib

@@ -1,19 +1,18 @@
-"""The base `GAN` model: two networks, two optimizers, loss trackers, sampling and the serving function.
+"""The base `GAN` model: two networks, two optimizers, loss trackers and the guarded update step; sampling
+(gans/sampling.py) and the serving function (gans/exporting.py) are its mixins, read apart.
 
 A variant subclasses it, builds its networks, and overrides `train_step` to wire its losses.
 """
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tfgan_cifar.lib import augment, savedmodel
+from tfgan_cifar.gans.exporting import Exporting
+from tfgan_cifar.gans.sampling import Sampling
+from tfgan_cifar.lib import augment
 from tfgan_cifar.lib.callbacks import STEP_SUFFIX
 from tfgan_cifar.lib.errors import UsageError
-from tfgan_cifar.lib.images import grid, to_uint8
-from tfgan_cifar.lib.latent import latent_vectors
 
 
-RECALIBRATION_BATCHES = 20  # batches of 64 that re-estimate an EMA generator's batch-norm statistics
 # The generator inputs most variants take (GAN.INPUTS): (dtype, gan -> shape).
 LATENT = (tf.float32, lambda gan: [None, gan.nz])  # "z": latent vectors
 LABEL = (tf.int32, lambda gan: [None])  # "label": class ids
@@ -39,7 +38,7 @@ def apply_if(condition, optimizer, grads_and_vars):
     tf.distribute.get_replica_context().merge_call(cross_replica, args=(grads_and_vars, condition))
 
 
-class GAN(keras.Model):
+class GAN(Sampling, Exporting, keras.Model):
     # Published defaults of this variant. Its keys are also the hyper-parameters it accepts.
     PRESET = dict(nz=100, width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
     # What the code did before a hyper-parameter existed, where its default has moved since (a run saved then
@@ -100,7 +99,7 @@ class GAN(keras.Model):
         return (keras.optimizers.Adam(c.g_lr, beta_1=c.beta1, beta_2=c.beta2, name="g_adam"),
                 keras.optimizers.Adam(c.d_lr, beta_1=c.beta1, beta_2=c.beta2, name="d_adam"))
 
-    # -- what the generator is given (class methods: the export's metadata is enough, no network is built) ------
+    # -- what else the training data carries (class methods) ---------------------------------------------
     @classmethod
     def prepare_data(cls, image_set, split, config):
         """The image set with whatever else per image the variant trains on (data.ImageSet.extra)."""
@@ -110,41 +109,6 @@ class GAN(keras.Model):
     def pipeline_options(cls, config):
         """Keyword arguments of data.make_pipeline the variant needs beyond the batch size and image size."""
         return {}
-
-    @classmethod
-    def sampling_inputs(cls, meta, n, seed=0, labels="", source="", per_source=1):
-        """The named serving inputs of `n` samples (make sample): latent vectors from `seed`, and for conditional
-        models the classes given by name or id in `labels` (default: every class in blocks). `source` is a
-        file or folder of a variant's own input (sketch2img's --sketch), `per_source` the images drawn from each;
-        latent-vector variants refuse both."""
-        if source or per_source != 1:
-            raise UsageError(f"--sketch and --per_sketch apply only to models that generate from sketches; "
-                             f"{meta['model']} samples from latent vectors")
-        inputs = {"z": latent_vectors(n, meta["nz"], seed)}
-        label = savedmodel.parse_labels(labels, n, meta)  # refuses --labels for unconditional models
-        return inputs if label is None else dict(inputs, label=label)
-
-    @classmethod
-    def evaluation_inputs(cls, meta, held_out, n, seed=0):
-        """(named serving inputs of `n` samples to score, their labels or None, the real uint8 image each sample
-        should reproduce or None). Conditional models cycle through the model's classes."""
-        inputs = {"z": latent_vectors(n, meta["nz"], seed)}
-        if not meta["conditional"]:
-            return inputs, None, None
-        chosen = np.asarray(meta.get("classes") or range(meta["num_classes"]), np.int32)
-        labels = chosen[np.arange(n) % len(chosen)]
-        return dict(inputs, label=labels), labels, None
-
-    @classmethod
-    def evaluation_extras(cls, meta, inputs, fake, held_out):
-        """({metric: value} of the samples, {metric: value} of the held-out real images): what a variant's own
-        input asks of its samples beyond the shared metrics (sketch2img: do they follow their sketches)."""
-        return {}, {}
-
-    @classmethod
-    def sample_picture(cls, inputs, images, rows=None, per_source=1):
-        """(uint8 tiles, rows) of the PNG grid `sample` writes of `images` generated from `inputs`."""
-        return images, rows
 
     # -- shared machinery ------------------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
@@ -224,46 +188,6 @@ class GAN(keras.Model):
     def sample_z(self, n):
         return self.draw(keras.random.normal, [n, self.nz])
 
-    def sampler(self):
-        """The generator to sample from: with --ema the averaged copy (brought up to date from the G
-        optimizer's moving averages; call eagerly, outside tf.function), else the trained generator."""
-        optimizer = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
-        if self.ema_generator is None or int(optimizer.iterations.numpy()) == 0:
-            return self.generator
-        # The optimizer's averages follow its trainable-variable order, which is the generator's.
-        for target, average in zip(self.ema_generator.trainable_variables, optimizer._model_variables_moving_average):
-            target.assign(average)
-        for target, value in zip(self.ema_generator.non_trainable_variables, self.generator.non_trainable_variables):
-            target.assign(value)  # batch-norm statistics: the trained generator's, as a start
-        self.recalibrate_batch_norm(self.ema_generator)
-        return self.ema_generator
-
-    def recalibrate_batch_norm(self, generator, batches=RECALIBRATION_BATCHES, batch_size=64):
-        """Re-estimate the batch-norm moving statistics of `generator` for its own weights. The trained
-        generator's statistics describe the raw weights' activations, not the averaged weights' (BigGAN's
-        "standing statistics" fix): without this, dcgan --ema=0.999 sampled far worse than no EMA."""
-        norms = [l for l in generator.layers if isinstance(l, keras.layers.BatchNormalization)]
-        inputs = self.recalibration_inputs(batch_size)
-        if not norms or inputs is None:
-            return
-        momenta = [layer.momentum for layer in norms]
-        for i in range(batches):
-            for layer in norms:  # the first batch replaces the statistics, then a running mean over the batches
-                layer.momentum = i / (i + 1)
-            generator(inputs(i), training=True)
-        for layer, momentum in zip(norms, momenta):
-            layer.momentum = momentum
-
-    def recalibration_inputs(self, batch_size):
-        """i -> generator inputs of the i-th batch used to re-estimate batch-norm statistics (fixed seeds,
-        so sampling does not move the training random state); None when the variant cannot make them."""
-        def inputs(i):
-            z = tf.random.stateless_normal([batch_size, self.nz], seed=[7, i])
-            labels = (tf.random.stateless_uniform([batch_size], [7, i], 0, self.num_classes, tf.int32)
-                      if self.conditional else None)
-            return self.generator_inputs(z, labels)
-        return inputs
-
     def condition(self, labels):
         """The labels a conditional model generates/discriminates with; None for unconditional ones."""
         return labels if self.conditional else None
@@ -283,65 +207,3 @@ class GAN(keras.Model):
         if value is not None and value not in choices:
             raise UsageError(f"--{name}={value} is not valid for {config.model}; choose one of: {', '.join(choices)}")
 
-    def generator_inputs(self, z, labels=None):
-        z = tf.convert_to_tensor(z, tf.float32)
-        if self.conditional:
-            if labels is None:
-                raise UsageError(f"{self.config.model} is conditional: give labels")
-            return [z, tf.cast(labels, tf.int32)]
-        if labels is not None:
-            raise UsageError(f"{self.config.model} is unconditional: labels do not apply")
-        return z
-
-    def generate(self, *inputs, training=False, generator=None):
-        """Images in [-1, 1] for the generator's inputs in INPUTS order (z, and class labels for conditional
-        models), from the trained generator or the one given (e.g. sampler())."""
-        return (generator or self.generator)(self.generator_inputs(*inputs), training=training)
-
-    def sample_images(self, n, seed=0, classes=None, batch_size=500):
-        """n uint8 images from fresh z (seeded); conditional models cycle through `classes` (default all)."""
-        labels, generator, z_all = None, self.sampler(), latent_vectors(n, self.nz, seed)
-        if self.conditional:
-            classes = np.asarray(classes if classes is not None else range(self.num_classes), np.int32)
-            labels = classes[np.arange(n) % len(classes)]
-        out = []
-        for i in range(0, n, batch_size):
-            z = z_all[i:i + batch_size]
-            batch_labels = None if labels is None else labels[i:i + batch_size]
-            out.append(to_uint8(self.generate(z, batch_labels, generator=generator).numpy()))
-        return np.concatenate(out), labels
-
-    def use_data(self, image_set):
-        """Called with the training set before training (variants that sample from data keep what they need)."""
-
-    def grid_inputs(self, batch, classes=None, per_class=8, count=64, seed=1234):
-        """Fixed inputs of the per-epoch grid (from a first training `batch`, for variants that need data):
-        64 latent vectors, or for conditional models one row of 8 per class."""
-        if self.conditional:
-            rows = list(classes) if classes is not None else list(range(self.num_classes))
-            labels = np.repeat(np.asarray(rows, np.int32), per_class)
-            return dict(z=latent_vectors(len(labels), self.nz, seed), labels=labels, rows=len(rows))
-        return dict(z=latent_vectors(count, self.nz, seed), labels=None, rows=8)
-
-    def grid_image(self, inputs):
-        """The uint8 grid of the samples of grid_inputs(), from sampler()."""
-        fake = self.generate(inputs["z"], inputs["labels"], generator=self.sampler())
-        return grid(to_uint8(fake.numpy()), rows=inputs["rows"])
-
-    def export_metadata(self):
-        """Variant-specific entries of the export's metadata."""
-        return {}
-
-    def input_signature(self):
-        """TensorSpecs of the generator's INPUTS, by name (the export's serving_default takes these)."""
-        return [tf.TensorSpec(shape(self), dtype, name=name) for name, (dtype, shape) in self.INPUTS.items()]
-
-    def serving_function(self, generator=None):
-        """A tf.function for the SavedModel's serving_default: the named INPUTS -> {'images': uint8}, from
-        `generator` (default: sampler(), i.e. the EMA generator with --ema)."""
-        generator = generator or self.sampler()
-
-        @tf.function(input_signature=self.input_signature())
-        def serve(*inputs):
-            return {"images": to_uint8(generator(list(inputs) if len(inputs) > 1 else inputs[0], training=False))}
-        return serve

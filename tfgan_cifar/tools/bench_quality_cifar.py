@@ -210,7 +210,7 @@ def main(argv):
             os.path.join(F.work_dir, results[which]["median_run"], "grid.png"),
             os.path.join(F.out_dir, f"quality_cifar_{which}.png"))
     config_of = {f"{name}/seed{c.seed}": c for (name, _), runs in zip(sides, configs) for c in runs}
-    results["runs"] = [record(run, results, grids.get(run["name"]), config_of.get(run["name"]))
+    results["runs"] = [record(run, results, grids.get(run["name"]), config_of.get(run["name"]), F.out_dir)
                        for summary in [results["reference"]] + results["levers"] + [results["recipe"]]
                        for run in summary["runs"]]
     out = os.path.join(F.out_dir, "quality_cifar.json")
@@ -232,16 +232,17 @@ def publish_grid(source, path):
     return os.path.basename(path)
 
 
-def record(run, results, grid, config=None):
+def record(run, results, grid, config=None, out_dir="."):
     """A run in the format of every docs/results file (tools/results.py); FD, SWD and the two-sample test are
-    measured here."""
+    measured here. `grid`: its PNG in `out_dir`, if it has one."""
     return dict(name=run["name"], model="dcgan", args=(results_format.args_of(config) if config is not None
                                                        else "hand-written reference DCGAN (REFERENCE)"),
                 dataset="cifar10", epochs=None, steps=run["steps"], seconds=results["budget_s"], n=results["samples"],
                 reference=results["reference_set"], features=results["features"], fid=run["fd"],
                 swd=run.get("swd"), c2st=run.get("c2st"),
                 **{k: None for k in ("inception_score", "kid", "precision", "recall", "class_accuracy")},
-                grid=grid, date=time.strftime("%Y-%m-%d"), versions=results_format.versions())
+                grid=grid, **({"grid_sha256": results_format.file_sha256(os.path.join(out_dir, grid))} if grid else {}),
+                date=time.strftime("%Y-%m-%d"), versions=results_format.versions())
 
 
 def define_flags():

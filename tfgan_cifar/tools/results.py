@@ -9,10 +9,12 @@ and the README tables made from them.
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
 epochs, exported_epoch (the epoch the export is from: the monitor's best), steps, seconds, n, reference, features,
 fid, inception_score, kid, precision, recall, class_accuracy
-(null for unconditional models), grid (a PNG next to the JSON), date and versions, plus its name and the
-real-data floor of every metric.
+(null for unconditional models), grid (a PNG next to the JSON) and grid_sha256 (its hash, taken by the command
+that wrote both, so a grid replaced by another run's is caught: tests/test_results.py), date and versions, plus
+its name and the real-data floor of every metric.
 """
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -125,12 +127,21 @@ def export_samples(loaded, meta, columns=10, seed=0, data_dir="data"):
     return savedmodel.generate(loaded, inputs)
 
 
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def add(out, record):
-    """Put `record` into the results file `out`, replacing one of the same name."""
+    """Put `record` into the results file `out`, replacing one of the same name; its grid (written just before,
+    beside `out`) is hashed into it. Returns the record as stored."""
+    if record.get("grid"):
+        record = dict(record, grid_sha256=file_sha256(os.path.join(os.path.dirname(out), record["grid"])))
     runs = load(out)["runs"] if os.path.exists(out) else []
     runs = [r for r in runs if r.get("name") != record["name"]] + [record]
     from tfgan_cifar.lib.images import atomic_write_bytes
     atomic_write_bytes(out, (json.dumps({"runs": runs}, indent=1) + "\n").encode())
+    return record
 
 
 def load(path):

@@ -128,9 +128,7 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
         if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
-        record = dict(record, grid=grid_name)
-        results.add(out, record)
-        return record, "cached"
+        return results.add(out, dict(record, grid=grid_name)), "cached"
     status = "rescored" if record is not None and os.path.isdir(path) else "trained"
     if status == "trained":
         if resumable(config, n):
@@ -139,8 +137,7 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
     results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
-    record = results.make_record(name, config.run_dir, evaluation, grid_name)
-    results.add(out, record)
+    record = results.add(out, results.make_record(name, config.run_dir, evaluation, grid_name))
     with open(os.path.join(work_dir, name, "result.json"), "w") as f:
         json.dump(dict(settings=settings_key(config, n), record=record), f, indent=1)
     return record, status
