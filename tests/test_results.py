@@ -93,7 +93,7 @@ def test_every_generated_block_in_the_docs_is_what_make_docs_writes():
     from tfgan_cifar.tools import docs
     assert docs.stale(ROOT) == []
     blocks = [name for path in docs.documents(ROOT) for name in docs.render(path, ROOT)[1]]
-    assert "variants" in blocks and "docs/results/zoo.json" in blocks and "docs/results/evaluator.json" in blocks
+    assert "variants" in blocks and "flags" in blocks and "docs/results/zoo.json" in blocks and "docs/results/evaluator.json" in blocks
 
 
 def test_a_block_that_differs_is_found_and_rewritten(tmp_path):

@@ -4,10 +4,12 @@
     python -m tfgan_cifar.tools.docs --check    # exit 1 naming the blocks that differ (a test runs this)
 
 Blocks are marked in the markdown: `<!-- variants -->` ... `<!-- /variants -->` holds the variant table made
-from each variant's SUMMARY and PRESET (gans.markdown_table); `<!-- results: docs/results/X.json -->` ...
+from each variant's SUMMARY and PRESET (gans.markdown_table); `<!-- flags -->` the train flags, from RunConfig's
+fields (flags_table); `<!-- results: docs/results/X.json -->` ...
 `<!-- /results -->` the table of that results file (tools/results.markdown_table), grid links relative to the
 markdown file. Everything between marks is replaced; everything outside them is left as written.
 """
+import dataclasses
 import glob
 import os
 import re
@@ -16,8 +18,25 @@ import sys
 from absl import flags
 
 # A block never spans another block's marks, and may be empty (a new block before its first update).
-MARK = re.compile(r"(<!-- (?P<kind>results|variants)(?:: (?P<path>[^ ]+))? -->\n)"
-                  r"(?P<body>(?:(?!<!-- /?(?:results|variants))[\s\S])*?)\n?(?P<end><!-- /(?P=kind) -->)")
+MARK = re.compile(r"(<!-- (?P<kind>results|variants|flags)(?:: (?P<path>[^ ]+))? -->\n)"
+                  r"(?P<body>(?:(?!<!-- /?(?:results|variants|flags))[\s\S])*?)\n?(?P<end><!-- /(?P=kind) -->)")
+
+
+def flags_table():
+    """Every train flag: its RunConfig field's default, kind, whether a resume may change it, and help."""
+    from tfgan_cifar.lib.config import HYPER, PRESETTABLE, RunConfig
+    shown = lambda value: ("off" if value is False else "on" if value is True else "none" if value in (None, "")
+                           else f"{value:g}" if isinstance(value, float) else str(value))
+    kinds = {HYPER: "hyper-parameter", PRESETTABLE: "a preset may set it"}
+    rows = ["| flag | default | kind | a resume may change it | what it does |", "| --- | --- | --- | --- | --- |"]
+    for field in dataclasses.fields(RunConfig):
+        if field.metadata["flag"]:
+            text = field.metadata["help"] + (f" One of: {', '.join(field.metadata['choices'])}."
+                                             if field.metadata["choices"] else "")
+            default = "the variant's preset" if field.metadata["kind"] == HYPER else shown(field.default)
+            rows.append(f"| `--{field.name}` | {default} | {kinds.get(field.metadata['kind'], '')} | "
+                        f"{'yes' if field.metadata['resumable'] else ''} | {text.replace('|', '/')} |")
+    return "\n".join(rows)
 
 
 def documents(root="."):
@@ -33,9 +52,9 @@ def render(markdown_path, root="."):
     names = []
 
     def block(match):
-        if match["kind"] == "variants":
-            names.append("variants")
-            body = gans.markdown_table()
+        if match["kind"] in ("variants", "flags"):
+            names.append(match["kind"])
+            body = gans.markdown_table() if match["kind"] == "variants" else flags_table()
         else:
             names.append(match["path"])
             path = os.path.join(root, match["path"])
