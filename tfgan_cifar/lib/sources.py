@@ -3,6 +3,7 @@ official python batches, safely unpickled, or TFDS), and folders of class sub-fo
 by --dataset and feeds it to the model.
 """
 import dataclasses
+import functools
 import io
 import logging
 import os
@@ -39,9 +40,10 @@ class ImageSet:
 
 # --------------------------------------------------------------------------------------------- shapes
 
+@functools.lru_cache(maxsize=4)  # make eval / the zoo load a split more than once per process; a pure function
 def make_shapes(n, seed=0, size=32):
     """n procedurally drawn images: class = shape x colour, with position/size/colour jitter and a
-    textured background. Deterministic for a given (n, seed)."""
+    textured background. Deterministic for a given (n, seed); the arrays are read-only (they are shared)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 10
     rng.shuffle(labels)
@@ -65,7 +67,9 @@ def make_shapes(n, seed=0, size=32):
     grad = slope[..., :1] * (xx - size / 2)[None, ..., None] + slope[..., 1:] * (yy - size / 2)[None, ..., None]
     background = base + grad + rng.normal(0, 6, (n, size, size, 1))
     images = background * (1 - mask) + colour[:, None, None, :] * mask
-    return ImageSet(np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int32), SHAPES_CLASSES)
+    images, labels = np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int32)
+    images.flags.writeable = labels.flags.writeable = False
+    return ImageSet(images, labels, SHAPES_CLASSES)
 
 
 def _rot(dx, dy):

@@ -33,6 +33,7 @@ def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=MIN_STEPS, seed=0, bat
     for two uint8 image sets; each is cut to the smaller one's size so that chance is 0.5. The critic trains
     for `epochs` over the training part, or more epochs where that is under `min_steps` batches."""
     import keras
+    import tensorflow as tf
 
     from tfgan_cifar.lib.images import to_float
     rng = np.random.default_rng(seed)
@@ -48,10 +49,14 @@ def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=MIN_STEPS, seed=0, bat
     keras.utils.set_random_seed(seed)
     model = build(real.shape[1])
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
-    order = rng.permutation(len(train_x))
+    # One pass over `epochs` shuffled copies of the training part (more where that is under `min_steps` batches),
+    # drawn as indices: small sets need many epochs, and Keras's fixed cost per epoch was most of their time.
     epochs = max(epochs, -(-min_steps // -(-len(train_x) // batch_size)))
-    model.fit(to_float(train_x[order]), train_y[order].astype(np.float32), batch_size=batch_size, epochs=epochs,
-              verbose=0, shuffle=True)
+    order = np.concatenate([rng.permutation(len(train_x)) for _ in range(epochs)])
+    x, y = tf.constant(to_float(train_x)), tf.constant(train_y.astype(np.float32))
+    batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+        lambda i: (tf.gather(x, i), tf.gather(y, i)))
+    model.fit(batches, epochs=1, verbose=0, shuffle=False)
     logits = model.predict(to_float(test_x), batch_size=500, verbose=0)[:, 0]
     accuracy = float(np.mean((logits > 0) == (test_y > 0.5)))
     z = (accuracy - 0.5) / math.sqrt(0.25 / len(test_y))
