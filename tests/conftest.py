@@ -28,9 +28,10 @@ SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "cifar10")
 
 
 def tiny_config(model="dcgan", **overrides):
-    """A validated RunConfig small enough for a CPU test: 16x16-wide networks, 32x32 images."""
+    """A validated RunConfig small enough for a CPU test: 16x16-wide networks, 32x32 images, 200 samples per
+    quality check (2,560 by default)."""
     from tfgan_cifar import gans
-    settings = dict(examples=256, batch_size=16, epochs=1, log_every=2, precision="float32")
+    settings = dict(examples=256, batch_size=16, epochs=1, log_every=2, precision="float32", fid_samples=200)
     if "width" in gans.VARIANTS[model].PRESET:
         settings["width"] = 8
     return gans.make_config(model, **dict(settings, **overrides))
