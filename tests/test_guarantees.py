@@ -213,7 +213,7 @@ def test_evaluator_on_fewer_images_than_a_batch_fails_fast(tmp_path):
     from tfgan_cifar.lib import data
     learn_from = len(data.evaluator_part(data.load(f"folder:{tmp_path}/imgs", "train")))  # 18 minus the reference part
     assert error_lines(res.stderr) == [f"error: {learn_from} images make no full batch of 1024: use a smaller "
-                                       f"--batch_size or more images"]
+                                       f"--evaluator_batch_size or more images"]
 
 
 # ----------------------------------------------------------------------------- one line, not a traceback

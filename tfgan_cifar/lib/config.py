@@ -67,9 +67,11 @@ class RunConfig:
     jit_compile: bool = setting(False, resumable=True, help="Compile the train step with XLA.")
     log_every: int = setting(20, resumable=True, help="Steps between per-step TensorBoard scalars.")
     keep_checkpoints: int = setting(3, resumable=True, help="How many recent checkpoints to keep.")
-    ckpt_every: int = setting(500, resumable=True, help="Also checkpoint every N steps within an epoch (a killed run loses at most "
+    ckpt_every: int = setting(500, resumable=True,
+        help="Also checkpoint every N steps within an epoch (a killed run loses at most "
         "N steps; --resume continues at the exact data position); 0: at epoch ends only.")
-    deterministic: bool = setting(False, resumable=True, help="Use deterministic TF ops, so a run (and a killed-and-resumed run) "
+    deterministic: bool = setting(False, resumable=True,
+        help="Use deterministic TF ops, so a run (and a killed-and-resumed run) "
         "gives bit-identical weights for the same seed; slower.")
     strategy: str = setting("default", resumable=True, choices=STRATEGIES, help="tf.distribute "
         "strategy: default (one device), mirrored (every visible GPU), multiworker (hosts from TF_CONFIG), tpu. "
@@ -81,27 +83,35 @@ class RunConfig:
         "CPU with AMX-BF16, or a CPU with AVX512-BF16 where timed steps say so), else float32. Losses, the "
         "gradient penalty and spectral norm stay float32; mixed_float16 adds dynamic loss scaling.")
     precision_reason: str = setting("", flag=False, help="Why --precision=auto chose what it did (config.json).")
-    ema: float = setting(0.0, kind=PRESETTABLE, help="Keep an exponential moving average of the generator's weights with this decay "
+    ema: float = setting(0.0, kind=PRESETTABLE,
+        help="Keep an exponential moving average of the generator's weights with this decay "
         "(e.g. 0.999) and use it for grids, FID and export; 0: off.")
-    diffaugment: str = setting("", kind=PRESETTABLE, help="DiffAugment policies applied to every image D sees, comma-separated from: "
+    diffaugment: str = setting("", kind=PRESETTABLE,
+        help="DiffAugment policies applied to every image D sees, comma-separated from: "
         "color, translation, cutout. Empty: none.")
-    nan_patience: int = setting(10, resumable=True, help="Stop after this many consecutive steps with non-finite losses or "
+    nan_patience: int = setting(10, resumable=True,
+        help="Stop after this many consecutive steps with non-finite losses or "
         "gradients (such updates are never applied); the run's best judged epoch is exported, else the previous "
         "export stays.")
-    time_budget: float = setting(0.0, resumable=True, help="Stop training after this many seconds (then checkpoint and export); 0 "
+    time_budget: float = setting(0.0, resumable=True,
+        help="Stop training after this many seconds (then checkpoint and export); 0 "
         "means no limit.")
     lr_decay: str = setting("none", kind=PRESETTABLE, choices=LR_DECAYS, help="Learning-rate schedule of both "
         "networks: none, or linear: from --g_lr/--d_lr down to 0 at the end of the run (--epochs, or "
         "--time_budget seconds when that ends it first; a resumed run's budget clock starts again).")
-    lr_decay_start: float = setting(0.0, kind=PRESETTABLE, help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
+    lr_decay_start: float = setting(0.0, kind=PRESETTABLE,
+        help="With --lr_decay=linear: the share of the run (0 to <1) trained at "
         "the base rates before the decay to 0 begins; 0 decays from the first step.")
-    fid_every: int = setting(1, resumable=True, help="Watch sample quality every N epochs: the sliced Wasserstein distance always, "
+    fid_every: int = setting(1, resumable=True,
+        help="Watch sample quality every N epochs: the sliced Wasserstein distance always, "
         "FID/IS/KID too where an evaluator is trained; the best epoch (on FID and SWD together, else SWD) is exported to "
         "<export_dir>/<model>/best/; 0 turns it off.")
     fid_samples: int = setting(2560, resumable=True, help="Generated images per quality check during training.")
-    stop_on_collapse: bool = setting(False, resumable=True, help="End the run when a quality figure (SWD, FID, intra-class diversity) "
+    stop_on_collapse: bool = setting(False, resumable=True,
+        help="End the run when a quality figure (SWD, FID, intra-class diversity) "
         "has been well off its best for two checks running (a warning is printed either way).")
-    features: str = setting("evaluator", resumable=True, choices=FEATURES, help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
+    features: str = setting("evaluator", resumable=True, choices=FEATURES,
+        help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
         "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
     inception_path: str = setting("", resumable=True, help="A local copy of TF-GAN's Inception SavedModel, for offline "
         "--features=inception.")
@@ -146,7 +156,8 @@ class RunConfig:
     class_loss: Optional[str] = hyper(help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
         "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
         "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises).")
-    sketch_dir: Optional[str] = setting("", kind=HYPER, help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
+    sketch_dir: Optional[str] = setting("", kind=HYPER,
+        help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
     preset: str = setting("", help="A named preset of the variant on top of its published one (see README), e.g. "
         "--model=sketch2img --preset=seed.")

@@ -90,8 +90,8 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
                 reference_held_out=True, cpu=precision.cpu_features()[0])
     batch_size = batch_size or BATCH_SIZES[architecture]
     if len(train_set) < batch_size:
-        raise UsageError(f"{len(train_set)} images make no full batch of {batch_size}: use a smaller --batch_size or "
-                         f"more images")
+        raise UsageError(f"{len(train_set)} images make no full batch of {batch_size}: use a smaller "
+                         f"--evaluator_batch_size or more images")
     if architecture == "small":
         start = time.perf_counter()
         model = _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose)
