@@ -109,7 +109,7 @@ class RunConfig:
     fid_samples: int = setting(2560, resumable=True, help="Generated images per quality check during training.")
     stop_on_collapse: bool = setting(False, resumable=True,
         help="End the run when a quality figure (SWD, FID, intra-class diversity) "
-        "has been well off its best for two checks running (a warning is printed either way).")
+        "has been well off its second best so far for two checks running (a warning is printed either way).")
     features: str = setting("evaluator", resumable=True, choices=FEATURES,
         help="Feature extractor for FID/IS/KID: 'evaluator' (the project's "
         "classifier for the dataset, offline; make evaluator) or 'inception' (TF-Hub Inception v3).")
