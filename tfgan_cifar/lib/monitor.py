@@ -84,7 +84,7 @@ class QualityMonitor(keras.callbacks.Callback):
             logs.update(values)
         self.last_judged = dict(epoch=done, **values)
         self.history = [r for r in self.history if r["epoch"] < done] + [self.last_judged]
-        if self.exported is None or self.exported["epoch"] >= done or self.is_better(self.last_judged):
+        if (replay_exports(self.history, self.judges) or [None])[-1] is self.last_judged:  # one rule, replayed
             self.exported = self.last_judged
             self.export_best(done, self.best_by)
             self.best_epoch_this_run = done
@@ -92,10 +92,6 @@ class QualityMonitor(keras.callbacks.Callback):
         what = f"{self.extractor.name} features, " if self.extractor else ""
         plot_quality(os.path.join(self.run_dir, f"{self.judges[0]}_curve.png"), self.history, self.judges,
                      self.exported["epoch"], f"{what}{self.n} samples")
-
-    def is_better(self, record):
-        judged = [r for r in self.history if all(key in r for key in self.judges)]
-        return worst_ratio(record, judged, self.judges) < worst_ratio(self.exported, judged, self.judges)
 
     def measure(self, epoch):
         from tfgan_cifar.lib import metrics
