@@ -72,9 +72,10 @@ serve:                ## serve every export under MODELS_DIR: TF Serving's REST 
 tensorboard:          ## TensorBoard on runs/
 	$(PYTHON) -m tensorboard.main --logdir runs
 
-# Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups.
+# Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups; a module marked
+# xdist_group runs on one worker, so its module fixture (a trained run, an export) is built once.
 test:                 ## the test suite (pytest, two workers)
-	$(PYTHON) -m pytest -q -n 2 --durations=10
+	$(PYTHON) -m pytest -q -n 2 --dist loadgroup --durations=10
 
 bench:                ## throughput: fit vs a hand loop, every variant, precision x XLA, spectral norm
 	$(PYTHON) -m tfgan_cifar.tools.bench $(ARGS)

@@ -100,9 +100,23 @@ def in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def evaluator_root(tmp_path_factory):
-    """A directory holding models/evaluator/shapes_32: a shapes evaluator trained once per test session."""
+    """A directory holding models/evaluator/shapes_32: a shapes evaluator trained once per test session. The
+    test workers share the training (the first to take the lock trains it; the others wait) and each gets a
+    folder of its own with a copy, since tests run commands in it."""
+    import fcntl
+    import shutil
+
     from tfgan_cifar.lib import evaluator
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the folder above every worker's own
+    trained = shared / "shapes_evaluator"
+    with open(shared / "shapes_evaluator.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (trained / "done").exists():
+            evaluator.train("shapes", image_size=32, epochs=2, examples=3000, verbose=0,
+                            out_dir=str(trained / "model"))
+            (trained / "done").touch()
     root = tmp_path_factory.mktemp("project")
-    evaluator.train("shapes", image_size=32, epochs=2, examples=3000, verbose=0,
-                    out_dir=str(evaluator.evaluator_dir("shapes", 32, str(root / "models" / "evaluator"))))
+    shutil.copytree(trained / "model", evaluator.evaluator_dir("shapes", 32, str(root / "models" / "evaluator")))
     return root

@@ -5,6 +5,8 @@ import pytest
 
 from conftest import error_lines, run_cli, run_cli_batch
 
+pytestmark = pytest.mark.xdist_group("cli")  # one test worker for all: its module fixture is built once
+
 CASES = [
     ("train", ["--model=nope"], "choose one of"),
     ("train", ["--dataset=mnist"], "unknown dataset"),

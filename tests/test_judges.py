@@ -167,3 +167,30 @@ def test_the_damages_are_what_they_say():
     # Nothing finer than 16x16 is left: shrinking it again changes little; the original loses much more.
     again = judges.shrunk(shrunk).astype(np.float64)
     assert np.abs(again - shrunk).mean() < 0.5 * np.abs(shrunk.astype(np.float64) - images).mean()
+
+
+def test_the_real_floor_is_scored_once_and_again_when_anything_it_depends_on_changes(evaluator_root, tmp_path,
+                                                                                    monkeypatch):
+    from tfgan_cifar.evaluate import Judges
+    from tfgan_cifar.lib import features
+    extractor = features.make("evaluator", "shapes", 32, evaluator_root=str(evaluator_root / "models" / "evaluator"))
+    train, test = data.load("shapes", "train", examples=2000), data.load("shapes", "test", examples=2000)
+    held_out = data.random_subset(test, 100)
+    judges_ = Judges(extractor, "shapes", train, 32, data_dir=str(tmp_path))
+    first = judges_.score_floor(held_out.images, held_out.labels)
+    fresh = judges_.score(held_out.images, held_out.labels)
+    assert first.keys() == fresh.keys() and all(first[k] == pytest.approx(fresh[k], abs=0.02) for k in fresh)
+    assert len(list(tmp_path.glob("reference_stats/floor_*.json"))) == 1
+    scored = []
+    monkeypatch.setattr(Judges, "score", lambda self, *a, **k: scored.append(a) or fresh)
+    assert judges_.score_floor(held_out.images, held_out.labels) == first and not scored  # from the cache
+    # Other images, other labels, another seed or another reference: scored again, each under a key of its own.
+    other = data.random_subset(test, 100, seed=1)
+    judges_.score_floor(other.images, other.labels)
+    judges_.score_floor(held_out.images, (held_out.labels + 1) % 10)
+    Judges(extractor, "shapes", train, 32, data_dir=str(tmp_path), seed=1).score_floor(held_out.images,
+                                                                                       held_out.labels)
+    fewer = data.load("shapes", "train", examples=1500)
+    Judges(extractor, "shapes", fewer, 32, data_dir=str(tmp_path / "b")).score_floor(held_out.images,
+                                                                                     held_out.labels)
+    assert len(scored) == 4 and len(list(tmp_path.glob("**/floor_*.json"))) == 5

@@ -23,6 +23,8 @@ from tfgan_cifar.serving import rest
 from tfgan_cifar.serving.load_test import load_test
 from tfgan_cifar.serving.models import ModelStore
 
+pytestmark = pytest.mark.xdist_group("serve")  # one test worker for all: its module fixture is built once
+
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):

@@ -13,6 +13,8 @@ from tfgan_cifar.lib import data, savedmodel, networks, sketch
 from tfgan_cifar.lib.layers import LatentPlanes
 from tfgan_cifar import gans
 
+pytestmark = pytest.mark.xdist_group("sketch2img")  # one test worker for all: its module fixture is built once
+
 
 def test_edges_of_a_filled_square_are_its_outline():
     image = np.full((1, 32, 32, 3), -1.0, np.float32)

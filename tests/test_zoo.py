@@ -16,7 +16,8 @@ from tfgan_cifar.tools import results, zoo
 def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evaluator_root, tmp_path):
     out, work = str(tmp_path / "results" / "zoo.json"), str(tmp_path / "work")
     lines = []
-    run = lambda out=out: zoo.run_zoo([model], "shapes", str(tmp_path / "data"), budget=1.0, n=100, out=out,
+    # The worker's data folder: reference statistics and the real floor are scored once for all eight.
+    run = lambda out=out: zoo.run_zoo([model], "shapes", str(evaluator_root / "data"), budget=1.0, n=100, out=out,
                                       work_dir=work, evaluator_root=str(evaluator_root / "models" / "evaluator"),
                                       examples=256, progress=False, log=lambda message, **_: lines.append(message))
     first = run()

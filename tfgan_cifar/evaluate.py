@@ -6,6 +6,7 @@ patches, and a classifier two-sample test (lib/judges.py); next to the same metr
 
     python -m tfgan_cifar.evaluate --model_dir=models/acgan --n=10000 --features=evaluator
 """
+import hashlib
 import json
 import os
 import time
@@ -28,9 +29,11 @@ class Judges:
         self.extractor, self.seed, self.progress = extractor, seed, progress
         self.reference, self.reference_cache = features.real_reference(
             extractor, dataset, train_set, size, classes, os.path.join(data_dir, "reference_stats"), progress=progress)
-        self.independent = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, size), seed=seed)
+        reference_images = data.resize_uint8(data.reference_part(train_set).images, size)
+        self.independent = judges.Reference(reference_images, seed=seed)
         self.described = (f"{dataset} train split, its reference part ({len(self.reference['features'])} images, "
                           f"unseen by the evaluator)")
+        self.cache_dir, self.reference_digest = os.path.dirname(self.reference_cache), _digest(reference_images)
 
     def score(self, images_uint8, labels=None, what="images"):
         from tfgan_cifar.lib import metrics
@@ -39,6 +42,37 @@ class Judges:
         feats, logits = self.extractor(images_uint8, progress=self.progress)
         result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head, seed=self.seed)
         return dict(result, **self.independent.score(images_uint8))
+
+    def score_floor(self, images_uint8, labels):
+        """score() of held-out real images, kept beside the reference statistics: the floor does not depend on
+        the model, so make zoo and a repeated make eval score it once. Keyed by both image sets and the labels,
+        the extractor, the metrics' version and the seed."""
+        from tfgan_cifar.lib import metrics
+        key = _digest(images_uint8, labels, self.reference_digest, self.extractor.name, self.extractor.key,
+                      metrics.VERSION, self.seed)
+        path = os.path.join(self.cache_dir, f"floor_{self.extractor.name}_n{len(images_uint8)}_{key[:16]}.json")
+        try:
+            with open(path) as f:  # JSON keys are strings: the per-class figures get their class ids back
+                cached = {k: {int(c): v for c, v in value.items()} if isinstance(value, dict) else value
+                          for k, value in json.load(f).items()}
+            if self.progress:
+                print(f"real test images: scored before ({path})")
+            return cached
+        except (OSError, ValueError, AttributeError):
+            pass
+        result = self.score(images_uint8, labels, "real test images")
+        os.makedirs(self.cache_dir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(result, f, default=float)
+        os.replace(path + ".tmp", path)
+        return result
+
+
+def _digest(*parts):
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+    return digest.hexdigest()
 
 
 def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir="data", inception_path="", seed=0,
@@ -66,8 +100,7 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     variant_generated, variant_floor = gans.VARIANTS[meta["model"]].evaluation_extras(meta, inputs, fake, held_out)
     generated = dict(judges.score(fake, labels, "generated images"), **paired, **variant_generated)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    floor = dict(judges.score(data.resize_uint8(held_out.images, size), held_out.labels, "real test images"),
-                 **variant_floor)
+    floor = dict(judges.score_floor(data.resize_uint8(held_out.images, size), held_out.labels), **variant_floor)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
                 features_detail=extractor.describe(), samples=n, floor_samples=len(held_out), reference=judges.described,
                 reference_cache=judges.reference_cache, seconds=round(time.perf_counter() - start, 1),
