@@ -26,7 +26,7 @@ help:                 ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1|/' | column -t -s '|'
 
 
-.PHONY: help install demo train export sample eval serve tensorboard test bench bench-quality evaluator floors docs report sweep bench-quality-cifar zoo levers clean
+.PHONY: help install demo train export sample eval serve tensorboard tensorboard-shot test bench bench-quality evaluator floors docs report sweep bench-quality-cifar zoo levers clean
 
 install:              ## create .venv (or use the active venv) and install the project with its test tools
 	@if [ -z "$(VIRTUAL_ENV)" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
@@ -71,6 +71,9 @@ serve:                ## serve every export under MODELS_DIR: TF Serving's REST 
 
 tensorboard:          ## TensorBoard on runs/
 	$(PYTHON) -m tensorboard.main --logdir runs
+
+tensorboard-shot:     ## tensorboard.png: a run's TensorBoard charts (RUN, default the newest run of MODEL; ARGS=--out=...)
+	$(PYTHON) -m tfgan_cifar.tools.tensorboard_shot --run_dir=$(or $(RUN),$(lastword $(sort $(wildcard runs/$(MODEL)/*)))) $(ARGS)
 
 # Two worker processes (pytest-xdist): most tests are CPU-bound TF work or subprocess start-ups; a module marked
 # xdist_group runs on one worker, so its module fixture (a trained run, an export) is built once.

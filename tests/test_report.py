@@ -10,7 +10,10 @@ import pytest
 
 from conftest import tiny_config
 from tfgan_cifar import evaluate, train
+from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import report
+
+pytestmark = pytest.mark.xdist_group("report")  # one test worker for all: its module fixture is built once
 
 
 class Page(html.parser.HTMLParser):
@@ -145,3 +148,25 @@ def test_an_evaluation_file_without_the_fields_the_page_shows_is_skipped_with_a_
     err = capsys.readouterr().err
     assert "eval_inception_n10000.json: not a make eval result (no features)" in err
     assert "eval_evaluator_n9000.json: not a make eval result (no generated)" in err and "unreadable" in err
+
+
+def test_a_tensorboard_picture_draws_the_lines_of_the_tags_asked_for(project, tmp_path):
+    """tools/tensorboard_shot on the dcgan run, asked for d_loss alone: TensorBoard's own chart with its line
+    drawn (its Time Series dashboard, drawn with WebGL, came out as empty axes here) and no second chart."""
+    import numpy as np
+    from PIL import Image
+    from tfgan_cifar.tools import tensorboard_shot
+    chromium()
+    root, _, _ = project
+    out = tensorboard_shot.shoot(str(root / "runs/dcgan/1/tensorboard"), str(tmp_path / "tb.png"), "^d_loss$",
+                                 width=1000, height=700)
+    png = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert png.shape == (700, 1000, 3) and os.path.getsize(out) < 150_000
+
+    def coloured(box):  # pixels of a run's line colour: saturated, and not the blue of the chart's icons
+        saturated = box.max(-1) - box.min(-1) >= 60
+        return int((saturated & (np.abs(box - (33, 150, 243)).max(-1) > 12)).sum())
+    first, beside = png[220:420, 290:640], png[220:420, 640:990]  # the first chart's box; where a second would be
+    assert coloured(first) > 200 and coloured(beside) == 0, (coloured(first), coloured(beside))
+    with pytest.raises(UsageError, match="no TensorBoard logs"):
+        tensorboard_shot.shoot(str(tmp_path / "nowhere"), str(tmp_path / "x.png"))
