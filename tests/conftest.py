@@ -58,14 +58,15 @@ for command, args, folder in json.load(sys.stdin):
     for flag in set(flags.FLAGS) - builtin:  # each command defines its flags afresh, as in its own process
         delattr(flags.FLAGS, flag)
     os.chdir(folder)
-    sys.argv, out, err, code = [f"tfgan-cifar {command}", *args], io.StringIO(), io.StringIO(), None
+    sys.argv, out, err, code = [f"tfgan-cifar {command}", *args], io.StringIO(), io.StringIO(), 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             runpy.run_module(module_of(command), run_name="__main__", alter_sys=True)
         except SystemExit as e:
-            code = e.code
+            code = 0 if e.code is None else e.code
         except BaseException:
             traceback.print_exc()
+            code = 1  # as an uncaught exception ends a process
     results.append(dict(returncode=code, stdout=out.getvalue(), stderr=err.getvalue(),
                         flags=sorted(set(flags.FLAGS) - builtin)))
 print(json.dumps(results))
@@ -75,9 +76,8 @@ print(json.dumps(results))
 def run_cli_batch(cases):
     """[(command, args, folder)] run one after another in ONE Python process, each as `tfgan-cifar COMMAND args`
     would run it (its module as __main__, its flags alone, in `folder`): [{returncode, stdout, stderr, flags (the
-    ones it defined)}]. For the many
-    command lines that fail before any work, where a process each would spend most of its time importing
-    TensorFlow; run_cli runs a real process."""
+    ones it defined)}]. For several command lines in one test, where a process each would spend most of its time
+    importing TensorFlow; run_cli runs a real process (native log lines, signals, a clean interpreter)."""
     import json
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     res = subprocess.run([sys.executable, "-c", CLI_BATCH], input=json.dumps(cases), capture_output=True, text=True,

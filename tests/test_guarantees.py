@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, error_lines, run_cli, tiny_config
+from conftest import ROOT, error_lines, run_cli, run_cli_batch, tiny_config
 from test_evaluation import CountingExtractor
 from tfgan_cifar.lib import data, savedmodel
 from tfgan_cifar import train
@@ -228,11 +228,10 @@ def test_a_truncated_config_json_is_one_line_on_export_and_resume(good_run, tmp_
         reason = str(e)
     expected = (f"{config_path} is unreadable (truncated or not JSON: {reason}); the run cannot be resumed or "
                 f"exported from it")
-    res = run_cli("export", f"--run_dir={root}/run", f"--export_dir={tmp_path}/out")
-    assert res.returncode == 2 and error_lines(res.stderr) == [f"error: {expected}"], res.stderr[-2000:]
+    for res in run_cli_batch([("export", [f"--run_dir={root}/run", f"--export_dir={tmp_path}/out"], str(tmp_path)),
+                              ("train", ["--resume", f"--run_dir={root}/run"], str(tmp_path))]):
+        assert res["returncode"] == 2 and error_lines(res["stderr"]) == [f"error: {expected}"], res["stderr"][-2000:]
     assert not (tmp_path / "out").exists()
-    res = run_cli("train", "--resume", f"--run_dir={root}/run")
-    assert res.returncode == 2 and error_lines(res.stderr) == [f"error: {expected}"], res.stderr[-2000:]
 
 
 def test_a_missing_checkpoint_is_named_with_the_ones_there_are(good_run, tmp_path):
