@@ -86,8 +86,9 @@ def class_accuracy(logits, labels, num_classes=None):
     return float(np.mean(predicted == labels)), per_class
 
 
-# Bump when a metric's definition changes: results cached by make zoo / make levers are then scored again
-# (their exports, without training). 2: intra-class diversity became class recall relative to real.
+# Bump when a metric's definition changes (any judge's: SWD and the two-sample test too): results cached by make
+# zoo / make levers are then scored again (their exports, without training), and so is the real floor that
+# evaluate.Judges.score_floor keeps. 2: intra-class diversity became class recall relative to real.
 VERSION = 2
 DIVERSITY_PER_CLASS = 500  # at most this many images per class and side: k-NN over 500 x 500, cheap at any N
 DIVERSITY_WARNING = 0.5  # make report flags a run whose classes cover less than half of what real images cover
