@@ -41,7 +41,7 @@ CASES = [
     ("train", ["--time_budget=-5"], "--time_budget"),
     ("train", ["--lr_decay=cosine"], "lr_decay"),
     ("train", ["--lr_decay=linear", "--lr_decay_start=1"], "--lr_decay_start must be in [0, 1), got 1.0"),
-    ("train", ["--lr_decay_start=0.5"], "--lr_decay_start needs --lr_decay=linear"),
+    ("train", ["--lr_decay=none", "--lr_decay_start=0.5"], "--lr_decay_start needs --lr_decay=linear"),
     ("train", ["--lr_decay=linear", "--time_budget=60", "--strategy=multiworker"], "--lr_decay with --time_budget"),
     ("train", ["--ckpt_every=-1"], "--ckpt_every"),
     ("train", ["--model=wgan", "--beta1=0.5"], "--beta1 does not apply to wgan"),
