@@ -122,7 +122,7 @@ def test_airbench_schedule_and_augmentation():
 
 def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):
     from tfgan_cifar.lib import evaluator
-    trained = evaluator.train("shapes", epochs=2, examples=3000, verbose=0, out_dir=str(tmp_path / "ev"),
+    trained = evaluator.train("shapes", epochs=2, examples=1500, verbose=0, out_dir=str(tmp_path / "ev"),
                               architecture="airbench", batch_size=256)
     meta = trained.meta
     assert meta["architecture"] == "airbench" and meta["test_accuracy"] > 0.9 and meta["train_seconds"] > 0
