@@ -354,8 +354,15 @@ def test_ctrl_c_says_where_training_stopped_and_how_to_resume(tmp_path):
         pytest.fail(f"still running 120 s after Ctrl-C; its threads:\n{stderr[-6000:]}")
     lines = error_lines(stderr)
     assert proc.returncode == 130, stderr[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("interrupted at step "), lines
-    assert f"resume with: python -m tfgan_cifar.train --resume --run_dir={tmp_path}/run" in lines[0]
+    # The step in progress finishes and is saved: nothing trained is lost.
+    assert lines[0] == "stopping after this step (press Ctrl-C again to stop at once)", lines
+    assert len(lines) == 2 and lines[1].startswith("interrupted at step "), lines
+    step = int(lines[1].split()[3].rstrip(";"))
+    saved = f"{tmp_path}/run/checkpoints/ckpt-{step}"
+    assert f"the last checkpoint is {saved};" in lines[1]
+    import tensorflow as tf
+    assert tf.train.latest_checkpoint(f"{tmp_path}/run/checkpoints") == saved
+    assert f"resume with: python -m tfgan_cifar.train --resume --run_dir={tmp_path}/run" in lines[1]
     assert "Traceback" not in stderr
 
 

@@ -106,3 +106,15 @@ def test_promote_makes_the_best_export_the_main_one_and_keeps_it(tmp_path):
     assert [n for n in os.listdir(tmp_path) if not n.startswith(".")] == ["dcgan"]  # no copy left beside it
     loaded = tf.saved_model.load(path)
     assert loaded.signatures["serving_default"](z=tf.zeros([2, gan.nz]))["images"].shape == (2, 32, 32, 3)
+
+
+def test_an_epoch_stopped_by_the_nan_guard_or_by_ctrl_c_is_not_judged(tmp_path):
+    stopped, exported = [False], []
+    m = monitor_lib.QualityMonitor(None, None, None, None, 1, 10, lambda *a: exported.append(a), str(tmp_path),
+                                   unjudged=lambda: stopped[0])
+    m.set_model(Model())
+    m.measure = lambda epoch: dict(swd=5.0 - epoch)  # every epoch better than the one before
+    m.on_epoch_end(0, {})
+    stopped[0] = True
+    m.on_epoch_end(1, {})
+    assert [r["epoch"] for r in m.history] == [1] and exported == [(1, "swd")]

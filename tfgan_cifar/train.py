@@ -171,48 +171,52 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
     if config.lr_decay == "linear":
         rates = [(gan.g_optimizer, config.g_lr), (gan.d_optimizer, config.d_lr)]
         decay = callbacks.LinearDecay(rates, step, config.epochs * steps_per_epoch, budget, config.lr_decay_start)
-    quality = _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard) if config.fid_every else None
+    interrupt = callbacks.Interrupt(checkpointer)
+    unjudged = lambda: guard.tripped_at is not None or interrupt.requested
+    quality = _quality_monitor(config, extractor, gan, train_set, run_dir, step, unjudged) if config.fid_every else None
     tensorboard = keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), update_freq="epoch")
     # Keras calls callbacks in list order, and each place here has a reason: the learning rates are set before
     # the step; the budget's clock is read before anything is logged; SWD/FID join the epoch's logs before
     # TrainingLog records them; the guard comes after TrainingLog, which counts the step; the checkpoint after
-    # the guard's repair; TensorBoard last, with the complete logs.
-    cbs = [cb for cb in (decay, budget, quality, log, guard, checkpointer, tensorboard) if cb is not None]
+    # the guard's repair; a Ctrl-C's checkpoint after that; TensorBoard last, with the complete logs.
+    cbs = [cb for cb in (decay, budget, quality, log, guard, checkpointer, interrupt, tensorboard) if cb is not None]
     if config.strategy == "multiworker":  # Keras 3's fit fails there (keras-team/keras#20585)
         fit = lambda ds, **kw: distribute.custom_fit(gan, ds, strategy, callbacks=cbs, verbose=verbose, **kw)
     else:
         fit = lambda ds, **kw: gan.fit(ds, callbacks=cbs, verbose=verbose, shuffle=False, **kw)
+    stopped_at_once = False  # by a second Ctrl-C, or one outside fit
     try:
-        # A run stopped mid-epoch (a kill after a --ckpt_every checkpoint, or --time_budget) first finishes that
-        # epoch's remaining steps, then runs whole epochs.
-        start_epoch, offset = int(epoch), int(step) - int(epoch) * steps_per_epoch
-        if start_epoch < config.epochs and offset:
-            fit(batches_from(int(step)), epochs=start_epoch + 1, initial_epoch=start_epoch,
-                steps_per_epoch=steps_per_epoch - offset)
-            start_epoch += 1
-        if start_epoch < config.epochs and not gan.stop_training:
-            fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
-                steps_per_epoch=steps_per_epoch)
-        if guard.tripped_at is not None or checkpointer.nonfinite:
-            why = (f"{config.nan_patience} consecutive steps had non-finite losses or gradients (none was applied)"
-                   if guard.tripped_at is not None else
-                   f"{len(checkpointer.nonfinite)} weights became non-finite (e.g. {checkpointer.nonfinite[0]}; is a "
-                   f"learning rate too large?) and were not saved")
-            stopped_at = guard.tripped_at if guard.tripped_at is not None else int(step)
-            raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; "
-                                   + _export_after_divergence(config, gan, checkpoint, manager, quality, train_set,
-                                                              epoch, step))
-        meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
-        path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
-        if quality is not None:
-            chosen, why = quality.outcome(int(epoch))
-            if chosen != int(epoch):
-                savedmodel.promote(path)
-            print(f"exported epoch {chosen} to {path}: {why}")
+        with interrupt:
+            # A run stopped mid-epoch (a kill after a --ckpt_every checkpoint, or --time_budget) first finishes that
+            # epoch's remaining steps, then runs whole epochs.
+            start_epoch, offset = int(epoch), int(step) - int(epoch) * steps_per_epoch
+            if start_epoch < config.epochs and offset:
+                fit(batches_from(int(step)), epochs=start_epoch + 1, initial_epoch=start_epoch,
+                    steps_per_epoch=steps_per_epoch - offset)
+                start_epoch += 1
+            if start_epoch < config.epochs and not gan.stop_training:
+                fit(batches_from(start_epoch * steps_per_epoch), epochs=config.epochs, initial_epoch=start_epoch,
+                    steps_per_epoch=steps_per_epoch)
+            if interrupt.requested:
+                raise Interrupted(_interrupted_message(step, manager, run_dir))
+            if guard.tripped_at is not None or checkpointer.nonfinite:
+                why = (f"{config.nan_patience} consecutive steps had non-finite losses or gradients (none was "
+                       f"applied)" if guard.tripped_at is not None else
+                       f"{len(checkpointer.nonfinite)} weights became non-finite (e.g. {checkpointer.nonfinite[0]}; is "
+                       f"a learning rate too large?) and were not saved")
+                stopped_at = guard.tripped_at if guard.tripped_at is not None else int(step)
+                raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; "
+                                       + _export_after_divergence(config, gan, checkpoint, manager, quality, train_set,
+                                                                  epoch, step))
+            meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
+            path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+            if quality is not None:
+                chosen, why = quality.outcome(int(epoch))
+                if chosen != int(epoch):
+                    savedmodel.promote(path)
+                print(f"exported epoch {chosen} to {path}: {why}")
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted at step {int(step)}; the last checkpoint is "
-                          f"{manager.latest_checkpoint or 'none (nothing to resume)'}; resume with: python -m "
-                          f"tfgan_cifar.train --resume --run_dir={run_dir}")
+        stopped_at_once = True
     except (OSError, tf.errors.OpError) as e:
         reason = storage_failure(e)
         if reason is None:
@@ -220,9 +224,17 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
         raise StorageError(f"a write under {run_dir} or {config.export_dir} failed at step {int(step)}: {reason}; "
                            f"the last good checkpoint ({manager.latest_checkpoint or 'none'}) and the previous export "
                            f"are intact: free space, then continue with --resume --run_dir={run_dir}")
+    if stopped_at_once:  # raised here, not in the except clause, so the interrupted frames are freed first
+        raise Interrupted(_interrupted_message(step, manager, run_dir))
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
     return gan, run_dir, path
+
+
+def _interrupted_message(step, manager, run_dir):
+    return (f"interrupted at step {int(step)}; the last checkpoint is "
+            f"{manager.latest_checkpoint or 'none (nothing to resume)'}; resume with: python -m "
+            f"tfgan_cifar.train --resume --run_dir={run_dir}")
 
 
 def _export_after_divergence(config, gan, checkpoint, manager, quality, train_set, epoch, step):
@@ -262,7 +274,7 @@ def _extractor(config):
         return None
 
 
-def _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard):
+def _quality_monitor(config, extractor, gan, train_set, run_dir, step, unjudged):
     from tfgan_cifar.lib import data, features, judges, monitor, savedmodel
     real = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, config.image_size),
                             limit=monitor.MONITOR_SWD_IMAGES, seed=config.seed)
@@ -277,7 +289,7 @@ def _quality_monitor(config, extractor, gan, train_set, run_dir, step, guard):
 
     return monitor.QualityMonitor(gan, real, extractor, reference, config.fid_every, config.fid_samples,
                                     export_best, run_dir, config.classes, config.epochs, config.stop_on_collapse,
-                                    guard)
+                                    unjudged)
 
 
 def main(argv):

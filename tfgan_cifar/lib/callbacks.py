@@ -3,6 +3,8 @@ loss-curve plot, and checkpoints. Every file is written atomically (temp file, t
 per-step records are appended to steps.jsonl as they come (a torn last line is dropped on reading)."""
 import json
 import os
+import signal
+import sys
 import time
 
 import keras
@@ -194,6 +196,43 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Ctrl-C while training (used as `with Interrupt(checkpointer) as interrupt:` around fit): the step in
+    progress finishes, a checkpoint of it is saved, training stops and `requested` tells the caller why; a
+    second Ctrl-C stops at once (KeyboardInterrupt). Stopping between steps instead of raising
+    KeyboardInterrupt wherever the main thread is lets fit close TensorFlow's iterators and threads normally
+    (an exception from inside fit sometimes ended the process with SIGSEGV on the way out). Where SIGINT is
+    ignored (a background job) or handled by someone else, nothing changes. Must come after Checkpointer."""
+
+    def __init__(self, checkpointer):
+        super().__init__()
+        self.checkpointer, self.requested, self.installed = checkpointer, False, False
+
+    def __enter__(self):
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            try:
+                signal.signal(signal.SIGINT, self._request)
+                self.installed = True
+            except ValueError:  # not the main thread, which alone may set handlers
+                pass
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
+
+    def _request(self, signum, frame):
+        self.requested = True
+        self.__exit__()  # a second Ctrl-C raises KeyboardInterrupt
+        sys.stderr.write("\nstopping after this step (press Ctrl-C again to stop at once)\n")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            self.checkpointer.save()
+            self.model.stop_training = True
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -59,9 +59,11 @@ class QualityMonitor(keras.callbacks.Callback):
     TrainingLog in the callback list."""
 
     def __init__(self, gan, real, extractor, reference, every, n, export_best, run_dir, classes=None,
-                 final_epoch=None, stop_on_collapse=False, guard=None):
+                 final_epoch=None, stop_on_collapse=False, unjudged=lambda: False):
         super().__init__()
-        self.guard = guard  # a NaNGuard: an epoch it stopped is not judged (its weights are not to be trusted)
+        # True for an epoch stopped early for a reason that makes judging it wrong or unwanted (the NaN guard:
+        # its weights are not to be trusted; Ctrl-C: the user wants out)
+        self.unjudged = unjudged
         self.gan, self.real, self.extractor, self.reference = gan, real, extractor, reference
         self.every, self.n, self.export_best, self.run_dir, self.classes = every, n, export_best, run_dir, classes
         self.final_epoch, self.stop_on_collapse = final_epoch, stop_on_collapse
@@ -75,7 +77,7 @@ class QualityMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done % self.every and done != self.final_epoch or self.guard is not None and self.guard.tripped_at:
+        if done % self.every and done != self.final_epoch or self.unjudged():
             return
         start = time.perf_counter()
         values = self.measure(epoch)
