@@ -118,3 +118,12 @@ def test_an_epoch_stopped_by_the_nan_guard_or_by_ctrl_c_is_not_judged(tmp_path):
     stopped[0] = True
     m.on_epoch_end(1, {})
     assert [r["epoch"] for r in m.history] == [1] and exported == [(1, "swd")]
+
+
+def test_the_warning_names_the_rank_of_its_bar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(monitor_lib, "COLLAPSE_RANK", 3)
+    m = monitor(tmp_path)
+    for epoch, swd in enumerate([10.0, 8.0, 7.0, 9.0, 14.0, 15.0], 1):  # the bar: 9 (3rd best); 14 > 9 / 0.7
+        m.history.append(dict(epoch=epoch, swd=swd))
+        m.watch_collapse(epoch)
+    assert "swd 15.000 against its 3rd best 9.000 (epoch 4)" in capsys.readouterr().out

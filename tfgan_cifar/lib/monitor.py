@@ -122,7 +122,7 @@ class QualityMonitor(keras.callbacks.Callback):
             if flags[-COLLAPSE_EPOCHS:] != [True] * COLLAPSE_EPOCHS or flags[-COLLAPSE_EPOCHS - 1]:
                 continue
             best_epoch, best = bar(series)
-            rank = "best" if COLLAPSE_RANK == 1 else f"{COLLAPSE_RANK}{'nd' if COLLAPSE_RANK == 2 else 'th'} best"
+            rank = {1: "best", 2: "2nd best", 3: "3rd best"}.get(COLLAPSE_RANK, f"{COLLAPSE_RANK}th best")
             text = (f"collapse at epoch {epoch}: {key} {series[-1][1]:.3f} against its {rank} {best:.3f} (epoch "
                     f"{best_epoch}), {COLLAPSE_EPOCHS} checks running"
                     + ("; stopping (--stop_on_collapse)" if self.stop_on_collapse else
