@@ -118,6 +118,39 @@ def test_airbench_schedule_and_augmentation():
         assert found, "an augmented image is no shift of its image or its mirror"
         flips += found[0][0]
     assert 5 < flips < 35
+    first = np.arange(40) % 3 == 0
+    for epoch in (4, 5):  # alternating flips: the mirrored images are the given ones, in every other epoch all others
+        order = np.random.default_rng(epoch).permutation(40)
+        want = first[order] if epoch == 4 else ~first[order]
+        out = airbench.translate_and_flip(images[order], np.random.default_rng(1), 2,
+                                          airbench.alternating_flip(first, order, epoch))
+        for moved, p, mirrored in zip(out, padded[order], want):
+            shifts = [(p[:, ::-1] if mirrored else p)[dy:dy + 32, dx:dx + 32] for dy in range(5) for dx in range(5)]
+            assert any(np.array_equal(s, moved) for s in shifts)
+
+
+def test_the_airbench_stem_computes_in_float32_under_bfloat16():
+    """The whitening stem's largest gains (~1/sqrt(eps)) multiply bfloat16's rounding past the signal: under
+    the mixed policy its output must still match a float64 reference to float32 precision."""
+    import keras
+    from tfgan_cifar.lib import airbench
+    images = data.make_shapes(64, seed=5).images
+    floats = images.astype(np.float32) / 127.5 - 1.0
+    mean, std = floats.mean((0, 1, 2)), floats.std((0, 1, 2))
+    kernel = airbench.whitening_kernel(images, mean, std)
+    x = ((floats - mean) / std).astype(np.float64)
+    want = sum(np.einsum("nhwc,cd->nhwd", x[:, i:31 + i, j:31 + j], kernel[i, j]) for i in range(2) for j in range(2))
+    errors = {}
+    for stem_float32 in (True, False):
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        try:
+            model = airbench.build(32, 6, mean, std, kernel, "features", stem_float32=stem_float32)
+        finally:
+            keras.mixed_precision.set_dtype_policy("float32")
+        stem = keras.Model(model.input, model.get_layer("whiten").output)
+        got = np.asarray(stem(floats), np.float64)
+        errors[stem_float32] = np.abs(got - want).max() / np.abs(want).max()
+    assert errors[True] < 1e-5 < 1e-3 < errors[False], errors  # float32 rounding vs bfloat16's
 
 
 def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):

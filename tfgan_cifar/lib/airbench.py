@@ -17,7 +17,8 @@ import tensorflow as tf
 
 WIDTHS = (64, 256, 256)
 HYPER = dict(lr=11.5, momentum=0.85, weight_decay=0.0153, bias_scaler=64.0, label_smoothing=0.2,
-             whiten_bias_epochs=3, warmup=0.23, final_lr=0.07, lookahead_every=5, translate=2)
+             whiten_bias_epochs=3, warmup=0.23, final_lr=0.07, lookahead_every=5, translate=2,
+             bn_momentum=0.6, stem_float32=True, alternate_flip=True)
 WHITEN_EPS = 5e-4
 
 
@@ -51,21 +52,26 @@ def dirac(kernel):
     return w
 
 
-def build(image_size, num_classes, mean, std, whiten, features_name, seed=0, widths=WIDTHS):
+def build(image_size, num_classes, mean, std, whiten, features_name, seed=0, widths=WIDTHS,
+          bn_momentum=HYPER["bn_momentum"], stem_float32=HYPER["stem_float32"]):
     """The network, initialised: `whiten` from whitening_kernel, `mean`/`std` per channel of [-1, 1] images;
     the pooled features are the layer `features_name`."""
     from keras import layers
+    # The whitening filters of the smallest eigenvalues are ~45x gains on differences of neighbouring pixels:
+    # computed in bfloat16 (8-bit mantissa) their rounding noise is the size of the signal, so the stem computes
+    # in float32 under any policy (it is 2x2x3 -> 24 channels, a sliver of the cost).
+    stem = dict(dtype="float32") if stem_float32 else {}
 
     def conv(channels):
         return layers.Conv2D(channels, 3, padding="same", use_bias=False)
 
-    def norm():  # PyTorch momentum 0.6 = Keras 0.4; no learned scale, as in airbench
-        return layers.BatchNormalization(momentum=0.4, epsilon=1e-12, scale=False)
+    def norm():  # airbench's BatchNorm(momentum=0.6) passes PyTorch 1 - 0.6, which is Keras's 0.6; no learned scale
+        return layers.BatchNormalization(momentum=bn_momentum, epsilon=1e-12, scale=False)
 
     image = keras.Input((image_size, image_size, 3), name="image")
-    h = layers.Normalization(mean=mean, variance=np.square(std), name="normalise")(image)
-    h = layers.Conv2D(whiten.shape[-1], whiten.shape[0], name="whiten", trainable=False, use_bias=False)(h)
-    h = layers.Activation("gelu")(WhitenBias(name="whiten_bias")(h))
+    h = layers.Normalization(mean=mean, variance=np.square(std), name="normalise", **stem)(image)
+    h = layers.Conv2D(whiten.shape[-1], whiten.shape[0], name="whiten", trainable=False, use_bias=False, **stem)(h)
+    h = layers.Activation("gelu", **stem)(WhitenBias(name="whiten_bias", **stem)(h))
     for channels in widths:
         h = layers.Activation("gelu")(norm()(layers.MaxPooling2D()(conv(channels)(h))))
         h = layers.Activation("gelu")(norm()(conv(channels)(h)))
@@ -94,10 +100,12 @@ class WhitenBias(keras.layers.Layer):
         return x + tf.cast(self.bias, x.dtype)
 
 
-def translate_and_flip(images_uint8, rng, pad):
-    """Each image flipped with probability 1/2 and shifted by up to `pad` pixels (reflect-padded)."""
+def translate_and_flip(images_uint8, rng, pad, flip=None):
+    """Each image mirrored where `flip` is true (default: with probability 1/2) and shifted by up to `pad`
+    pixels (reflect-padded)."""
     n, h, w, _ = images_uint8.shape
-    out = np.where(rng.random(n)[:, None, None, None] < 0.5, images_uint8[:, :, ::-1], images_uint8)
+    flip = rng.random(n) < 0.5 if flip is None else flip
+    out = np.where(flip[:, None, None, None], images_uint8[:, :, ::-1], images_uint8)
     padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy, dx = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
     for oy in range(2 * pad + 1):
@@ -105,6 +113,13 @@ def translate_and_flip(images_uint8, rng, pad):
             pick = (dy == oy) & (dx == ox)
             out[pick] = padded[pick, oy:oy + h, ox:ox + w]
     return out
+
+
+def alternating_flip(first_flip, order, epoch):
+    """airbench's flips: a random half of the images (`first_flip`) mirrored in even epochs, the other half in
+    odd ones, so that any two epochs running show each image both ways (random flips repeat a side half the
+    time). `order`: the epoch's permutation of the images."""
+    return first_flip[order] ^ bool(epoch % 2)
 
 
 def lr_factor(step, total, warmup=HYPER["warmup"], final=HYPER["final_lr"]):
@@ -123,7 +138,7 @@ def fit(train_images, train_labels, num_classes, epochs, batch_size, seed=0, pol
     floats = train_images[:10000].astype(np.float32) / 127.5 - 1.0
     mean, std = floats.mean((0, 1, 2)), floats.std((0, 1, 2))
     args = (train_images.shape[1], num_classes, mean, std, whitening_kernel(train_images[:5000], mean, std),
-            features_name, seed)
+            features_name, seed, WIDTHS, hyper["bn_momentum"], hyper["stem_float32"])
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
     try:
@@ -180,10 +195,12 @@ def _train(model, train_images, train_labels, num_classes, epochs, batch, rng, h
 
     steps_per_epoch = len(train_images) // batch
     total = epochs * steps_per_epoch
+    first_flip = rng.random(len(train_images)) < 0.5
     start, done = time.perf_counter(), 0
     for epoch in range(epochs):
         order = rng.permutation(len(train_images))[:steps_per_epoch * batch]
-        augmented = translate_and_flip(train_images[order], rng, hyper["translate"])
+        flip = alternating_flip(first_flip, order, epoch) if hyper["alternate_flip"] else None
+        augmented = translate_and_flip(train_images[order], rng, hyper["translate"], flip)
         labels = train_labels[order]
         bar = keras.utils.Progbar(steps_per_epoch, unit_name="step") if progress else None
         if progress:

@@ -39,7 +39,7 @@ def build_classifier(image_size, num_classes, width=32):
 
 
 ARCHITECTURES = ("airbench", "small")
-EPOCHS = dict(airbench=16, small=3)  # airbench: 16 x 40,083 CIFAR-10 images, 22 minutes on 2 AVX512-BF16 cores
+EPOCHS = dict(airbench=16, small=3)  # airbench: 16 x 40,083 CIFAR-10 images, 22-35 minutes on 2 AMD EPYC cores
 BATCH_SIZES = dict(airbench=1024, small=128)  # airbench94's batch; the small CNN's with Adam
 
 
