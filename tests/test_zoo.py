@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tfgan_cifar import gans
+from tfgan_cifar.lib import features
 from tfgan_cifar.lib import metrics as metrics_module
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import results, zoo
@@ -112,3 +113,13 @@ def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(eva
     assert rescored["metrics_version"] == metrics_module.VERSION and rescored["fid"] == pytest.approx(again["fid"])
     assert any("scored again" in line for line in lines) and not any("training" in line for line in lines)
     assert len(metrics.read_text().splitlines()) == 2
+    # So is one whose figures another evaluator's features gave (one since retrained: another key).
+    stale = json.loads(cache.read_text())
+    assert stale["record"]["features_key"] == features.evaluator_key(str(evaluator_root / "models" / "evaluator" /
+                                                                         "shapes_32"))
+    stale["record"].update(features_key="retrained", fid=123.0)
+    cache.write_text(json.dumps(stale))
+    lines.clear()
+    [rescored] = run()
+    assert rescored["fid"] == pytest.approx(again["fid"]) and rescored["features_key"] != "retrained"
+    assert any("scored again" in line for line in lines) and not any("training" in line for line in lines)

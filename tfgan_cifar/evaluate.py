@@ -102,7 +102,8 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     # The floor: held-out real images with their true labels, scored exactly like samples.
     floor = dict(judges.score_floor(data.resize_uint8(held_out.images, size), held_out.labels), **variant_floor)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
-                features_detail=extractor.describe(), samples=n, floor_samples=len(held_out), reference=judges.described,
+                features_detail=extractor.describe(), features_key=extractor.key, samples=n,
+                floor_samples=len(held_out), reference=judges.described,
                 reference_cache=judges.reference_cache, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
 

@@ -80,8 +80,7 @@ class EvaluatorExtractor(Extractor):
                              f"evaluator DATASET={dataset}" + (f" ARGS=--image_size={image_size}" if image_size != 32 else ""))
         self.evaluator = evaluator.load(path)
         self.meta = self.evaluator.meta
-        stamp = os.path.getmtime(os.path.join(self.evaluator.path, "model.keras"))
-        self.key = hashlib.sha1(f"{self.evaluator.path}:{stamp}".encode()).hexdigest()[:8]  # retrained: new key
+        self.key = evaluator_key(self.evaluator.path)
 
     def describe(self):
         meta = self.meta
@@ -90,6 +89,13 @@ class EvaluatorExtractor(Extractor):
 
     def __call__(self, images_uint8, batch_size=500, progress=False):
         return self.evaluator(images_uint8, batch_size, progress)
+
+
+def evaluator_key(path):
+    """Names one trained evaluator (its folder and its model file's time: retrained, a new key) without loading it;
+    keys the reference statistics and tells the zoo that a record was scored by another evaluator."""
+    stamp = os.path.getmtime(os.path.join(path, "model.keras"))
+    return hashlib.sha1(f"{path}:{stamp}".encode()).hexdigest()[:8]
 
 
 def make(kind, dataset, image_size, inception_path="", evaluator_root="models/evaluator", cache_dir="data"):

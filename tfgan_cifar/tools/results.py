@@ -85,6 +85,7 @@ def make_record(name, run_dir, evaluation, grid, upto=0):
                 epochs=epochs[-1]["epoch"], exported_epoch=evaluation.get("epoch"), steps=epochs[-1]["step"],
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
+                features_key=evaluation.get("features_key"),
                 **{k: generated.get(k) for k in METRICS}, **_variant_metrics(generated),
                 real_floor=dict({k: floor.get(k) for k in METRICS}, **_variant_metrics(floor)),
                 grid=grid, date=time.strftime("%Y-%m-%d"), versions=versions(),

@@ -112,17 +112,22 @@ def resumable(config, n):
 
 def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=None, lever=False):
     """Train, export, evaluate one entry, or reuse its cached `record` (cached_record; scored again when the
-    metrics changed since: metrics.VERSION); add its record and grid to `out`. A zoo grid is <name>.png beside
-    `out`, 10x10; a `lever` grid is <out's stem>/<name>.png, 10 rows of 5 (a lever table's baseline is a
-    different run from the zoo's entry of the same name). Returns (record, "cached" | "rescored" | "trained")."""
+    metrics or the evaluator changed since: metrics.VERSION, features_key); add its record and grid to `out`. A
+    zoo grid is <name>.png beside `out`, 10x10; a `lever` grid is <out's stem>/<name>.png, 10 rows of 5 (a lever
+    table's baseline is a different run from the zoo's entry of the same name).
+    Returns (record, "cached" | "rescored" | "trained")."""
     from tfgan_cifar import evaluate, gans, train
-    from tfgan_cifar.lib import metrics
+    from tfgan_cifar.lib import evaluator, features, metrics
     from tfgan_cifar.tools import results
     path = os.path.join(config.export_dir, config.model)
     results_dir = os.path.dirname(out) or "."
     grid_name = f"{os.path.splitext(os.path.basename(out))[0]}/{name}.png" if lever else f"{name}.png"
     grid, columns = os.path.join(results_dir, grid_name), 5 if lever else 10
-    if record is not None and record.get("metrics_version") == metrics.VERSION:
+    folder = evaluator.evaluator_dir(config.dataset, config.image_size, evaluator_root)
+    judged_by = features.evaluator_key(folder) if os.path.exists(os.path.join(folder, "model.keras")) else None
+    # Cached figures hold while the metrics and the evaluator whose features they used are the same.
+    if record is not None and record.get("metrics_version") == metrics.VERSION and \
+            record.get("features_key") == judged_by:
         saved = os.path.join(config.run_dir, "config.json")
         if os.path.exists(saved):  # its flags beyond today's preset (a variant's defaults may have moved)
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
@@ -172,7 +177,8 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
         if status == "trained":
             fresh, fresh_seconds = fresh + 1, fresh_seconds + time.perf_counter() - start
         records.append(record)
-        done = {"cached": "cached, ", "rescored": "cached, scored again with the current metrics, "}.get(status, "")
+        done = {"cached": "cached, ",
+                "rescored": "cached, scored again with the current metrics and evaluator, "}.get(status, "")
         log(f"[{i + 1}/{len(configs)}] {entry.name}: {done}{record['steps']} steps, "
             f"FID {record['fid']:.3f}, recall {record['recall']:.3f}", flush=True)
     return records
