@@ -73,6 +73,7 @@ def test_swd_ranks_real_images_first_and_degraded_ones_after():
     assert real["swd"] < 0.5 * worse["swd"]
 
 
+@pytest.mark.two_sample_power
 def test_two_sample_test_tells_apart_what_differs_and_not_what_does_not():
     same = two_sample.c2st(data.make_shapes(600, seed=0).images, data.make_shapes(600, seed=1).images)
     noisy = data.make_shapes(600, seed=2).images
@@ -167,6 +168,7 @@ def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):
     assert trained(images)[0].shape == (50, 256)
 
 
+@pytest.mark.two_sample_power
 def test_every_judge_ranks_held_out_real_images_first_and_damaged_copies_after(evaluator_root):
     """The floors on shapes: real held-out images score best on every judge; blurred, noised and shrunk copies
     of them score worse than they do on every judge. (Against trained generators on CIFAR-10:

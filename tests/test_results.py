@@ -67,6 +67,18 @@ def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):
     assert table[4] == ("| real test images (floor) | | | | | | 1.50 | 7.00 | 0.001 | 0.700 | 0.800 | 0.900 | 1.01 | "
                         "3.25 | 0.512 | |")
     assert table[-1].startswith("Protocol: N = 1,000 samples vs shapes train split (256 images), evaluator features.")
+    # Rows scored by another evaluator (retrained since) say so, each group with its rows.
+    detail = "evaluator (airbench, 91.0% test accuracy, trained on 2 images)"
+    retrained = results.make_record("later", run_dir, dict(evaluation, features_detail=detail, features_key="k2",
+                                                           real_test_floor=dict(floor, fid=0.9)), os.path.basename(grid))
+    assert (retrained["features_detail"], retrained["features_key"]) == (detail, "k2")
+    results.add(str(out), retrained)
+    mixed = results.markdown_table(str(out)).splitlines()
+    assert mixed[-1].startswith(
+        "Protocol: (1) N = 1,000 samples vs shapes train split (256 images), evaluator features: rows acgan_tiny, "
+        f"other; (2) N = 1,000 samples vs shapes train split (256 images), {detail} features: rows later.")
+    assert mixed[5].startswith("| real test images (floor, protocol 1) | | | | | | 1.50 |")
+    assert mixed[6].startswith("| real test images (floor, protocol 2) | | | | | | 0.90 |") and len(mixed) == 9
     # Resumed for a second epoch since the export was taken: upto=1 records the first epoch as it was.
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         first = json.loads(f.readline())

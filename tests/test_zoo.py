@@ -123,3 +123,11 @@ def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(eva
     [rescored] = run()
     assert rescored["fid"] == pytest.approx(again["fid"]) and rescored["features_key"] != "retrained"
     assert any("scored again" in line for line in lines) and not any("training" in line for line in lines)
+    # One from before records named their evaluator is named after the evaluator its key says scored it.
+    stale = json.loads(cache.read_text())
+    named = stale["record"].pop("features_detail")
+    assert named.startswith("evaluator (small, ") and "test accuracy, trained on" in named
+    cache.write_text(json.dumps(stale))
+    lines.clear()
+    [cached] = run()
+    assert any(": cached, " in line for line in lines) and cached["features_detail"] == named

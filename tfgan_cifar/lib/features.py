@@ -83,12 +83,16 @@ class EvaluatorExtractor(Extractor):
         self.key = evaluator_key(self.evaluator.path)
 
     def describe(self):
-        meta = self.meta
-        return (f"evaluator ({meta.get('architecture', 'small')}, {meta['test_accuracy']:.1%} test accuracy, "
-                f"trained on {meta['trained_on'].split('(')[-1].rstrip(')')})")
+        return describe_evaluator(self.meta)
 
     def __call__(self, images_uint8, batch_size=500, progress=False):
         return self.evaluator(images_uint8, batch_size, progress)
+
+
+def describe_evaluator(meta):
+    """How a table names one trained evaluator (its evaluator.json): architecture, accuracy, training images."""
+    return (f"evaluator ({meta.get('architecture', 'small')}, {meta['test_accuracy']:.1%} test accuracy, "
+            f"trained on {meta['trained_on'].split('(')[-1].rstrip(')')})")
 
 
 def evaluator_key(path):

@@ -28,10 +28,10 @@ def build(image_size):
     return keras.Model(image, logit, name="two_sample_critic")
 
 
-def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=MIN_STEPS, seed=0, batch_size=128):
+def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=None, seed=0, batch_size=128):
     """{'c2st': held-out accuracy, 'c2st_p': its one-sided p-value under the null, 'c2st_held_out': images}
     for two uint8 image sets; each is cut to the smaller one's size so that chance is 0.5. The critic trains
-    for `epochs` over the training part, or more epochs where that is under `min_steps` batches."""
+    for `epochs` over the training part, or more epochs where that is under `min_steps` batches (MIN_STEPS)."""
     import keras
     import tensorflow as tf
 
@@ -51,6 +51,7 @@ def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=MIN_STEPS, seed=0, bat
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     # One pass over `epochs` shuffled copies of the training part (more where that is under `min_steps` batches),
     # drawn as indices: small sets need many epochs, and Keras's fixed cost per epoch was most of their time.
+    min_steps = MIN_STEPS if min_steps is None else min_steps
     epochs = max(epochs, -(-min_steps // -(-len(train_x) // batch_size)))
     order = np.concatenate([rng.permutation(len(train_x)) for _ in range(epochs)])
     x, y = tf.constant(to_float(train_x)), tf.constant(train_y.astype(np.float32))

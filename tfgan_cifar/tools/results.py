@@ -85,7 +85,7 @@ def make_record(name, run_dir, evaluation, grid, upto=0):
                 epochs=epochs[-1]["epoch"], exported_epoch=evaluation.get("epoch"), steps=epochs[-1]["step"],
                 seconds=round(sum(r["epoch_seconds"] for r in epochs), 1), n=evaluation["samples"],
                 reference=evaluation["reference"], features=evaluation["features"],
-                features_key=evaluation.get("features_key"),
+                features_detail=evaluation.get("features_detail"), features_key=evaluation.get("features_key"),
                 **{k: generated.get(k) for k in METRICS}, **_variant_metrics(generated),
                 real_floor=dict({k: floor.get(k) for k in METRICS}, **_variant_metrics(floor)),
                 grid=grid, date=time.strftime("%Y-%m-%d"), versions=versions(),
@@ -227,13 +227,31 @@ def markdown_table(path, grid_dir=None):
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
                     f"{_cell(r.get('intra_class_diversity'), 2)} | {_cell(r.get('swd'), 2)} | {_cell(r.get('c2st'), 3)} | "
                     f"[png]({grid}) |")
-    floor = runs[-1]["real_floor"] if runs else {}
-    cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity", "swd") else 3)
-             for k in METRICS]
-    rows.append(f"| real test images (floor) | | | | | | {' | '.join(cells)} | |")
-    protocols = sorted({f"N = {r['n']:,} samples vs {r['reference']}, {r['features']} features" for r in runs})
+    groups = protocols(runs)
+    for i, members in enumerate(groups.values(), 1):  # a floor per protocol: its figures depend on the features
+        floor = members[-1]["real_floor"]
+        cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity", "swd") else 3)
+                 for k in METRICS]
+        label = "real test images (floor)" if len(groups) < 2 else f"real test images (floor, protocol {i})"
+        rows.append(f"| {label} | | | | | | {' | '.join(cells)} | |")
+    if len(groups) < 2:
+        described = next(iter(groups), "")
+    else:
+        described = "; ".join(f"({i}) {text}: rows {', '.join(r['name'] for r in members)}"
+                              for i, (text, members) in enumerate(groups.items(), 1))
     cpus = sorted({r["versions"]["cpu"] for r in runs})
-    return "\n".join(rows) + f"\n\nProtocol: {'; '.join(protocols)}. CPU: {', '.join(cpus)}. {ONE_SIDED}"
+    return "\n".join(rows) + f"\n\nProtocol: {described}. CPU: {', '.join(cpus)}. {ONE_SIDED}"
+
+
+def protocols(runs):
+    """{what the figures were measured with: samples, reference and features (which evaluator, where a record
+    names it: features_detail) -> the records measured so}. Two evaluators, or two trainings of one, give other
+    FIDs for the same samples: a table whose rows were scored differently says which were scored how."""
+    groups = {}
+    for r in runs:
+        features = r.get("features_detail") or r["features"]
+        groups.setdefault(f"N = {r['n']:,} samples vs {r['reference']}, {features} features", []).append(r)
+    return groups
 
 
 # Why the floor row is not the best cell of every column (measured in docs/evaluation.md).

@@ -133,6 +133,9 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
         if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
+        if not record.get("features_detail") and judged_by:  # a record from before records named their evaluator
+            with open(os.path.join(folder, "evaluator.json")) as f:  # the same key: this very evaluator
+                record = dict(record, features_detail=features.describe_evaluator(json.load(f)))
         return results.add(out, dict(record, grid=grid_name)), "cached"
     status = "rescored" if record is not None and os.path.isdir(path) else "trained"
     if status == "trained":
