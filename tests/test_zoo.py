@@ -36,11 +36,14 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
 
     lines.clear()
     elsewhere = str(tmp_path / "published" / "zoo.json")  # e.g. first into bench/, then into docs/results/
+    os.makedirs(tmp_path / "published")
+    (tmp_path / "published" / record["grid"]).write_bytes(b"an older measurement's grid")
     again = run(elsewhere)
     assert any(": cached, " in line for line in lines)  # nothing trained again
     assert not any("training" in line for line in lines)
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(first))
     assert (tmp_path / "published" / record["grid"]).read_bytes() == grid.read_bytes()  # its grid follows it
+    assert again[0]["grid_sha256"] == record["grid_sha256"]
     assert results.markdown_table(elsewhere).count("\n| ") == 3  # header rule, the row, the floor
 
 

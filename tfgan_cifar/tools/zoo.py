@@ -131,7 +131,8 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
         saved = os.path.join(config.run_dir, "config.json")
         if os.path.exists(saved):  # its flags beyond today's preset (a variant's defaults may have moved)
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
-        if not os.path.exists(grid):  # a results file elsewhere than the first time: its grid goes beside it
+        if not os.path.exists(grid) or results.file_sha256(grid) != record.get("grid_sha256"):
+            # a results file elsewhere than the first time: its grid goes beside it, replacing an older one
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
         if not record.get("features_detail") and judged_by:  # a record from before records named their evaluator
             with open(os.path.join(folder, "evaluator.json")) as f:  # the same key: this very evaluator
