@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -92,15 +93,27 @@ def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
 
 
-@pytest.fixture(autouse=True)
-def few_two_sample_steps(request, monkeypatch):
+@contextlib.contextmanager
+def few_two_sample_steps():
     """The two-sample critic trains two_sample.MIN_STEPS batches at least, however few the images, so that its
     figure has power on small sets; where a test does not read that figure (it scores with n = 100 to 300 only
-    to exercise a command) 10 batches do, and 140 fewer were about 7 s of every evaluation. Tests marked
-    two_sample_power (those that check the figure) and commands run as processes keep the real number."""
-    if request.node.get_closest_marker("two_sample_power") is None:
-        from tfgan_cifar.lib import two_sample
-        monkeypatch.setattr(two_sample, "MIN_STEPS", 10)
+    to exercise a command) 10 batches do, and 140 fewer were about 7 s of every evaluation. Commands run as
+    processes keep the real number."""
+    from tfgan_cifar.lib import two_sample
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(two_sample, "MIN_STEPS", 10)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _few_two_sample_steps_unless_marked(request):
+    """few_two_sample_steps() around every test but those marked two_sample_power, which check the figure (a
+    module fixture that evaluates takes it itself: it is built before this one)."""
+    if request.node.get_closest_marker("two_sample_power"):
+        yield
+    else:
+        with few_two_sample_steps():
+            yield
 
 
 @pytest.fixture
