@@ -55,6 +55,17 @@ def test_export_load_sample_matches_in_memory_generator(one_epoch):
     np.testing.assert_array_equal(exported, in_memory)
 
 
+def test_a_last_epoch_that_is_the_best_is_exported_as_a_copy_of_best(one_epoch):
+    """One epoch: the monitor saved it to best/; the run's export is that SavedModel copied, not traced and
+    saved a second time (a second save would have no best_by and other function names in saved_model.pb)."""
+    path = one_epoch[3]
+    main, best = (json.load(open(os.path.join(p, "tfgan_cifar.json"))) for p in (path, os.path.join(path, "best")))
+    assert main == best and main["best_by"] == "swd" and (main["epoch"], main["step"]) == (1, 256 // 16)
+    for name in ("saved_model.pb", "variables/variables.index"):
+        with open(os.path.join(path, name), "rb") as a, open(os.path.join(path, "best", name), "rb") as b:
+            assert a.read() == b.read(), name
+
+
 def test_saved_model_needs_only_tensorflow(one_epoch):
     path = one_epoch[3]
     code = ("import sys, tensorflow as tf; g = tf.saved_model.load(sys.argv[1]);"

@@ -208,8 +208,12 @@ def _train_locked(config, train_set, extractor, strategy, scratch, verbose):
                 raise TrainingDiverged(f"training stopped at step {stopped_at}: {why}; "
                                        + _export_after_divergence(config, gan, checkpoint, manager, quality, train_set,
                                                                   epoch, step))
-            meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
-            path = savedmodel.save_generator(gan, os.path.join(config.export_dir, config.model), meta)
+            path = os.path.join(config.export_dir, config.model)
+            if quality is not None and quality.best_saved_at == (int(epoch), int(step)):
+                path = savedmodel.promote(path)  # the last epoch was the best: best/ holds these very weights; copied
+            else:
+                meta = savedmodel.metadata(gan, train_set.class_names, int(epoch), int(step))
+                path = savedmodel.save_generator(gan, path, meta)
             if quality is not None:
                 chosen, why = quality.outcome(int(epoch))
                 if chosen != int(epoch):
@@ -286,10 +290,11 @@ def _quality_monitor(config, extractor, gan, train_set, run_dir, step, unjudged)
     def export_best(epoch, best_by):
         meta = savedmodel.metadata(gan, train_set.class_names, epoch, int(step))
         savedmodel.save_generator(gan, best_path, dict(meta, best_by=best_by))
+        return int(step)
 
     return monitor.QualityMonitor(gan, real, extractor, reference, config.fid_every, config.fid_samples,
-                                    export_best, run_dir, config.classes, config.epochs, config.stop_on_collapse,
-                                    unjudged)
+                                  export_best, run_dir, config.classes, config.epochs, config.stop_on_collapse,
+                                  unjudged)
 
 
 def main(argv):

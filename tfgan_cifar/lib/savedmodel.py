@@ -56,11 +56,18 @@ def save_generator(gan, path, meta, raw=False):
         raise TrainingDiverged(f"not exporting to {path}: {len(bad)} generator weights are non-finite (e.g. {bad[0]}); "
                                f"the previous export, if any, is unchanged")
     with FolderLock(os.path.join(parent, f".{name}.lock"), f"export target {path}"):
-        recover(path)
-        for leftover in os.listdir(parent):  # an export killed mid-write; ours hold the lock, so none is live
-            if leftover.startswith((f"{name}.tmp-", f"{name}.old-")):
-                shutil.rmtree(os.path.join(parent, leftover), ignore_errors=True)
+        _clear_interrupted(path)
         return _write(gan, generator, path, meta)
+
+
+def _clear_interrupted(path):
+    """Before an export replaces `path` (under its lock): an export killed between its two renames is put back,
+    and the leftovers of one killed mid-write are removed (ours hold the lock, so none is live)."""
+    recover(path)
+    parent, name = os.path.split(path)
+    for leftover in os.listdir(parent):
+        if leftover.startswith((f"{name}.tmp-", f"{name}.old-")):
+            shutil.rmtree(os.path.join(parent, leftover), ignore_errors=True)
 
 
 def _write(gan, generator, path, meta):
@@ -86,6 +93,7 @@ def promote(path):
     path = os.path.abspath(path)
     parent, name = os.path.split(path)
     with FolderLock(os.path.join(parent, f".{name}.lock"), f"export target {path}"):
+        _clear_interrupted(path)
         return _replace(path, lambda tmp: shutil.copytree(os.path.join(path, BEST), tmp))
 
 
