@@ -88,6 +88,23 @@ def test_two_sample_test_tells_apart_what_differs_and_not_what_does_not():
         two_sample.c2st(noisy[:5], noisy[:5])
 
 
+def test_the_critic_kept_between_calls_trains_as_a_new_one_would():
+    """c2st keeps one compiled critic per image size in a process, reset before each call: after calls with
+    other data, another seed and another size, a call trains to the weights a newly built critic reaches."""
+    real = data.make_shapes(100, seed=0).images
+    fake = np.clip(data.make_shapes(100, seed=1).images + np.random.default_rng(0).normal(0, 20, real.shape), 0, 255)
+    fake = fake.astype(np.uint8)
+    trained = lambda: [w.copy() for w in two_sample._critics[32][0].get_weights()]
+    two_sample._critics.clear()
+    first, first_weights = two_sample.c2st(real, fake), trained()
+    two_sample.c2st(fake, real, seed=1)  # other data and another seed move the weights and Adam's moments
+    assert not all(np.allclose(a, b) for a, b in zip(trained(), first_weights))
+    two_sample.c2st(real[:, :16, :16], fake[:, :16, :16])  # a critic of another size beside it
+    assert two_sample.c2st(real, fake) == first
+    for a, b in zip(trained(), first_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 # ------------------------------------------------------------------------------------------------ the strong evaluator
 
 def test_the_whitening_layer_whitens_the_patches_it_was_fitted_on():

@@ -28,11 +28,34 @@ def build(image_size):
     return keras.Model(image, logit, name="two_sample_critic")
 
 
+_critics = {}  # image size -> (compiled critic, {seed: its initial weights}, its optimizer's initial state)
+
+
+def fresh_critic(image_size, seed):
+    """The critic as `build` makes it after keras.utils.set_random_seed(seed), compiled with a new Adam. Built
+    once per image size in a process and reset to that state on later calls, so that Keras traces its training
+    and prediction functions once (a second or more a call, most of a small evaluation's test)."""
+    import keras
+    if image_size not in _critics:
+        keras.utils.set_random_seed(seed)
+        model = build(image_size)
+        model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+        model.optimizer.build(model.trainable_variables)
+        _critics[image_size] = (model, {seed: model.get_weights()}, [v.numpy() for v in model.optimizer.variables])
+    model, initial, optimizer_state = _critics[image_size]
+    if seed not in initial:
+        keras.utils.set_random_seed(seed)
+        initial[seed] = build(image_size).get_weights()
+    model.set_weights(initial[seed])
+    for variable, value in zip(model.optimizer.variables, optimizer_state):
+        variable.assign(value)
+    return model
+
+
 def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=None, seed=0, batch_size=128):
     """{'c2st': held-out accuracy, 'c2st_p': its one-sided p-value under the null, 'c2st_held_out': images}
     for two uint8 image sets; each is cut to the smaller one's size so that chance is 0.5. The critic trains
     for `epochs` over the training part, or more epochs where that is under `min_steps` batches (MIN_STEPS)."""
-    import keras
     import tensorflow as tf
 
     from tfgan_cifar.lib.images import to_float
@@ -46,9 +69,7 @@ def c2st(real_uint8, fake_uint8, epochs=EPOCHS, min_steps=None, seed=0, batch_si
     split = lambda a, b: (np.concatenate([a, b]), np.concatenate([np.ones(len(a)), np.zeros(len(b))]))
     train_x, train_y = split(real[:cut], fake[:cut])
     test_x, test_y = split(real[cut:], fake[cut:])
-    keras.utils.set_random_seed(seed)
-    model = build(real.shape[1])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    model = fresh_critic(real.shape[1], seed)
     # One pass over `epochs` shuffled copies of the training part (more where that is under `min_steps` batches),
     # drawn as indices: small sets need many epochs, and Keras's fixed cost per epoch was most of their time.
     min_steps = MIN_STEPS if min_steps is None else min_steps
