@@ -89,12 +89,13 @@ def test_two_sample_test_tells_apart_what_differs_and_not_what_does_not():
 
 
 def test_the_critic_kept_between_calls_trains_as_a_new_one_would():
-    """c2st keeps one compiled critic per image size in a process, reset before each call: after calls with
-    other data, another seed and another size, a call trains to the weights a newly built critic reaches."""
+    """c2st keeps one compiled critic per image size (and dtype policy) in a process, reset before each call:
+    after calls with other data, another seed and another size, a call trains to the weights a newly built
+    critic reaches."""
     real = data.make_shapes(100, seed=0).images
     fake = np.clip(data.make_shapes(100, seed=1).images + np.random.default_rng(0).normal(0, 20, real.shape), 0, 255)
     fake = fake.astype(np.uint8)
-    trained = lambda: [w.copy() for w in two_sample._critics[32][0].get_weights()]
+    trained = lambda: [w.copy() for w in two_sample._critics[32, "float32"][0].get_weights()]
     two_sample._critics.clear()
     first, first_weights = two_sample.c2st(real, fake), trained()
     two_sample.c2st(fake, real, seed=1)  # other data and another seed move the weights and Adam's moments
@@ -103,6 +104,13 @@ def test_the_critic_kept_between_calls_trains_as_a_new_one_would():
     assert two_sample.c2st(real, fake) == first
     for a, b in zip(trained(), first_weights):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    import keras
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")  # a call under another policy gets a critic of it
+    try:
+        two_sample.c2st(real, fake)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert two_sample._critics[32, "mixed_bfloat16"][0].layers[1].compute_dtype == "bfloat16"
 
 
 # ------------------------------------------------------------------------------------------------ the strong evaluator

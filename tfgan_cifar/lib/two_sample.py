@@ -28,7 +28,7 @@ def build(image_size):
     return keras.Model(image, logit, name="two_sample_critic")
 
 
-_critics = {}  # image size -> (compiled critic, {seed: its initial weights}, its optimizer's initial state)
+_critics = {}  # (image size, dtype policy) -> (compiled critic, {seed: its initial weights}, its optimizer's state)
 
 
 def fresh_critic(image_size, seed):
@@ -36,13 +36,14 @@ def fresh_critic(image_size, seed):
     once per image size in a process and reset to that state on later calls, so that Keras traces its training
     and prediction functions once (a second or more a call, most of a small evaluation's test)."""
     import keras
-    if image_size not in _critics:
+    key = (image_size, keras.mixed_precision.dtype_policy().name)  # built under the policy of its first call
+    if key not in _critics:
         keras.utils.set_random_seed(seed)
         model = build(image_size)
         model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
         model.optimizer.build(model.trainable_variables)
-        _critics[image_size] = (model, {seed: model.get_weights()}, [v.numpy() for v in model.optimizer.variables])
-    model, initial, optimizer_state = _critics[image_size]
+        _critics[key] = (model, {seed: model.get_weights()}, [v.numpy() for v in model.optimizer.variables])
+    model, initial, optimizer_state = _critics[key]
     if seed not in initial:
         keras.utils.set_random_seed(seed)
         initial[seed] = build(image_size).get_weights()
