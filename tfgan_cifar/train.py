@@ -248,9 +248,9 @@ def _export_after_divergence(config, gan, checkpoint, manager, quality, train_se
     none, the previous export stays, and only where there is none is the last finite checkpoint exported."""
     from tfgan_cifar.lib import monitor, savedmodel
     path = os.path.join(config.export_dir, config.model)
-    if quality is not None and quality.best_epoch_this_run is not None:
+    if quality is not None and quality.best_saved_at is not None:
         savedmodel.promote(path)
-        return (f"exported epoch {quality.best_epoch_this_run}, this run's best on every judge "
+        return (f"exported epoch {quality.best_saved_at[0]}, this run's best on every judge "
                 f"({monitor.describe(quality.exported, quality.judges)}), to {path}")
     if savedmodel.exists(path):
         return (f"no epoch of this run was judged good, so the previous export in {path} is unchanged (the last finite "

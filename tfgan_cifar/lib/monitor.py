@@ -71,8 +71,9 @@ class QualityMonitor(keras.callbacks.Callback):
         self.best_by = "+".join(self.judges)
         self.history = [r for r in read_jsonl(os.path.join(run_dir, METRICS_FILE)) if "swd" in r]
         self.exported = (replay_exports(self.history, self.judges) or [None])[-1]  # the record of the export
-        self.best_epoch_this_run = None  # set when this process exports a best epoch (it is then in best/)
-        self.best_saved_at = None  # (epoch, step) of that export: a run ending there copies it, not saves again
+        # (epoch, step) when this process exports a best epoch (it is then in best/): a run ending at that very
+        # step exports it by copying it instead of saving again
+        self.best_saved_at = None
         self.last_judged = None  # the latest check's record
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "quality"))
 
@@ -90,7 +91,6 @@ class QualityMonitor(keras.callbacks.Callback):
         if (replay_exports(self.history, self.judges) or [None])[-1] is self.last_judged:  # one rule, replayed
             self.exported = self.last_judged
             self.best_saved_at = (done, self.export_best(done, self.best_by))  # export_best returns the step
-            self.best_epoch_this_run = done
         self.watch_collapse(done)
         what = f"{self.extractor.name} features, " if self.extractor else ""
         plot_quality(os.path.join(self.run_dir, f"{self.judges[0]}_curve.png"), self.history, self.judges,

@@ -33,8 +33,9 @@ _critics = {}  # (image size, dtype policy) -> (compiled critic, {seed: its init
 
 def fresh_critic(image_size, seed):
     """The critic as `build` makes it after keras.utils.set_random_seed(seed), compiled with a new Adam. Built
-    once per image size in a process and reset to that state on later calls, so that Keras traces its training
-    and prediction functions once (a second or more a call, most of a small evaluation's test)."""
+    once per image size and dtype policy in a process and reset to that state on later calls, so that Keras
+    traces its training and prediction functions once (a second or more a call, most of a small evaluation's
+    test)."""
     import keras
     key = (image_size, keras.mixed_precision.dtype_policy().name)  # built under the policy of its first call
     if key not in _critics:
