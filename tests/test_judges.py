@@ -181,8 +181,10 @@ def test_the_airbench_stem_computes_in_float32_under_bfloat16():
 
 def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):
     from tfgan_cifar.lib import evaluator
-    trained = evaluator.train("shapes", epochs=2, examples=1500, verbose=0, out_dir=str(tmp_path / "ev"),
-                              architecture="airbench", batch_size=256)
+    # a quarter of its widths and one epoch more (0.994 against 0.999 at full width in 2, a quarter of the
+    # time): learning, saving and loading do not depend on them
+    trained = evaluator.train("shapes", epochs=3, examples=1500, verbose=0, out_dir=str(tmp_path / "ev"),
+                              architecture="airbench", batch_size=256, widths=(16, 64, 64))
     meta = trained.meta
     assert meta["architecture"] == "airbench" and meta["test_accuracy"] > 0.9 and meta["train_seconds"] > 0
     assert meta["cpu"] and meta["precision"] in ("float32", "mixed_bfloat16")
@@ -190,7 +192,7 @@ def test_the_airbench_evaluator_learns_saves_and_loads(tmp_path):
     loaded = evaluator.load(str(tmp_path / "ev"))
     for a, b in zip(trained(images), loaded(images)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    assert trained(images)[0].shape == (50, 256)
+    assert trained(images)[0].shape == (50, 64)  # the last group's width
 
 
 @pytest.mark.two_sample_power

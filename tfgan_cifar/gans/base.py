@@ -18,6 +18,18 @@ LATENT = (tf.float32, lambda gan: [None, gan.nz])  # "z": latent vectors
 LABEL = (tf.int32, lambda gan: [None])  # "label": class ids
 
 
+def repeat(times, body, state):
+    """state = body(*state), `times` times in a row. On one device a graph loop, traced once where a Python loop
+    built the body `times` times (Keras does not let AutoGraph convert train_step); under a tf.distribute
+    strategy a Python loop, since the body's synchronisation points (batch-norm statistics, merge_call) cannot
+    sit inside graph control flow there."""
+    if tf.distribute.has_strategy():
+        for _ in range(times):
+            state = body(*state)
+        return state
+    return tf.while_loop(lambda *_: True, body, state, maximum_iterations=times, parallel_iterations=1)
+
+
 def apply_if(condition, optimizer, grads_and_vars):
     """optimizer.apply_gradients when `condition` (the same on every replica) holds. Under a strategy that
     needs merge_call (MirroredStrategy), the cond must run in cross-replica context, as in Keras's

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from tfgan_cifar.lib import losses
-from tfgan_cifar.gans.base import GAN
+from tfgan_cifar.gans.base import GAN, repeat
 
 CRITIC_NORMS = ("layer", "instance", "none")  # never batch norm: it couples the samples of a batch
 
@@ -42,14 +42,18 @@ class WassersteinGAN(GAN):
 
     def train_step(self, data):
         real, critic, make_fake = self.critic_setup(data)
-        for _ in range(self.config.n_critic):
+
+        def critic_step(d_loss, w_loss, penalty):
             fake = make_fake()
             with tf.GradientTape() as tape:
-                w_loss = losses.wasserstein_critic_loss(critic(real), critic(fake))
-                penalty = self.lipschitz_penalty(critic, real, fake)
+                w_loss = tf.cast(losses.wasserstein_critic_loss(critic(real), critic(fake)), tf.float32)
+                penalty = tf.cast(self.lipschitz_penalty(critic, real, fake), tf.float32)
                 d_loss = w_loss + penalty
             self.step(self.d_optimizer, tape, d_loss, self.discriminator)
             self.after_critic_step()
+            return d_loss, w_loss, penalty
+        zero = tf.zeros([], tf.float32)
+        d_loss, w_loss, penalty = repeat(self.config.n_critic, critic_step, (zero, zero, zero))
 
         with tf.GradientTape() as tape:
             fake = make_fake()

@@ -131,14 +131,14 @@ def lr_factor(step, total, warmup=HYPER["warmup"], final=HYPER["final_lr"]):
 
 
 def fit(train_images, train_labels, num_classes, epochs, batch_size, seed=0, policy="float32", hyper=HYPER,
-        features_name="features", progress=True):
+        features_name="features", progress=True, widths=WIDTHS):
     """Train on uint8 images under the dtype `policy`; returns (the trained model in float32, seconds)."""
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     floats = train_images[:10000].astype(np.float32) / 127.5 - 1.0
     mean, std = floats.mean((0, 1, 2)), floats.std((0, 1, 2))
     args = (train_images.shape[1], num_classes, mean, std, whitening_kernel(train_images[:5000], mean, std),
-            features_name, seed, WIDTHS, hyper["bn_momentum"], hyper["stem_float32"])
+            features_name, seed, widths, hyper["bn_momentum"], hyper["stem_float32"])
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(policy)
     try:

@@ -68,10 +68,10 @@ class Evaluator:
 
 
 def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_size=None, examples=20000, seed=0,
-          out_dir=None, verbose=2, architecture=None):
+          out_dir=None, verbose=2, architecture=None, widths=None):
     """Train on the train split without its reference part, measure the test split, save model.keras +
-    evaluator.json (accuracy, training seconds, CPU); return an Evaluator. `epochs` and `batch_size` default
-    to the architecture's."""
+    evaluator.json (accuracy, training seconds, CPU); return an Evaluator. `epochs`, `batch_size` and the conv
+    groups' `widths` (airbench) default to the architecture's."""
     import keras
     import numpy as np
 
@@ -100,7 +100,8 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
         from tfgan_cifar.lib import airbench
         policy, _ = precision.choose()
         model, seconds = airbench.fit(train_set.images, train_set.labels, classes, epochs, batch_size, seed, policy,
-                                      features_name=FEATURES_LAYER, progress=verbose > 0)
+                                      features_name=FEATURES_LAYER, progress=verbose > 0,
+                                      widths=widths or airbench.WIDTHS)
         tta = airbench.predict_logits(model, test_set.images, tta=True)
         meta.update(train_seconds=seconds, precision=policy,
                     test_accuracy_tta=float(np.mean(tta.argmax(1) == test_set.labels)))
