@@ -46,6 +46,25 @@ def copy_of(good_run, tmp_path):
     return tmp_path / "copy"
 
 
+@pytest.fixture(scope="module")
+def refused(good_run, tmp_path_factory):
+    """Command lines that must be refused with one line, run one after another in one process (run_cli_batch:
+    each as its command runs, without a Python start-up and a TensorFlow import each): {case: (result, folder)}."""
+    folders = {case: tmp_path_factory.mktemp(case) for case in ("checkpoint", "model", "export_dir", "sample")}
+    runs = {case: copy_of(good_run, folders[case]) for case in ("checkpoint", "model")}
+    (folders["export_dir"] / "models").write_text("not a folder")
+    os.makedirs(folders["sample"] / "grid.png")
+    cases = {
+        "checkpoint": ("export", [f"--run_dir={runs['checkpoint']}/run",
+                                  f"--checkpoint={runs['checkpoint']}/run/checkpoints/ckpt-99"], ROOT),
+        "model": ("train", ["--resume", f"--run_dir={runs['model']}/run", "--model=wgan"], ROOT),
+        "export_dir": ("train", ["--dataset=shapes", "--examples=256", "--batch_size=16", "--fid_every=0", "--width=8",
+                                 "--export_dir=models"], str(folders["export_dir"])),
+        "sample": ("sample", ["--out=grid.png"], str(folders["sample"]))}
+    results = run_cli_batch(list(cases.values()))
+    return {case: (result, runs.get(case, folders[case])) for case, result in zip(cases, results)}
+
+
 # ----------------------------------------------------------------------------- data lost or corrupted
 
 @pytest.mark.parametrize("steps, ckpt_every", [(2, 500), (30, 0)])
@@ -234,10 +253,9 @@ def test_a_truncated_config_json_is_one_line_on_export_and_resume(good_run, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_checkpoint_is_named_with_the_ones_there_are(good_run, tmp_path):
-    root = copy_of(good_run, tmp_path)
-    res = run_cli("export", f"--run_dir={root}/run", f"--checkpoint={root}/run/checkpoints/ckpt-99")
-    assert res.returncode == 2 and error_lines(res.stderr) == [
+def test_a_missing_checkpoint_is_named_with_the_ones_there_are(refused):
+    res, root = refused["checkpoint"]
+    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
         f"error: --checkpoint '{root}/run/checkpoints/ckpt-99' does not exist (the run has: ckpt-8, ckpt-12, ckpt-16)"]
 
 
@@ -252,20 +270,17 @@ def test_a_garbled_checkpoint_index_falls_back_to_the_checkpoint_files(good_run,
     assert train.checkpoint_prefixes(str(root / "run"))[-1].endswith("ckpt-32")
 
 
-def test_resume_with_another_model_is_refused(good_run, tmp_path):
-    root = copy_of(good_run, tmp_path)
-    res = run_cli("train", "--resume", f"--run_dir={root}/run", "--model=wgan")
-    assert res.returncode == 2 and error_lines(res.stderr) == [
+def test_resume_with_another_model_is_refused(refused):
+    res, root = refused["model"]
+    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
         f"error: --resume: {root}/run is a dcgan run, not wgan; drop --model or give the --run_dir of a wgan run"]
 
 
-def test_an_export_dir_that_is_a_file_is_refused_before_training(in_tmp):
-    (in_tmp / "models").write_text("not a folder")
-    res = run_cli("train", "--dataset=shapes", "--examples=256", "--batch_size=16", "--fid_every=0", "--width=8",
-                  "--export_dir=models", cwd=in_tmp)
-    assert res.returncode == 2 and error_lines(res.stderr) == [
+def test_an_export_dir_that_is_a_file_is_refused_before_training(refused):
+    res, folder = refused["export_dir"]
+    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
         "error: --export_dir: 'models' is a file, not a folder; choose another --export_dir"]
-    assert sorted(os.listdir(in_tmp)) == ["models"]  # no runs/
+    assert sorted(os.listdir(folder)) == ["models"]  # no runs/
 
 
 def test_broken_cached_reference_statistics_are_recomputed(tmp_path, capsys):
@@ -297,7 +312,7 @@ def test_an_eval_reference_too_small_for_the_metrics_is_refused():
         check_reference("folder:x", meta, data.ImageSet(many.images, many.labels, ("a", "b", "c")), many)
 
 
-def test_sample_bounds_n_by_memory_and_refuses_a_folder_as_out(monkeypatch, in_tmp):
+def test_sample_bounds_n_by_memory_and_refuses_a_folder_as_out(monkeypatch, refused):
     from tfgan_cifar import sample
     monkeypatch.setattr(sample, "available_memory", lambda: 2**30)  # 1 GiB free
     sample.check_count(4096, 32, "a.png")
@@ -306,9 +321,8 @@ def test_sample_bounds_n_by_memory_and_refuses_a_folder_as_out(monkeypatch, in_t
     sample.check_count(87381, 32, "a.npz")  # 87,381 x 6 KiB = 0.5 GiB
     with pytest.raises(UsageError, match="at most 87381 images of 32px"):
         sample.check_count(87382, 32, "a.npz")
-    os.makedirs(in_tmp / "grid.png")
-    res = run_cli("sample", "--out=grid.png", cwd=in_tmp)
-    assert res.returncode == 2 and error_lines(res.stderr) == [
+    res, _ = refused["sample"]
+    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
         "error: --out 'grid.png' is a folder; give a file name ending in .png or .npz"]
 
 
