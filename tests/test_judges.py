@@ -61,6 +61,35 @@ def test_sliced_wasserstein_of_a_shifted_set_is_the_mean_projected_shift():
         swd.sliced_wasserstein(a, a[:10])
 
 
+def test_sliced_wasserstein_is_scipys_1d_distance_averaged_over_the_seeded_directions():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((300, 6)).astype(np.float32)
+    b = (1.5 * rng.standard_normal((300, 6)) + 0.3).astype(np.float32)
+    draws, expected = np.random.default_rng(7), []
+    for _ in range(2):  # the directions drawn as sliced_wasserstein draws them, projected and compared by scipy
+        dirs = draws.standard_normal((5, 6)).astype(np.float32)
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        expected += [scipy.stats.wasserstein_distance(a @ u, b @ u) for u in dirs]
+    got = swd.sliced_wasserstein(a, b, seed=7, directions=5, repeats=2)
+    assert got == pytest.approx(np.mean(expected), rel=1e-5)
+    # a's sorted projections kept and reused (the quality monitor's real side) give the same figure every time
+    kept = list(swd.sorted_projections(a, seed=7, directions=5, repeats=2))
+    for other in (b, b):
+        assert swd.sliced_wasserstein(a, other, 7, 5, 2, a_sorted=kept) == got
+    rows = rng.standard_normal((5, 1000)).astype(np.float32)
+    sorted_rows = rows.copy()
+    swd.sort_rows(sorted_rows)  # in threads, each taking some of the rows
+    np.testing.assert_array_equal(sorted_rows, np.sort(rows, axis=1))
+
+
+def test_a_reference_keeping_its_sorted_side_scores_as_one_that_does_not():
+    real, first, second = (data.make_shapes(200, seed=s).images for s in (0, 1, 2))
+    kept, fresh = judges.Reference(real, keep_sorted=True), judges.Reference(real)
+    for fake in (first, second, first[:150]):
+        assert kept.score(fake, two_sample_test=False) == fresh.score(fake, two_sample_test=False)
+    assert sorted(kept._sorted) == [150, 200] and fresh._sorted == {}
+
+
 def test_swd_ranks_real_images_first_and_degraded_ones_after():
     train = data.make_shapes(1200, seed=0).images
     other_real = data.make_shapes(600, seed=1).images
