@@ -131,6 +131,6 @@ def swd(real_descriptors, fake_images_uint8, seed=0, real_sorted=None):
         raise ValueError(f"SWD compares equal image counts: {len(fake[0]) // PATCHES_PER_IMAGE} generated, "
                          f"{len(real_descriptors[0]) // PATCHES_PER_IMAGE} real")
     sizes = levels_for(np.asarray(fake_images_uint8).shape[1])
-    per_level = {f"swd_{s}": 1e3 * sliced_wasserstein(r, f, seed, a_sorted=None if real_sorted is None else rs)
+    per_level = {f"swd_{s}": 1e3 * sliced_wasserstein(r, f, seed, a_sorted=rs)
                  for s, r, f, rs in zip(sizes, real_descriptors, fake, real_sorted or [None] * len(sizes))}
     return dict(swd=float(np.mean(list(per_level.values()))), **per_level)
