@@ -29,6 +29,11 @@ def test_args_of_a_run_with_a_named_preset_are_the_preset_and_its_departures_fro
     monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, conditioning="multiply", class_fake_weight=1.0))
     assert results.args_of(lever) == "--precision=float32 --conditioning=cbn --class_fake_weight=0 --preset=seed"
     assert results.args_of(gans.make_config("acgan", "seed", precision="float32")) == "--precision=float32 --preset=seed"
+    # A flag the others imply is left out: --lr_decay=none alone turns off the published decay's start too.
+    assert results.args_of(gans.make_config("acgan", lr_decay="none", precision="float32")) == \
+        "--precision=float32 --lr_decay=none"
+    assert results.args_of(gans.make_config("acgan", lr_decay_start=0.25, precision="float32")) == \
+        "--precision=float32 --lr_decay_start=0.25"
 
 
 def test_a_record_from_a_run_export_and_evaluation_and_its_table(tmp_path):

@@ -339,6 +339,8 @@ def build(variants, model, preset="", overrides=None):
         raise UsageError(f"unknown setting(s) {', '.join(unknown)}")
     config = RunConfig(model=model, preset=preset, **overrides)
     apply_preset(config, variant_preset(variants[model], preset), set(overrides), variants)
+    if config.lr_decay == "none" and "lr_decay_start" not in overrides:
+        config.lr_decay_start = 0.0  # a preset's decay start goes with its decay: --lr_decay=none turns off both
     validate(config, variants)
     return config
 

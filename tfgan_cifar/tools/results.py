@@ -39,15 +39,24 @@ def args_of(config):
     right when the defaults move to its values.)"""
     from tfgan_cifar import gans
     from tfgan_cifar.lib.config import RunConfig, UsageError
+    preset = config.preset or ""
     try:
-        default = gans.make_config(config.model, config.preset or "")
+        default = gans.make_config(config.model, preset)
     except UsageError:  # a preset since removed
-        default = gans.make_config(config.model)
+        default, preset = gans.make_config(config.model), ""
     unset = lambda value: None if value == "" else value  # runs saved before --sketch_dir was a hyper-parameter: ""
     differ = [f.name for f in dataclasses.fields(RunConfig)
               if f.name not in NOT_ARGS and (unset(getattr(config, f.name)) != unset(getattr(default, f.name))
                                              or f.name == "preset" and config.preset)]
-    return " ".join(f"--{name}={_flag_value(getattr(config, name))}" for name in differ)
+    flags = {name: getattr(config, name) for name in differ}
+    for name in [n for n in differ if n != "preset"]:  # implied by the others: --lr_decay=none drops a decay start
+        rest = {k: v for k, v in flags.items() if k not in (name, "preset")}
+        try:
+            if getattr(gans.make_config(config.model, preset, **rest), name) == flags[name]:
+                del flags[name]
+        except UsageError:
+            pass
+    return " ".join(f"--{name}={_flag_value(value)}" for name, value in flags.items())
 
 
 def _flag_value(value):
