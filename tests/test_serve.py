@@ -383,6 +383,22 @@ def test_a_tf_serving_base_path_serves_every_good_version_and_skips_a_broken_new
     np.testing.assert_array_equal(predict_dcgan(client, "/v1/models/gen:predict", z), trained)
 
 
+def test_a_poll_between_an_exporters_two_renames_keeps_serving_the_loaded_version(models_dir, tmp_path):
+    """save_generator replaces an export by renaming it aside and the new one into place: a poll that falls
+    between the two renames keeps the loaded version (no 404 window); a folder really gone is unloaded."""
+    shutil.copytree(models_dir / "dcgan", tmp_path / "models" / "gen")
+    shutil.copytree(models_dir / "dcgan", tmp_path / "models" / "other")
+    logged = []
+    store = ModelStore(str(tmp_path / "models"), log=logged.append)
+    loaded = store["gen"].latest()
+    os.rename(tmp_path / "models" / "gen", tmp_path / "models" / "gen.old-99")  # the first rename only
+    assert store.poll() == [] and store["gen"].latest() is loaded
+    shutil.rmtree(tmp_path / "models" / "gen.old-99")  # gone, no replacement under way
+    assert store.poll() == ["unloaded gen version 1 (gone from disk)"]
+    with pytest.raises(Exception, match="not found"):
+        store["gen"]
+
+
 def test_an_export_replaced_while_serving_is_swapped_in_without_a_failed_request(models_dir, tmp_path):
     """Clients predict without pause while training's exporter replaces the folder: every answer is the old
     generator's or the new one's, none fails, the new one is served within two polls, and a broken

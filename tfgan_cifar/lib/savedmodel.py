@@ -123,6 +123,13 @@ def _replace(path, fill):
     return path
 
 
+def being_replaced(path):
+    """True while _replace is between its two renames of `path` (its previous export renamed aside)."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return not os.path.exists(path) and os.path.isdir(parent) and any(
+        d.startswith(name + ".old-") for d in os.listdir(parent))
+
+
 def recover(path):
     """If a crash fell between the two renames of save_generator, put the previous export back."""
     parent, name = os.path.split(os.path.abspath(path))

@@ -167,9 +167,16 @@ class ModelStore:
                     lines += [line for line in label_lines if line not in self._label_lines.get(name, ())]
                     self._label_lines[name] = label_lines
                     models[name] = Model(name, versions, failed, labels)
+            from tfgan_cifar.lib import savedmodel
             for name, model in self.models.items():
-                for version in sorted(set(model.versions) - set(models.get(name, Model(name, {})).versions)):
-                    lines.append(f"unloaded {name} version {version} (gone from disk)")
+                now = models.get(name, Model(name, {}))
+                for version in sorted(set(model.versions) - set(now.versions)):
+                    if savedmodel.being_replaced(model.versions[version].path):
+                        # an exporter is between its two renames: the loaded one serves until the new one is there
+                        now = models[name] = Model(name, {**now.versions, version: model.versions[version]},
+                                                   now.failed, now.labels or model.labels)
+                    else:
+                        lines.append(f"unloaded {name} version {version} (gone from disk)")
             gone = {key for key in self._fingerprints if key[1] not in found.get(key[0], {})}
             for key in gone:
                 del self._fingerprints[key]
