@@ -119,6 +119,10 @@ def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):
     assert epochs == [1, 2]
     _, meta = savedmodel.load(f"{tmp_path}/m/dcgan")
     assert (meta["epoch"], meta["step"]) == (2, 32)
+    # The run is a 2-epoch run now: its saved config (what records and a later --resume read) says so.
+    from tfgan_cifar.tools import results
+    resumed_config = gans.saved_config(os.path.join(resumed_dir, "config.json"))
+    assert resumed_config.epochs == 2 and "--epochs=2" in results.args_of(resumed_config)
 
 
 def test_export_cli_from_a_checkpoint(one_epoch, tmp_path):

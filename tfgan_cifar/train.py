@@ -112,10 +112,10 @@ def train(config, verbose=1):
     with FolderLock(os.path.join(run_dir, ".lock"), f"run directory {run_dir}"):
         if not config.resume:
             _claim_run_dir(run_dir, config.overwrite)
-            try:
-                images.atomic_write_bytes(os.path.join(run_dir, "config.json"), config.to_json().encode())
-            except OSError as e:
-                raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
+        try:  # a resumed run's too: what it may change (a higher --epochs, ...) is what the run is now
+            images.atomic_write_bytes(os.path.join(run_dir, "config.json"), config.to_json().encode())
+        except OSError as e:
+            raise UsageError(f"cannot write run directory {run_dir!r}: {e.strerror}")
         return _train_locked(config, train_set, extractor, strategy, scratch, verbose)
 
 
