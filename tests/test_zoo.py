@@ -14,7 +14,7 @@ from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import results, zoo
 
 
-def test_every_variant_trains_in_the_zoo_with_its_cpu_preset_where_it_has_one(tmp_path):
+def test_every_variant_is_configured_for_the_zoo_with_its_cpu_preset_where_it_has_one(tmp_path):
     entries = zoo.zoo_entries(sorted(gans.VARIANTS))
     assert [e.model for e in entries] == sorted(gans.VARIANTS)
     for entry in entries:
