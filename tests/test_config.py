@@ -45,7 +45,6 @@ def test_precedence_is_defaults_then_preset_then_named_preset_then_overrides():
     assert gans.make_config("dcgan").width == 64
 
 
-
 def test_turning_a_presets_decay_off_turns_off_its_start_too():
     """acgan's published rate is held for half the run, then decays: --lr_decay=none alone gives a constant
     rate (the preset's start goes with its decay); both given and contradicting is still refused."""
@@ -56,6 +55,7 @@ def test_turning_a_presets_decay_off_turns_off_its_start_too():
     assert gans.make_config("acgan", "seed").lr_decay == "none"  # the seed reports' recipe, as measured
     with pytest.raises(UsageError, match="--lr_decay_start needs --lr_decay=linear"):
         gans.make_config("acgan", lr_decay="none", lr_decay_start=0.5)
+
 
 @pytest.mark.parametrize("model,overrides,needle", [
     ("nope", {}, "unknown model 'nope'"),

@@ -123,20 +123,25 @@ def _replace(path, fill):
     return path
 
 
+def _set_aside(path):
+    """The previous exports _replace renamed aside while `path` is missing (between its two renames, or after a
+    crash there), oldest first; [] when `path` exists."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if os.path.exists(path) or not os.path.isdir(parent):
+        return []
+    return [os.path.join(parent, d) for d in sorted(os.listdir(parent)) if d.startswith(name + ".old-")]
+
+
 def being_replaced(path):
     """True while _replace is between its two renames of `path` (its previous export renamed aside)."""
-    parent, name = os.path.split(os.path.abspath(path))
-    return not os.path.exists(path) and os.path.isdir(parent) and any(
-        d.startswith(name + ".old-") for d in os.listdir(parent))
+    return bool(_set_aside(path))
 
 
 def recover(path):
     """If a crash fell between the two renames of save_generator, put the previous export back."""
-    parent, name = os.path.split(os.path.abspath(path))
-    if not os.path.exists(path) and os.path.isdir(parent):
-        olds = sorted(d for d in os.listdir(parent) if d.startswith(name + ".old-"))
-        if olds:
-            os.rename(os.path.join(parent, olds[-1]), path)
+    olds = _set_aside(path)
+    if olds:
+        os.rename(olds[-1], path)
 
 
 def inputs_of(meta):
