@@ -1,5 +1,6 @@
 """One way to build a run config, and flags that come from the dataclass (each default written once)."""
 import dataclasses
+import os
 
 import pytest
 from absl import flags
@@ -81,6 +82,16 @@ def test_a_resumed_run_takes_only_resumable_settings_and_refuses_a_change_to_the
                                                   "--fid_every=2", "--diffaugment=translation,cutout"), gans.VARIANTS)
     assert (resumed.epochs, resumed.fid_every, resumed.resume) == (6, 2, True)
     assert dataclasses.replace(resumed, epochs=2, fid_every=1, resume=False) == saved  # nothing else moved
+    # The run's own command line again, named preset included, with --resume resumes it.
+    named = gans.make_config("sketch2img", preset="seed", epochs=2, run_dir=str(tmp_path / "named"))
+    os.makedirs(named.run_dir)
+    (tmp_path / "named" / "config.json").write_text(named.to_json())
+    again = config_lib.config_from_flags(parsed("--model=sketch2img", "--preset=seed", "--epochs=2", "--resume",
+                                                f"--run_dir={named.run_dir}"), gans.VARIANTS)
+    assert dataclasses.replace(again, resume=False) == named
+    with pytest.raises(UsageError, match="cannot change --preset$"):
+        config_lib.config_from_flags(parsed("--model=sketch2img", "--resume", f"--run_dir={named.run_dir}",
+                                            "--preset=cpu_fast"), gans.VARIANTS)
     # A run setting (kind PRESETTABLE) and a hyper-parameter are the run's identity: refused, both named.
     with pytest.raises(UsageError, match="cannot change --diffaugment, --g_lr$"):
         config_lib.config_from_flags(parsed("--resume", f"--run_dir={tmp_path}", "--diffaugment=color", "--g_lr=1e-3"),

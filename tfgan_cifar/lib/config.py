@@ -353,7 +353,8 @@ def config_from_flags(flag_values, variants):
     if "classes" in overrides:
         overrides["classes"] = parse_classes(overrides["classes"])
     if flag_values.resume:  # the saved config already holds the resolved hyper-parameters
-        config = fill_predated(_resumed_config(RunConfig(model=flag_values.model, **overrides), explicit), variants)
+        given = RunConfig(model=flag_values.model, preset=flag_values.preset, **overrides)
+        config = fill_predated(_resumed_config(given, explicit), variants)
         validate(config, variants)
         return config
     return build(variants, flag_values.model, flag_values.preset, overrides)
