@@ -38,53 +38,83 @@ def tiny_config(model="dcgan", **overrides):
     return gans.make_config(model, **dict(settings, **overrides))
 
 
-def run_cli(command, *args, cwd=None):
-    """Run `python -m tfgan_cifar COMMAND args` (what `tfgan-cifar COMMAND` runs, for commands and tools alike)
-    and return the CompletedProcess."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "tfgan_cifar", command, *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=600)
-
-
-CLI_BATCH = """
-import contextlib, io, json, os, runpy, sys, traceback, warnings
-import tensorflow  # noqa: F401 (its flags, like absl's, are not a command's)
-from absl import app, flags, logging  # noqa: F401
-from tfgan_cifar.__main__ import module_of
+# Every command a test runs goes to a process of its own, forked from a server that has imported TensorFlow and
+# Keras (about 3.5 s of a fresh interpreter's start, more than most test commands take) but run no op yet, so no
+# thread pool is forked. The child runs the command as `python -m` would: its module as __main__ (its flags
+# defined afresh), nothing of the project imported before, fds 1 and 2 in files (native lines too), the test's
+# environment and folder, stdin /dev/null, an exit as the interpreter's (threads joined, atexit) less its
+# teardown, SIGALRM at 600 s.
+CLI_SERVER = """
+import atexit, json, os, resource, runpy, signal, sys, threading, traceback
+import keras, tensorflow  # noqa: F401
+from absl import app, flags
 app.define_help_flags()
-# runpy runs a module as __main__ afresh even when an earlier command imported it; it warns, but that is the point
-warnings.filterwarnings("ignore", message=".*found in sys.modules after import of package")
-builtin, results = set(flags.FLAGS), []
-for command, args, folder in json.load(sys.stdin):
-    for flag in set(flags.FLAGS) - builtin:  # each command defines its flags afresh, as in its own process
-        delattr(flags.FLAGS, flag)
+builtin = set(flags.FLAGS)
+for line in sys.stdin:
+    module, argv, folder, env, out, file_size_limit = json.loads(line)
+    pid = os.fork()
+    if pid:
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
+        continue
+    signal.alarm(600)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    for fd, part in ((1, "stdout"), (2, "stderr")):
+        os.dup2(os.open(f"{out}.{part}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    if file_size_limit:  # writes past it fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+    os.environ.clear()
+    os.environ.update(env)
     os.chdir(folder)
-    sys.argv, out, err, code = [f"tfgan-cifar {command}", *args], io.StringIO(), io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            runpy.run_module(module_of(command), run_name="__main__", alter_sys=True)
-        except SystemExit as e:
-            code = 0 if e.code is None else e.code
-        except BaseException:
-            traceback.print_exc()
-            code = 1  # as an uncaught exception ends a process
-    results.append(dict(returncode=code, stdout=out.getvalue(), stderr=err.getvalue(),
-                        flags=sorted(set(flags.FLAGS) - builtin)))
-print(json.dumps(results))
+    sys.argv = argv
+    code = 0
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as e:  # read as the interpreter reads it
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    json.dump(sorted(set(flags.FLAGS) - builtin), open(f"{out}.flags", "w"))
+    # A normal exit without tearing down the interpreter (a second with TensorFlow loaded, in every process)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 """
+_cli_server = None
 
 
-def run_cli_batch(cases):
-    """[(command, args, folder)] run one after another in ONE Python process, each as `tfgan-cifar COMMAND args`
-    would run it (its module as __main__, its flags alone, in `folder`): [{returncode, stdout, stderr, flags (the
-    ones it defined)}]. For several command lines in one test, where a process each would spend most of its time
-    importing TensorFlow; run_cli runs a real process (native log lines, signals, a clean interpreter)."""
+def run_cli(command, *args, cwd=None, file_size_limit=None):
+    """Run `python -m tfgan_cifar COMMAND args` (what `tfgan-cifar COMMAND` runs, for commands and tools alike) in
+    a process of its own, forked from this worker's CLI_SERVER, and return a CompletedProcess with `.flags` (those
+    the command defined). Start-up lines, signals to a running command, or a clean interpreter need a real one."""
     import json
+    import tempfile
+
+    from tfgan_cifar.__main__ import module_of
+    global _cli_server
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    res = subprocess.run([sys.executable, "-c", CLI_BATCH], input=json.dumps(cases), capture_output=True, text=True,
-                         cwd=ROOT, env=env, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(res.stdout.splitlines()[-1])
+    if _cli_server is None or _cli_server.poll() is not None:
+        _cli_server = subprocess.Popen([sys.executable, "-c", CLI_SERVER], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
+    argv = [f"tfgan-cifar {command}", *args]
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "out")
+        request = [module_of(command), argv, str(cwd or ROOT), env, out, file_size_limit]
+        _cli_server.stdin.write(json.dumps(request) + "\n")
+        _cli_server.stdin.flush()
+        code = int(_cli_server.stdout.readline() or "-1")  # -1: the server itself died
+        read = lambda part: open(f"{out}.{part}").read() if os.path.exists(f"{out}.{part}") else ""
+        result = subprocess.CompletedProcess(argv, code, read("stdout"), read("stderr"))
+        result.flags = json.loads(read("flags") or "[]")
+    return result
 
 
 def error_lines(stderr):

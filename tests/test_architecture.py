@@ -116,18 +116,18 @@ def test_the_room_rule_can_fail():
 
 
 def test_every_command_and_tool_runs_as_a_module(tmp_path):
-    """`tfgan-cifar <name> --help` for each (conftest.run_cli_batch): its __main__ block defines its flags and
+    """`tfgan-cifar <name> --help` for each (conftest.run_cli): its __main__ block defines its flags and
     hands them to absl, which prints the module's usage (its docstring) and exits."""
     import importlib
-    from conftest import run_cli_batch
+    from conftest import run_cli
     from tfgan_cifar.__main__ import module_of
     names = COMMANDS + TOOLS
-    for name, ran in zip(names, run_cli_batch([(name, ["--help"], str(tmp_path)) for name in names])):
+    for name, ran in zip(names, [run_cli(name, "--help", cwd=tmp_path) for name in names]):
         doc = importlib.import_module(module_of(name)).__doc__.strip().splitlines()[0]
-        assert ran["returncode"] == 1 and ran["stdout"].startswith(doc) and ran["flags"], (name, ran)
+        assert ran.returncode == 1 and ran.stdout.startswith(doc) and ran.flags, (name, ran)
         assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
         if name == "sample":
-            assert {"model_dir", "n", "images_per_call", "seed"} <= set(ran["flags"])
+            assert {"model_dir", "n", "images_per_call", "seed"} <= set(ran.flags)
 
 
 def runs_as_main(path):

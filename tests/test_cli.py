@@ -1,9 +1,11 @@
 """Bad input at the command line: one line on stderr, exit code 2, no traceback, nothing written."""
 import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import error_lines, run_cli, run_cli_batch
+from conftest import ROOT, error_lines, run_cli
 
 pytestmark = pytest.mark.xdist_group("cli")  # one test worker for all: its module fixture is built once
 
@@ -73,32 +75,30 @@ def snapshot(root):
 def bad_command_lines(tmp_path_factory):
     """Every case run once, each in an empty folder of its own, with the files it left behind."""
     folders = [tmp_path_factory.mktemp("case") for _ in CASES]
-    results = run_cli_batch([(module, args, str(folder)) for (module, args, _), folder in zip(CASES, folders)])
-    return {(module, tuple(args)): dict(result, files=snapshot(folder))
+    results = [run_cli(module, *args, cwd=folder) for (module, args, _), folder in zip(CASES, folders)]
+    return {(module, tuple(args)): (result, snapshot(folder))
             for (module, args, _), folder, result in zip(CASES, folders, results)}
 
 
 @pytest.mark.parametrize("module,args,needle", CASES, ids=[f"{m}:{' '.join(a)}" for m, a, _ in CASES])
 def test_bad_command_lines(bad_command_lines, module, args, needle):
-    res = bad_command_lines[(module, tuple(args))]
-    lines = error_lines(res["stderr"])
-    assert res["returncode"] == 2, res["stderr"][-2000:]
+    res, files = bad_command_lines[(module, tuple(args))]
+    lines = error_lines(res.stderr)
+    assert res.returncode == 2, res.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
-    assert res["files"] == []  # no runs/, models/ or any other file
+    assert files == []  # no runs/, models/ or any other file
 
 
-def test_a_bad_command_line_in_a_process_of_its_own():
-    """The batch above runs the commands in one process; here one real process: exit 2, one line."""
-    res = run_cli("train", "--model=nope")
+def test_a_bad_command_line_in_a_fresh_interpreter():
+    """run_cli forks its commands from an interpreter that has imported TensorFlow; here `python -m tfgan_cifar`
+    starts afresh: exit 2, one line."""
+    res = subprocess.run([sys.executable, "-m", "tfgan_cifar", "train", "--model=nope"], capture_output=True, text=True,
+                         cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
     assert res.returncode == 2 and error_lines(res.stderr) == [
         f"error: unknown model 'nope'; choose one of: {', '.join(sorted(__import__('tfgan_cifar.gans').gans.VARIANTS))}"]
 
 
 def _cli(*args, **env_changes):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(env_changes)
     return subprocess.run([sys.executable, "-m", "tfgan_cifar.export", *args], capture_output=True, text=True,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_lines, run_cli, run_cli_batch, tiny_config
+from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import data, savedmodel, features
 from tfgan_cifar import train
 from tfgan_cifar.lib.errors import UsageError
@@ -153,12 +153,12 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
 
 
 def test_evaluate_bad_input(in_tmp):
-    missing, few = run_cli_batch([
-        ("evaluate", ["--features=inception", "--inception_path=/does/not/exist", "--model_dir=/nope"], str(in_tmp)),
-        ("evaluate", ["--n=5"], str(in_tmp))])
-    lines = error_lines(missing["stderr"])
-    assert missing["returncode"] == 2 and len(lines) == 1 and "no SavedModel" in lines[0]
-    assert few["returncode"] == 2 and "--n must be >= 100" in error_lines(few["stderr"])[0]
+    missing = run_cli("evaluate", "--features=inception", "--inception_path=/does/not/exist", "--model_dir=/nope",
+                      cwd=in_tmp)
+    few = run_cli("evaluate", "--n=5", cwd=in_tmp)
+    lines = error_lines(missing.stderr)
+    assert missing.returncode == 2 and len(lines) == 1 and "no SavedModel" in lines[0]
+    assert few.returncode == 2 and "--n must be >= 100" in error_lines(few.stderr)[0]
 
 
 def test_reference_and_evaluator_parts_split_the_train_split_by_pixels():

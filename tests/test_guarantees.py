@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, error_lines, run_cli, run_cli_batch, tiny_config
+from conftest import ROOT, error_lines, run_cli, tiny_config
 from test_evaluation import CountingExtractor
 from tfgan_cifar.lib import data, savedmodel
 from tfgan_cifar import train
@@ -48,8 +48,7 @@ def copy_of(good_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def refused(good_run, tmp_path_factory):
-    """Command lines that must be refused with one line, run one after another in one process (run_cli_batch:
-    each as its command runs, without a Python start-up and a TensorFlow import each): {case: (result, folder)}."""
+    """Command lines that must be refused with one line: {case: (result, folder)}."""
     folders = {case: tmp_path_factory.mktemp(case) for case in ("checkpoint", "model", "export_dir", "sample")}
     runs = {case: copy_of(good_run, folders[case]) for case in ("checkpoint", "model")}
     (folders["export_dir"] / "models").write_text("not a folder")
@@ -61,7 +60,7 @@ def refused(good_run, tmp_path_factory):
         "export_dir": ("train", ["--dataset=shapes", "--examples=256", "--batch_size=16", "--fid_every=0", "--width=8",
                                  "--export_dir=models"], str(folders["export_dir"])),
         "sample": ("sample", ["--out=grid.png"], str(folders["sample"]))}
-    results = run_cli_batch(list(cases.values()))
+    results = [run_cli(command, *args, cwd=folder) for command, args, folder in cases.values()]
     return {case: (result, runs.get(case, folders[case])) for case, result in zip(cases, results)}
 
 
@@ -247,15 +246,15 @@ def test_a_truncated_config_json_is_one_line_on_export_and_resume(good_run, tmp_
         reason = str(e)
     expected = (f"{config_path} is unreadable (truncated or not JSON: {reason}); the run cannot be resumed or "
                 f"exported from it")
-    for res in run_cli_batch([("export", [f"--run_dir={root}/run", f"--export_dir={tmp_path}/out"], str(tmp_path)),
-                              ("train", ["--resume", f"--run_dir={root}/run"], str(tmp_path))]):
-        assert res["returncode"] == 2 and error_lines(res["stderr"]) == [f"error: {expected}"], res["stderr"][-2000:]
+    for res in (run_cli("export", f"--run_dir={root}/run", f"--export_dir={tmp_path}/out", cwd=tmp_path),
+                run_cli("train", "--resume", f"--run_dir={root}/run", cwd=tmp_path)):
+        assert res.returncode == 2 and error_lines(res.stderr) == [f"error: {expected}"], res.stderr[-2000:]
     assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_checkpoint_is_named_with_the_ones_there_are(refused):
     res, root = refused["checkpoint"]
-    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
+    assert res.returncode == 2 and error_lines(res.stderr) == [
         f"error: --checkpoint '{root}/run/checkpoints/ckpt-99' does not exist (the run has: ckpt-8, ckpt-12, ckpt-16)"]
 
 
@@ -272,13 +271,13 @@ def test_a_garbled_checkpoint_index_falls_back_to_the_checkpoint_files(good_run,
 
 def test_resume_with_another_model_is_refused(refused):
     res, root = refused["model"]
-    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
+    assert res.returncode == 2 and error_lines(res.stderr) == [
         f"error: --resume: {root}/run is a dcgan run, not wgan; drop --model or give the --run_dir of a wgan run"]
 
 
 def test_an_export_dir_that_is_a_file_is_refused_before_training(refused):
     res, folder = refused["export_dir"]
-    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
+    assert res.returncode == 2 and error_lines(res.stderr) == [
         "error: --export_dir: 'models' is a file, not a folder; choose another --export_dir"]
     assert sorted(os.listdir(folder)) == ["models"]  # no runs/
 
@@ -322,23 +321,15 @@ def test_sample_bounds_n_by_memory_and_refuses_a_folder_as_out(monkeypatch, refu
     with pytest.raises(UsageError, match="at most 87381 images of 32px"):
         sample.check_count(87382, 32, "a.npz")
     res, _ = refused["sample"]
-    assert res["returncode"] == 2 and error_lines(res["stderr"]) == [
+    assert res.returncode == 2 and error_lines(res.stderr) == [
         "error: --out 'grid.png' is a folder; give a file name ending in .png or .npz"]
 
 
 def test_a_full_output_location_for_sample_and_export_is_one_line(good_run, tmp_path):
-    import resource
     root = copy_of(good_run, tmp_path)
-
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG, as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for module, args in (("sample", [f"--model_dir={root}/models/dcgan", "--n=2000", f"--out={tmp_path}/s.npz"]),
                          ("export", [f"--run_dir={root}/run", f"--export_dir={tmp_path}/full"])):
-        res = subprocess.run([sys.executable, "-m", f"tfgan_cifar.{module}", *args], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300, preexec_fn=limit)
+        res = run_cli(module, *args, file_size_limit=20_000)
         lines = error_lines(res.stderr)
         assert res.returncode == 1 and len(lines) == 1 and "File too large" in lines[0], res.stderr[-2000:]
         assert "Traceback" not in res.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import error_lines, run_cli, run_cli_batch, tiny_config
+from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import data, savedmodel, networks, sketch
 from tfgan_cifar.lib.layers import LatentPlanes
 from tfgan_cifar import gans
@@ -132,8 +132,9 @@ def test_sample_cli_draws_several_images_per_sketch_in_one_row_each(tmp_path):
         Image.fromarray(drawn[i]).save(tmp_path / "sketches" / f"s{i}.png")
     common = (f"--model_dir={tmp_path}/m", f"--sketch={tmp_path}/sketches", "--labels=1,4", "--per_sketch=3")
     # each command a fresh load, so both draw the same vectors
-    for res in run_cli_batch([("sample", [*common, f"--out={tmp_path}/{out}"], str(tmp_path)) for out in ("s.npz", "s.png")]):
-        assert res["returncode"] == 0, res["stderr"][-2000:]
+    for out in ("s.npz", "s.png"):
+        res = run_cli("sample", *common, f"--out={tmp_path}/{out}", cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
     got = np.load(tmp_path / "s.npz")
     assert got["label"].tolist() == [1, 1, 1, 4, 4, 4]
     np.testing.assert_array_equal(got["sketch"][:, :, :, 0], np.repeat(drawn == 0, 3, axis=0).astype(np.float32))
@@ -178,12 +179,12 @@ def test_sample_cli_from_a_sketch_file_and_a_folder(trained, tmp_path):
     for i in range(3):
         Image.fromarray(drawn).save(tmp_path / "sketches" / f"s{i}.png")
     model_dir = str(trained / "models" / "sketch2img")
-    for res in run_cli_batch([  # a file, then a folder of sketches
-            ("sample", [f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches/s0.png", "--labels=1",
-                        f"--out={tmp_path}/one.npz"], str(tmp_path)),
-            ("sample", [f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches", "--labels=2",
-                        f"--out={tmp_path}/folder.png"], str(tmp_path))]):
-        assert res["returncode"] == 0, res["stderr"][-2000:]
+    for res in (  # a file, then a folder of sketches
+            run_cli("sample", f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches/s0.png", "--labels=1",
+                    f"--out={tmp_path}/one.npz", cwd=tmp_path),
+            run_cli("sample", f"--model_dir={model_dir}", f"--sketch={tmp_path}/sketches", "--labels=2",
+                    f"--out={tmp_path}/folder.png", cwd=tmp_path)):
+        assert res.returncode == 0, res.stderr[-2000:]
     one = np.load(tmp_path / "one.npz")
     assert one["images"].shape == (1, 32, 32, 3) and one["label"].tolist() == [1]
     assert one["sketch"][0, 8, 16, 0] == 1.0 and one["sketch"][0, 16, 16, 0] == 0.0  # inverted to ink
@@ -202,11 +203,11 @@ def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
              ([], "give --sketch"),
              ([f"--sketch={tmp_path}/ok.png", "--per_sketch=2"], "draws one image per sketch"),
              ([f"--sketch={tmp_path}/ok.png", "--per_sketch=0"], "--per_sketch must be >= 1"))
-    results = run_cli_batch([("sample", [f"--model_dir={model_dir}", f"--out={tmp_path}/x.png", *args], str(tmp_path))
-                             for args, _ in cases])
+    results = [run_cli("sample", f"--model_dir={model_dir}", f"--out={tmp_path}/x.png", *args, cwd=tmp_path)
+               for args, _ in cases]
     for (_, needle), res in zip(cases, results):
-        lines = error_lines(res["stderr"])
-        assert res["returncode"] == 2 and len(lines) == 1 and needle in lines[0], lines
+        lines = error_lines(res.stderr)
+        assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], lines
     assert not os.path.exists(tmp_path / "x.png")
 
 

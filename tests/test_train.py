@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_lines, run_cli, run_cli_batch, tiny_config
+from conftest import error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import savedmodel, images
 from tfgan_cifar import gans, train
 
@@ -78,11 +78,10 @@ def test_saved_model_needs_only_tensorflow(one_epoch):
 
 def test_sample_cli_writes_png_and_npz(one_epoch, tmp_path):
     path = one_epoch[3]
-    npz_run, png_run, bad = run_cli_batch([  # three command lines, one process
-        ("sample", [f"--model_dir={path}", "--n=6", f"--out={tmp_path}/s.npz", "--seed=3"], str(tmp_path)),
-        ("sample", [f"--model_dir={path}", "--n=6", f"--out={tmp_path}/s.png"], str(tmp_path)),
-        ("sample", [f"--model_dir={path}", "--per_sketch=2", f"--out={tmp_path}/x.png"], str(tmp_path))])
-    assert npz_run["returncode"] == png_run["returncode"] == 0, (npz_run["stderr"], png_run["stderr"])
+    npz_run, png_run, bad = (run_cli("sample", f"--model_dir={path}", *args, cwd=tmp_path) for args in (
+        ["--n=6", f"--out={tmp_path}/s.npz", "--seed=3"], ["--n=6", f"--out={tmp_path}/s.png"],
+        ["--per_sketch=2", f"--out={tmp_path}/x.png"]))
+    assert npz_run.returncode == png_run.returncode == 0, (npz_run.stderr, png_run.stderr)
     npz = np.load(tmp_path / "s.npz")
     assert npz["images"].shape == (6, 32, 32, 3)
     loaded, _ = savedmodel.load(path)
@@ -91,8 +90,8 @@ def test_sample_cli_writes_png_and_npz(one_epoch, tmp_path):
     z = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)  # --seed=0, as sample draws them
     expected = images.grid(savedmodel.generate(loaded, z))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")), expected.repeat(2, 0).repeat(2, 1))
-    lines = error_lines(bad["stderr"])
-    assert bad["returncode"] == 2 and len(lines) == 1 and "dcgan samples from latent vectors" in lines[0], lines
+    lines = error_lines(bad.stderr)
+    assert bad.returncode == 2 and len(lines) == 1 and "dcgan samples from latent vectors" in lines[0], lines
 
 
 def test_resume_continues_with_optimizer_state(one_epoch, tmp_path):
