@@ -40,7 +40,8 @@ def tiny_config(model="dcgan", **overrides):
 
 # Every command a test runs goes to a process of its own, forked from a server that has imported TensorFlow and
 # Keras (about 3.5 s of a fresh interpreter's start, more than most test commands take) but run no op yet, so no
-# thread pool is forked. The child runs the command as `python -m` would: its module as __main__ (its flags
+# thread pool is forked (and devices can still be configured). The child runs the command as `python -m` or
+# `python script.py` would: its module or script as __main__ (its flags
 # defined afresh), nothing of the project imported before, fds 1 and 2 in files (native lines too), the test's
 # environment and folder, stdin /dev/null, an exit as the interpreter's (threads joined, atexit) less its
 # teardown, SIGALRM at 600 s.
@@ -51,7 +52,7 @@ from absl import app, flags
 app.define_help_flags()
 builtin = set(flags.FLAGS)
 for line in sys.stdin:
-    module, argv, folder, env, out, file_size_limit = json.loads(line)
+    target, argv, folder, env, out, file_size_limit = json.loads(line)
     pid = os.fork()
     if pid:
         _, status = os.waitpid(pid, 0)
@@ -70,7 +71,10 @@ for line in sys.stdin:
     sys.argv = argv
     code = 0
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if target.endswith(".py"):
+            runpy.run_path(target, run_name="__main__")
+        else:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
     except SystemExit as e:  # read as the interpreter reads it
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
         if not isinstance(e.code, (int, type(None))):
@@ -93,21 +97,25 @@ _cli_server = None
 
 def run_cli(command, *args, cwd=None, file_size_limit=None):
     """Run `python -m tfgan_cifar COMMAND args` (what `tfgan-cifar COMMAND` runs, for commands and tools alike) in
-    a process of its own, forked from this worker's CLI_SERVER, and return a CompletedProcess with `.flags` (those
-    the command defined). Start-up lines, signals to a running command, or a clean interpreter need a real one."""
+    a process of its own (run_forked)."""
+    from tfgan_cifar.__main__ import module_of
+    return run_forked(module_of(command), [f"tfgan-cifar {command}", *args], cwd, file_size_limit)
+
+
+def run_forked(target, argv, cwd=None, file_size_limit=None):
+    """Run module or script `target` as __main__ with `argv` in a process of its own, forked from this worker's
+    CLI_SERVER, and return a CompletedProcess with `.flags` (the absl flags it defined). Start-up lines, signals
+    to a running command, or a clean interpreter need a real one."""
     import json
     import tempfile
-
-    from tfgan_cifar.__main__ import module_of
     global _cli_server
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if _cli_server is None or _cli_server.poll() is not None:
         _cli_server = subprocess.Popen([sys.executable, "-c", CLI_SERVER], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-    argv = [f"tfgan-cifar {command}", *args]
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "out")
-        request = [module_of(command), argv, str(cwd or ROOT), env, out, file_size_limit]
+        request = [target, argv, str(cwd or ROOT), env, out, file_size_limit]
         _cli_server.stdin.write(json.dumps(request) + "\n")
         _cli_server.stdin.flush()
         code = int(_cli_server.stdout.readline() or "-1")  # -1: the server itself died

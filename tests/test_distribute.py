@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT, run_forked, tiny_config
 from tfgan_cifar.lib import augment, data
 from tfgan_cifar import gans
 
 WORKER = os.path.join(ROOT, "tests", "dist_worker.py")
 
 
-def run_worker(*args, env=None):
-    return subprocess.run([sys.executable, WORKER, *args], capture_output=True, text=True, timeout=600, cwd=ROOT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})))
-
-
 @pytest.mark.parametrize("model", ["dcgan", "wgan_gp"])
 def test_mirrored_step_equals_single_device_step(model, tmp_path):
-    res = run_worker("mirrored", model, str(tmp_path / "out.npz"))
+    res = run_forked(WORKER, [WORKER, "mirrored", model, str(tmp_path / "out.npz")])
     assert res.returncode == 0, res.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     assert int(out["replicas"]) == 2
