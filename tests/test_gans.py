@@ -198,8 +198,12 @@ def test_export_load_sample_round_trip(model, tmp_path):
     assert meta["conditional"] == gan.conditional
     assert meta["inputs"] == list(gan.INPUTS)
     inputs = dict(zip(gan.INPUTS, (z, labels)))
-    np.testing.assert_array_equal(savedmodel.generate(loaded, inputs),
-                                  images.to_uint8(gan.generate(z, labels).numpy()))
+    exported = savedmodel.generate(loaded, inputs).astype(int)
+    live = images.to_uint8(gan.generate(z, labels).numpy()).astype(int)
+    # The exported graph and the live model sum in different orders (Grappler, oneDNN fusions): a value within
+    # float rounding of a half level may round the other way (seen: 1 of 18,432 values, once in many runs).
+    # A wrong label or z moves more: 0.8 % (cgan) to 94 % (mlp) of the values of these barely trained networks.
+    assert np.abs(exported - live).max() <= 1 and np.mean(exported != live) < 1e-3
 
 
 def test_every_variant_is_registered_and_in_the_variant_table():
