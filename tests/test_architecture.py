@@ -121,8 +121,8 @@ def test_every_command_and_tool_runs_as_a_module(tmp_path):
     import importlib
     from conftest import run_cli
     from tfgan_cifar.__main__ import module_of
-    names = COMMANDS + TOOLS
-    for name, ran in zip(names, [run_cli(name, "--help", cwd=tmp_path) for name in names]):
+    for name in COMMANDS + TOOLS:
+        ran = run_cli(name, "--help", cwd=tmp_path)
         doc = importlib.import_module(module_of(name)).__doc__.strip().splitlines()[0]
         assert ran.returncode == 1 and ran.stdout.startswith(doc) and ran.flags, (name, ran)
         assert room(module_of(name)) == ("commands" if name in COMMANDS else "tools")
