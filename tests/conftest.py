@@ -81,7 +81,8 @@ for line in sys.stdin:
     except BaseException:
         traceback.print_exc()
         code = 1
-    json.dump(sorted(set(flags.FLAGS) - builtin), open(f"{out}.flags", "w"))
+    with open(f"{out}.flags", "w") as f:  # closed here: os._exit below flushes nothing
+        json.dump(sorted(set(flags.FLAGS) - builtin), f)
     # A normal exit without tearing down the interpreter (a second with TensorFlow loaded, in every process)
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
