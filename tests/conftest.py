@@ -9,10 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _float32_for_auto_precision():
+def pytest_configure(config):
     """Where this CPU leaves --precision=auto to timed steps (AVX512-BF16 without AMX), tests and the commands
     they start resolve it to float32 without timing: a private cache holds the verdict 'bfloat16 is no faster',
-    and the user's cache is not touched. (The choice itself is tested with faked probes in test_precision.py.)"""
+    and the user's cache is not touched. (The choice itself is tested with faked probes in test_precision.py.)
+    Not in pytest-xdist's controller, which runs no test: the cache key imports TensorFlow, seconds before any
+    worker could start."""
+    if getattr(config, "workerinput", None) is None and getattr(config.option, "numprocesses", None):
+        return
     import json
     import tempfile
 
@@ -24,7 +28,6 @@ def _float32_for_auto_precision():
         json.dump({precision.cache_key(*precision.cpu_features()): 1.0}, f)
 
 
-_float32_for_auto_precision()
 SHARED_CIFAR = os.path.join(ROOT, "..", "shared", "cifar10")
 
 
