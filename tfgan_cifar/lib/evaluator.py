@@ -20,15 +20,18 @@ def evaluator_dir(dataset, image_size, root="models/evaluator"):
     return os.path.join(root, f"{name}_{image_size}")
 
 
-def build_classifier(image_size, num_classes, width=32):
-    """Three conv stages (Conv-BN-ReLU x2, then pool), global pooling, a 128-d feature layer, logits.
-    Random translations and horizontal flips are active only in training."""
+SMALL_WIDTHS = (32, 64, 128)
+
+
+def build_classifier(image_size, num_classes, widths=SMALL_WIDTHS):
+    """Three conv stages of `widths` channels (Conv-BN-ReLU x2, then pool), global pooling, a 128-d feature
+    layer, logits. Random translations and horizontal flips are active only in training."""
     import keras
     from keras import layers
     image = keras.Input((image_size, image_size, 3), name="image")  # float in [-1, 1]
     h = layers.RandomTranslation(0.1, 0.1, fill_mode="reflect")(image)
     h = layers.RandomFlip("horizontal")(h)
-    for stage, channels in enumerate((width, width * 2, width * 4)):
+    for stage, channels in enumerate(widths):
         for _ in range(2):
             h = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.Conv2D(channels, 3, padding="same",
                                                                         use_bias=False)(h)))
@@ -70,8 +73,8 @@ class Evaluator:
 def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_size=None, examples=20000, seed=0,
           out_dir=None, verbose=2, architecture=None, widths=None):
     """Train on the train split without its reference part, measure the test split, save model.keras +
-    evaluator.json (accuracy, training seconds, CPU); return an Evaluator. `epochs`, `batch_size` and the conv
-    groups' `widths` (airbench) default to the architecture's."""
+    evaluator.json (accuracy, training seconds, CPU); return an Evaluator. `epochs`, `batch_size` and the three
+    conv groups' `widths` default to the architecture's."""
     import keras
     import numpy as np
 
@@ -94,7 +97,7 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
                          f"--evaluator_batch_size or more images")
     if architecture == "small":
         start = time.perf_counter()
-        model = _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose)
+        model = _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose, widths or SMALL_WIDTHS)
         meta.update(train_seconds=time.perf_counter() - start, precision="float32")
     else:
         from tfgan_cifar.lib import airbench
@@ -119,11 +122,11 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
     return evaluator
 
 
-def _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose):
+def _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose, widths):
     import keras
 
     from tfgan_cifar.lib import data
-    model = build_classifier(image_size, classes)
+    model = build_classifier(image_size, classes, widths)
     steps = epochs * (len(train_set) // batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(steps, 1))
     model.compile(keras.optimizers.Adam(schedule), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
