@@ -281,7 +281,7 @@ def _extractor(config):
 def _quality_monitor(config, extractor, gan, train_set, run_dir, step, unjudged):
     from tfgan_cifar.lib import data, features, judges, monitor, savedmodel
     real = judges.Reference(data.resize_uint8(data.reference_part(train_set).images, config.image_size),
-                            limit=monitor.MONITOR_SWD_IMAGES, seed=config.seed, keep_sorted=True)
+                            limit=monitor.MONITOR_SWD_IMAGES, seed=config.seed)
     reference = features.real_reference(extractor, config.dataset, train_set, config.image_size, config.classes,
                                         os.path.join(config.data_dir, "reference_stats"), limit=10000)[0] \
         if extractor else None

@@ -11,6 +11,7 @@ from tfgan_cifar.lib import swd, two_sample
 
 NAMES = ("swd", "c2st")  # the headline figure of each judge, lower (SWD) or closer to 0.5 (C2ST) is better
 CHANCE = 0.5  # the two-sample test's accuracy when it cannot tell the sets apart
+KEEP_SORTED_BYTES = 2 ** 30
 
 
 def ratio(name, value, reference):
@@ -20,15 +21,16 @@ def ratio(name, value, reference):
 
 
 class Reference:
-    """The real side of both judges: up to `limit` real uint8 images, drawn at random with `seed`. With
-    `keep_sorted` the real side's sorted SWD projections are kept too, half of SWD's sorting for every later
-    set of that size (the quality monitor's, every epoch: 4 x 128 x 128 floats per image and pyramid level,
-    0.5 GB at 1,024 CIFAR-size images)."""
+    """The real side of both judges: up to `limit` real uint8 images, drawn at random with `seed`. The real
+    side's sorted SWD projections are kept too while they fit in `keep_sorted_bytes` (4 x 128 x 128 floats per
+    image and pyramid level: 0.5 GB at 1,024 CIFAR-size images, the quality monitor's every epoch; 5 GB at
+    10,000): half of SWD's sorting for every later set of that size (make eval's real floor, the damaged
+    copies of the floors)."""
 
-    def __init__(self, images_uint8, limit=None, seed=0, keep_sorted=False):
+    def __init__(self, images_uint8, limit=None, seed=0, keep_sorted_bytes=KEEP_SORTED_BYTES):
         images = np.asarray(images_uint8)
         order = np.random.default_rng(seed).permutation(len(images))[:limit or len(images)]
-        self.images, self.seed, self.keep_sorted = images[order], seed, keep_sorted
+        self.images, self.seed, self.keep_sorted_bytes = images[order], seed, keep_sorted_bytes
         self._descriptors, self._sorted = {}, {}
 
     def descriptors(self, n):
@@ -40,7 +42,8 @@ class Reference:
         """{'swd', 'swd_<size>' per level, 'swd_images', and with the two-sample test 'c2st', 'c2st_p',
         'c2st_held_out'} of a set of images (the first min(len, reference) of them)."""
         n = min(len(images_uint8), len(self.images))
-        if self.keep_sorted and n not in self._sorted:
+        kept = sum(p.nbytes for levels in self._sorted.values() for level in levels for p in level)
+        if n not in self._sorted and kept + swd.sorted_bytes(n, self.images.shape[1]) <= self.keep_sorted_bytes:
             self._sorted[n] = [list(swd.sorted_projections(d, self.seed)) for d in self.descriptors(n)]
         result = dict(swd.swd(self.descriptors(n), np.asarray(images_uint8)[:n], self.seed, self._sorted.get(n)),
                       swd_images=n)

@@ -108,6 +108,11 @@ def sorted_projections(d, seed=0, directions=DIRECTIONS, repeats=REPEATS):
         yield projected
 
 
+def sorted_bytes(n_images, image_size):
+    """The memory of one image set's sorted projections (`sorted_projections`, every pyramid level)."""
+    return REPEATS * DIRECTIONS * n_images * PATCHES_PER_IMAGE * 4 * len(levels_for(image_size))
+
+
 def sliced_wasserstein(a, b, seed=0, directions=DIRECTIONS, repeats=REPEATS, a_sorted=None):
     """Mean over random unit directions of the 1-d Wasserstein-1 distance between the projections of two
     equally sized descriptor sets [M, D]. `a_sorted`: a's sorted projections (`sorted_projections` with the same
