@@ -52,6 +52,21 @@ def test_acgan_class_losses():
                                rtol=1e-5)
 
 
+def test_mode_seeking_loss_is_msgan_written_out():
+    """1 / (mean |a - b| / mean |z_a - z_b| + 1e-5); one image for two latent vectors: 1e5, the largest."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 4, 4, 3)).astype(np.float32), rng.normal(size=(2, 4, 4, 3)).astype(np.float32)
+    z_a, z_b = rng.normal(size=(2, 8)).astype(np.float32), rng.normal(size=(2, 8)).astype(np.float32)
+    expected = 1 / (np.abs(a - b).mean() / np.abs(z_a - z_b).mean() + 1e-5)
+    np.testing.assert_allclose(losses.mode_seeking_loss(a, b, z_a, z_b).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.mode_seeking_loss(a, a, z_a, z_b).numpy(), 1e5, rtol=1e-5)
+    image = tf.Variable(b)
+    with tf.GradientTape() as tape:  # G lowers it by moving the images apart
+        loss = losses.mode_seeking_loss(a, image, z_a, z_b)
+    image.assign_sub(0.1 * tf.sign(tape.gradient(loss, image)))
+    assert losses.mode_seeking_loss(a, image, z_a, z_b).numpy() < loss.numpy()
+
+
 def test_gradient_penalty_of_linear_critic_is_analytic():
     # D(x) = <w, x>: its input gradient is w everywhere, so the penalty is (||w|| - 1)^2 exactly.
     w = tf.constant(np.random.default_rng(0).normal(size=(1, 4, 4, 3)).astype(np.float32) * 0.3)

@@ -131,16 +131,17 @@ def test_the_default_acgan_discriminator_sees_augmented_images_and_without_diffa
 
 @pytest.mark.parametrize("levers", [dict(loss="bce", class_fake_weight=1.0, conditioning="multiply"), {},
                                     dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
-                                    dict(class_loss="tac")])
+                                    dict(class_loss="tac"), dict(mode_seeking_weight=2.0)])
 def test_acgan_step_is_odena_et_al(levers):
     """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
     generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
     BCE + CE(class | fake). Adam(2e-4, 0.5) for both. The default takes the hinge instead of BCE and drops
     CE(class | fake) from D's loss (class_fake_weight 0). With the levers: D's class term weighted
     d_class_weight * (CE(real) + class_fake_weight * CE(fake)), G's weighted g_class_weight; TAC-GAN: D's
-    class term adds the twin classifier's CE on generated images, G's subtracts it."""
+    class term adds the twin classifier's CE on generated images, G's subtracts it; MSGAN: G's loss adds
+    mode_seeking_weight / (mean |G(z1, y) - G(z2, y)| / mean |z1 - z2| + 1e-5), z2 a third draw."""
     gan, ref = twins("acgan", diffaugment="", **levers)  # the algorithm box; the default's DiffAugment: test_gans
-    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(2)
+    initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(3)
     replay(gan, zs)
     gan.train_step((real, labels))
 
@@ -166,9 +167,14 @@ def test_acgan_step_is_odena_et_al(levers):
                                                                   + (ce(labels, fake_twin[0]) if tac else 0.0))
     apply(d_opt, tape, d_loss, D)
     with tf.GradientTape() as tape:
-        fake_source, fake_class, *fake_twin = D(G([zs[1], labels], training=True), training=True)
+        fake = G([zs[1], labels], training=True)
+        fake_source, fake_class, *fake_twin = D(fake, training=True)
         twin = ce(labels, fake_twin[0]) if tac else 0.0
         g_loss = g_source(fake_source) + g_weight * (ce(labels, fake_class) - twin)
+        if "mode_seeking_weight" in levers:
+            ratio = tf.reduce_mean(tf.abs(fake - G([zs[2], labels], training=True))) / tf.reduce_mean(
+                tf.abs(zs[1] - zs[2]))
+            g_loss += levers["mode_seeking_weight"] / (ratio + 1e-5)
     apply(g_opt, tape, g_loss, G)
     assert_same_weights(gan, ref, initial)
 

@@ -8,7 +8,8 @@ generators do), multiplied into z as a learned embedding (the paper's and the se
 to it; --class_fake_weight scales D's class loss on generated images (1: the original; 0, the default: D's
 classifier learns from real images only); --g_class_weight / --d_class_weight the class loss in G's and D's
 objective; --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to-data cross-entropy (Kang et
-al., 2021) and --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019); --norm=spectral and
+al., 2021) and --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019); --mode_seeking_weight adds
+MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --norm=spectral and
 --loss=hinge|bce (hinge, the default) change D and the adversarial loss as in SN-GAN; --g_lr/--d_lr set TTUR.
 --preset=seed is the seed reports' recipe (BCE, multiplied embedding, class loss on fakes), which collapses
 within classes."""
@@ -35,7 +36,7 @@ class ACGAN(GAN):
     # constant rate under FID and SWD and tied under the two-sample test (50.9 / 55.0, 8.3 / 15.4, 0.998 / 0.999).
     PRESET = dict(GAN.PRESET, loss="hinge", norm="batch", class_loss="ce", class_fake_weight=0.0, g_class_weight=1.0,
                   d_class_weight=1.0, conditioning="cbn", diffaugment="translation,cutout", lr_decay="linear",
-                  lr_decay_start=0.5)
+                  lr_decay_start=0.5, mode_seeking_weight=0.0)
     # What runs saved before these flags existed did.
     PREDATED = dict(loss="bce", conditioning="multiply", class_fake_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
@@ -59,11 +60,12 @@ class ACGAN(GAN):
                      # The recipe of the seed reports (Odena et al.'s losses on the DCGAN networks).
                      "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
                                   class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0,
-                                  conditioning="multiply", diffaugment="", lr_decay="none")}
+                                  conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = ("hinge (or BCE) + auxiliary class cross-entropy, D's on real images (and fakes: --class_fake_weight; "
-               "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier); G: class-conditional BN (or z x label "
-               "embedding, or z ++ embedding); D: DCGAN (BN or spectral norm) + class head")
+               "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier; G's optional MSGAN mode-seeking term); G: "
+               "class-conditional BN (or z x label embedding, or z ++ embedding); D: DCGAN (BN or spectral norm) + "
+               "class head")
 
     @classmethod
     def validate_config(cls, config):
@@ -118,8 +120,14 @@ class ACGAN(GAN):
         self.step(self.d_optimizer, tape, d_loss, self.discriminator)
 
         with tf.GradientTape() as tape:
-            fake_score, *fake_head_g = self.discriminate(self.generate(self.sample_z(batch), labels, training=True))
+            z = self.sample_z(batch)
+            fake = self.generate(z, labels, training=True)
+            fake_score, *fake_head_g = self.discriminate(fake)
             g_loss = g_adversarial(fake_score) + c.g_class_weight * self.generator_class_loss(fake_head_g, labels)
+            if c.mode_seeking_weight:  # a second draw of the same labels, seen by the mode-seeking term only
+                z_twin = self.sample_z(batch)
+                twin = self.generate(z_twin, labels, training=True)
+                g_loss += c.mode_seeking_weight * losses.mode_seeking_loss(fake, twin, z, z_twin)
         self.step(self.g_optimizer, tape, g_loss, self.generator)
         accuracy = lambda head: tf.reduce_mean(tf.cast(tf.equal(tf.argmax(head[0], -1, output_type=tf.int32),
                                                                 tf.cast(labels, tf.int32)), tf.float32))

@@ -156,6 +156,9 @@ class RunConfig:
     class_loss: Optional[str] = hyper(help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
         "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
         "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises).")
+    mode_seeking_weight: Optional[float] = hyper(help="acgan: weight of MSGAN's mode-seeking term in G's loss "
+        "(Mao et al., 2019): 1 / (d_image / d_z + 1e-5), d the mean absolute difference of two draws z1, z2 of one "
+        "label and of their images, so that G cannot map different z to one image of a class; 0 turns it off.")
     sketch_dir: Optional[str] = setting("", kind=HYPER,
         help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
@@ -253,7 +256,7 @@ def validate(config, variants):
     for name in ("g_lr", "d_lr", "gp_weight", "clip_value"):
         value = getattr(config, name)
         checks.append((value is None or 0 < value < float("inf"), f"--{name} must be a finite number > 0, got {value}"))
-    for name in ("class_fake_weight", "g_class_weight", "d_class_weight", "r1_weight"):
+    for name in ("class_fake_weight", "g_class_weight", "d_class_weight", "r1_weight", "mode_seeking_weight"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < float("inf"), f"--{name} must be a finite number >= 0, got {value}"))
     for name in ("beta1", "beta2", "label_smoothing"):

@@ -57,6 +57,15 @@ def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
     return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
 
 
+def mode_seeking_loss(images_a, images_b, z_a, z_b, eps=1e-5):
+    """MSGAN's mode-seeking term (Mao et al., 2019, eq. 3, as their code minimises it): 1 / (d_I / d_z + eps),
+    d_I = mean |images_a - images_b|, d_z = mean |z_a - z_b|, the images drawn from z_a and z_b under the same
+    conditions. Small when distant latent vectors give distant images, large when they give one image."""
+    ratio = tf.reduce_mean(tf.abs(tf.cast(images_a, tf.float32) - tf.cast(images_b, tf.float32))) / \
+        tf.reduce_mean(tf.abs(z_a - z_b))
+    return 1.0 / (ratio + eps)
+
+
 def data_to_data_cross_entropy(embeddings, proxy_cosines, labels, temperature=0.5, positive_margin=0.98,
                                negative_margin=0.02):
     """ReACGAN's D2D-CE (Kang et al., 2021, eq. 7), the mean over the batch of
