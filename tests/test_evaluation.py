@@ -105,8 +105,9 @@ def test_without_an_evaluator_the_sliced_wasserstein_distance_watches_and_picks_
 
 def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(evaluator_root, monkeypatch):
     monkeypatch.chdir(evaluator_root)
-    train.train(tiny_config("acgan", epochs=1, fid_samples=200, run_dir="runs/diversity", export_dir="models_d"),
-                verbose=0)
+    # 512 images, so that the reference part (one in five) holds the 2 x 4 a class needs (k = 3); 16 steps as usual
+    train.train(tiny_config("acgan", epochs=1, examples=512, steps_per_epoch=16, fid_samples=200,
+                            run_dir="runs/diversity", export_dir="models_d"), verbose=0)
     [record] = [json.loads(line) for line in open("runs/diversity/metrics.jsonl")]
     # Recomputed from the export (epoch 1): the monitor's 200 samples (z from seed 0, classes in turn), their
     # evaluator features, and the class-recall ratio against the reference part of the train split.
@@ -115,7 +116,7 @@ def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(evaluator_r
     labels = np.arange(200) % 10
     fake = savedmodel.generate(loaded, dict(z=latent.latent_vectors(200, meta["nz"], 0), label=labels))
     extractor = features.make("evaluator", "shapes", 32)
-    reference, _ = features.real_reference(extractor, "shapes", data.load("shapes", "train", examples=256), 32,
+    reference, _ = features.real_reference(extractor, "shapes", data.load("shapes", "train", examples=512), 32,
                                            cache_dir=str(evaluator_root / "stats"))
     mean, worst, _ = metrics.intra_class_diversity(reference["features"], reference["labels"], extractor(fake)[0],
                                                    labels)
