@@ -41,16 +41,15 @@ def tiny_config(model="dcgan", **overrides):
     return gans.make_config(model, **dict(settings, **overrides))
 
 
-# Every command a test runs goes to a process of its own, forked from a server that has imported TensorFlow,
-# Keras and TensorFlow Probability (TF-GAN's eval imports it for every command that scores) -- about 4.5 s of a
-# fresh interpreter's start, more than most test commands take -- but run no op yet, so no
+# Every command a test runs goes to a process of its own, forked from a server that has imported TensorFlow and
+# Keras (about 3.5 s of a fresh interpreter's start, more than most test commands take) but run no op yet, so no
 # thread pool is forked (and devices can still be configured). The child runs the command as `python -m` or
 # `python script.py` would: its module or script as __main__ (its flags defined afresh), nothing of the project
 # imported before, fds 1 and 2 in files (native lines too), the test's environment and folder, stdin /dev/null,
 # an exit as the interpreter's (threads joined, atexit) less its teardown, SIGALRM at 600 s.
 CLI_SERVER = """
 import atexit, json, os, resource, runpy, signal, sys, threading, traceback
-import keras, tensorflow, tensorflow_probability  # noqa: F401
+import keras, tensorflow  # noqa: F401
 from absl import app, flags
 app.define_help_flags()
 builtin = set(flags.FLAGS)
