@@ -124,7 +124,9 @@ class ACGAN(GAN):
             fake = self.generate(z, labels, training=True)
             fake_score, *fake_head_g = self.discriminate(fake)
             g_loss = g_adversarial(fake_score) + c.g_class_weight * self.generator_class_loss(fake_head_g, labels)
-            if c.mode_seeking_weight:  # a second draw of the same labels, seen by the mode-seeking term only
+            # A second draw of the same labels, seen by the mode-seeking term only (MSGAN's DCGAN code also shows
+            # it to D: here that D pass is saved, and D sees one batch of fakes per step whatever the flag).
+            if c.mode_seeking_weight:
                 z_twin = self.sample_z(batch)
                 twin = self.generate(z_twin, labels, training=True)
                 g_loss += c.mode_seeking_weight * losses.mode_seeking_loss(fake, twin, z, z_twin)
