@@ -187,3 +187,30 @@ def evaluator_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     shutil.copytree(trained / "model", evaluator.evaluator_dir("shapes", 32, str(root / "models" / "evaluator")))
     return root
+
+
+EXPORTS = "exports"  # the xdist_group of the tests that take the `exports` fixture: one worker builds it, once
+
+
+@pytest.fixture(scope="session")
+def exports(evaluator_root, tmp_path_factory):
+    """A project folder trained once for the tests of xdist_group EXPORTS, which read it (and copy what they
+    change): runs/<model>/1 and models/<model> of a tiny dcgan (3 epochs, FID per epoch, the best exported),
+    acgan (one epoch of 16 steps on 512 images, so that the reference part holds the 2 x 4 images per class
+    the intra-class diversity needs; FID per epoch) and mlp (no quality monitor), and `make eval` of the acgan
+    export, n = 300, run as a command: (root, its CompletedProcess)."""
+    import shutil
+    root = tmp_path_factory.mktemp("exports")
+    shutil.copytree(evaluator_root / "models", root / "models")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        with few_two_sample_steps():
+            for model, settings in (("dcgan", dict(epochs=3)), ("acgan", dict(examples=512, steps_per_epoch=16)),
+                                    ("mlp", dict(fid_every=0))):
+                from tfgan_cifar import train
+                train.train(tiny_config(model, run_dir=f"runs/{model}/1", export_dir="models", **settings), verbose=0)
+    finally:
+        os.chdir(cwd)
+    evaluation = run_cli("evaluate", "--model_dir=models/acgan", "--n=300", "--data_dir=data", cwd=root)
+    return root, evaluation

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_lines, run_cli, tiny_config
+from conftest import EXPORTS, error_lines, run_cli, tiny_config
 from tfgan_cifar.lib import data, savedmodel, features
 from tfgan_cifar import train
 from tfgan_cifar.lib.errors import UsageError
@@ -61,14 +61,13 @@ def test_inception_path_takes_a_local_savedmodel(tmp_path):
     np.testing.assert_allclose(feats[:, :3], expected, atol=1e-4)
 
 
-def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
-    monkeypatch.chdir(evaluator_root)
-    config = tiny_config("dcgan", epochs=3, fid_samples=200, run_dir="runs/fid", export_dir="models")
-    train.train(config, verbose=0)
-    records = [json.loads(line) for line in open("runs/fid/metrics.jsonl")]
+@pytest.mark.xdist_group(EXPORTS)
+def test_train_logs_fid_and_exports_the_best_epoch(exports, monkeypatch):
+    monkeypatch.chdir(exports[0])  # its dcgan: 3 epochs, FID on 200 samples each
+    records = [json.loads(line) for line in open("runs/dcgan/1/metrics.jsonl")]
     fids = [r["fid"] for r in records]
     assert len(fids) == 3 and all(np.isfinite(fids))
-    assert os.path.exists("runs/fid/fid_curve.png")
+    assert os.path.exists("runs/dcgan/1/fid_curve.png")
     _, best = savedmodel.load("models/dcgan/best")
     _, last = savedmodel.load("models/dcgan")
     swds = [r["swd"] for r in records]
@@ -80,7 +79,7 @@ def test_train_logs_fid_and_exports_the_best_epoch(evaluator_root, monkeypatch):
     assert best["epoch"] == last["epoch"] == 1 + exported and best["best_by"] == "fid+swd"  # the main export too
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    acc = EventAccumulator("runs/fid/tensorboard/train", size_guidance={"tensors": 0})  # Keras' epoch scalars
+    acc = EventAccumulator("runs/dcgan/1/tensorboard/train", size_guidance={"tensors": 0})  # Keras' epoch scalars
     acc.Reload()
     assert {"epoch_fid", "epoch_inception_score", "epoch_kid", "epoch_swd"} <= set(acc.Tags()["tensors"])
 
@@ -103,43 +102,39 @@ def test_without_an_evaluator_the_sliced_wasserstein_distance_watches_and_picks_
     assert {"epoch_swd", "epoch_swd_32", "epoch_swd_16"} <= set(acc.Tags()["tensors"])
 
 
-def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(evaluator_root, monkeypatch):
-    monkeypatch.chdir(evaluator_root)
-    # 512 images, so that the reference part (one in five) holds the 2 x 4 a class needs (k = 3); 16 steps as usual
-    train.train(tiny_config("acgan", epochs=1, examples=512, steps_per_epoch=16, fid_samples=200,
-                            run_dir="runs/diversity", export_dir="models_d"), verbose=0)
-    [record] = [json.loads(line) for line in open("runs/diversity/metrics.jsonl")]
+@pytest.mark.xdist_group(EXPORTS)
+def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(exports, monkeypatch):
+    root, _ = exports
+    monkeypatch.chdir(root)  # its acgan: one epoch of 16 steps on 512 images
+    [record] = [json.loads(line) for line in open("runs/acgan/1/metrics.jsonl")]
     # Recomputed from the export (epoch 1): the monitor's 200 samples (z from seed 0, classes in turn), their
     # evaluator features, and the class-recall ratio against the reference part of the train split.
     from tfgan_cifar.lib import latent, metrics
-    loaded, meta = savedmodel.load("models_d/acgan")
+    loaded, meta = savedmodel.load("models/acgan")
     labels = np.arange(200) % 10
     fake = savedmodel.generate(loaded, dict(z=latent.latent_vectors(200, meta["nz"], 0), label=labels))
     extractor = features.make("evaluator", "shapes", 32)
     reference, _ = features.real_reference(extractor, "shapes", data.load("shapes", "train", examples=512), 32,
-                                           cache_dir=str(evaluator_root / "stats"))
+                                           cache_dir=str(root / "stats"))
     mean, worst, _ = metrics.intra_class_diversity(reference["features"], reference["labels"], extractor(fake)[0],
                                                    labels)
     assert (record["intra_class_diversity"], record["intra_class_diversity_min"]) == pytest.approx((mean, worst))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    acc = EventAccumulator("runs/diversity/tensorboard/train", size_guidance={"tensors": 0})
+    acc = EventAccumulator("runs/acgan/1/tensorboard/train", size_guidance={"tensors": 0})
     acc.Reload()
     assert {"epoch_intra_class_diversity", "epoch_intra_class_diversity_min"} <= set(acc.Tags()["tensors"])
 
 
-def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeypatch, tmp_path):
-    monkeypatch.chdir(evaluator_root)
-    gan, _, path = train.train(tiny_config("acgan", fid_every=0, run_dir=str(tmp_path / "run"),
-                                           export_dir=str(tmp_path / "models")), verbose=0)
-    res = run_cli("evaluate", f"--model_dir={path}", "--n=300", f"--out={tmp_path}/eval.json",
-                  f"--data_dir={tmp_path}/data", cwd=evaluator_root)
+@pytest.mark.xdist_group(EXPORTS)
+def test_evaluate_cli_reports_metrics_and_the_real_floor(exports):
+    root, res = exports  # make eval of its acgan (one epoch), n = 300
     assert res.returncode == 0, res.stderr[-3000:]
-    result = json.load(open(tmp_path / "eval.json"))
+    result = json.load(open(root / "models/acgan/eval_evaluator_n300.json"))
     for part in ("generated", "real_test_floor"):
         assert {"fid", "inception_score", "kid", "kid_std", "precision", "recall", "class_accuracy", "swd", "c2st",
                 "c2st_p"} <= set(result[part])
     assert result["samples"] == 300 and result["features"] == "evaluator"
-    ev = json.load(open(evaluator_root / "models/evaluator/shapes_32/evaluator.json"))
+    ev = json.load(open(root / "models/evaluator/shapes_32/evaluator.json"))
     assert result["real_test_floor"]["class_accuracy"] >= ev["test_accuracy"] - 0.05
     floor, generated = result["real_test_floor"], result["generated"]
     assert floor["fid"] < generated["fid"] and floor["kid"] < generated["kid"]  # real held-out images score best
@@ -147,7 +142,7 @@ def test_evaluate_cli_reports_metrics_and_the_real_floor(evaluator_root, monkeyp
     assert floor["swd"] < generated["swd"] and abs(floor["c2st"] - 0.5) < generated["c2st"] - 0.5
     # Held-out real images cover their classes as well as the reference does; a 1-epoch model much less.
     assert 0.85 < floor["intra_class_diversity"] < 1.15 and generated["intra_class_diversity"] < floor["intra_class_diversity"]
-    reference = data.reference_part(data.load("shapes", "train", str(tmp_path / "data")))
+    reference = data.reference_part(data.load("shapes", "train", str(root / "data")))
     assert result["reference"].startswith(f"shapes train split, its reference part ({len(reference)} images")
     assert "FID" in res.stdout and "real test floor" in res.stdout and "intra-class diversity" in res.stdout
     assert "SWD" in res.stdout and "two-sample" in res.stdout and "evaluator (small," in res.stdout

@@ -98,31 +98,10 @@ def test_a_reference_keeping_its_sorted_side_scores_as_one_that_does_not():
     assert sorted(one._sorted) == [100]
 
 
-def test_swd_ranks_real_images_first_and_degraded_ones_after():
-    train = data.make_shapes(1200, seed=0).images
-    other_real = data.make_shapes(600, seed=1).images
-    reference = judges.Reference(train, limit=600)
-    real = reference.score(other_real, two_sample_test=False)
-    noised = np.clip(other_real + np.random.default_rng(0).normal(0, 25, other_real.shape), 0, 255).astype(np.uint8)
-    worse = reference.score(noised, two_sample_test=False)
-    assert set(real) == {"swd", "swd_32", "swd_16", "swd_images"} and real["swd_images"] == 600
-    assert real["swd"] == pytest.approx((real["swd_32"] + real["swd_16"]) / 2)
-    assert real["swd"] < 0.5 * worse["swd"]
-
-
-@pytest.mark.two_sample_power
-def test_two_sample_test_tells_apart_what_differs_and_not_what_does_not():
-    same = two_sample.c2st(data.make_shapes(600, seed=0).images, data.make_shapes(600, seed=1).images)
-    noisy = data.make_shapes(600, seed=2).images
-    noisy = np.clip(noisy + np.random.default_rng(0).normal(0, 30, noisy.shape), 0, 255).astype(np.uint8)
-    differ = two_sample.c2st(data.make_shapes(600, seed=0).images, noisy)
-    assert same["c2st_held_out"] == 240 and abs(same["c2st"] - 0.5) < 0.12
-    assert differ["c2st"] > 0.95 and differ["c2st_p"] < 1e-6
-    for result in (same, differ):  # the p-value is the normal tail of the held-out accuracy under the null
-        z = (result["c2st"] - 0.5) / math.sqrt(0.25 / result["c2st_held_out"])
-        assert result["c2st_p"] == pytest.approx(scipy.stats.norm.sf(z), rel=1e-6, abs=1e-300)
+def test_the_two_sample_test_needs_ten_images_a_side():
+    images = data.make_shapes(5).images
     with pytest.raises(ValueError, match="at least 10"):
-        two_sample.c2st(noisy[:5], noisy[:5])
+        two_sample.c2st(images, images)
 
 
 def test_the_critic_kept_between_calls_trains_as_a_new_one_would():
@@ -245,12 +224,22 @@ def test_every_judge_ranks_held_out_real_images_first_and_damaged_copies_after(e
     judges_ = Judges(extractor, "shapes", train, 32, data_dir=str(evaluator_root / "data"))
     scores = score_floors(judges_, data.random_subset(data.load("shapes", "test", examples=3000), 600), 32)
     assert set(scores) == {REAL, *judges.DAMAGED}
+    n = min(600, len(data.reference_part(train)))
+    for result in scores.values():
+        assert result["swd"] == pytest.approx((result["swd_32"] + result["swd_16"]) / 2)  # the pyramid's mean
+        # both judges compare equally many images a side: the reference part's, here fewer than 600
+        assert result["swd_images"] == n and result["c2st_held_out"] == 2 * (n - int(n * two_sample.TRAIN_SHARE))
+        # the p-value is the normal tail of the held-out accuracy under the null (chance, 0.5)
+        z = (result["c2st"] - 0.5) / math.sqrt(0.25 / result["c2st_held_out"])
+        assert result["c2st_p"] == pytest.approx(scipy.stats.norm.sf(z), rel=1e-6, abs=1e-300)
     real = scores.pop(REAL)
-    assert abs(real["c2st"] - 0.5) < 0.1 and real["recall"] > 0.8
+    assert abs(real["c2st"] - 0.5) < 0.1 and real["c2st_p"] > 0.01 and real["recall"] > 0.8
     for name, damaged in scores.items():
-        for lower in ("fid", "kid", "swd"):
+        for lower in ("fid", "kid"):
             assert damaged[lower] > real[lower], (name, lower)
+        assert damaged["swd"] > 2 * real["swd"], name  # no network: SWD sees the damage plainly
         assert damaged["recall"] < real["recall"] and damaged["c2st"] > real["c2st"] + 0.2, name
+        assert damaged["c2st_p"] < 1e-6, name  # the two-sample test tells them apart with confidence
 
 
 def test_the_damages_are_what_they_say():

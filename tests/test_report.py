@@ -5,15 +5,15 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from conftest import few_two_sample_steps, tiny_config
-from tfgan_cifar import evaluate, train
+from conftest import EXPORTS
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import report
 
-pytestmark = pytest.mark.xdist_group("report")  # one test worker for all: its module fixture is built once
+pytestmark = pytest.mark.xdist_group(EXPORTS)  # one test worker builds the exports the page shows
 
 
 class Page(html.parser.HTMLParser):
@@ -44,26 +44,13 @@ class Page(html.parser.HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def project(evaluator_root, tmp_path_factory):
-    """A project dir with three exports: dcgan (FID per epoch), acgan (make eval), mlp (never evaluated)."""
-    root = tmp_path_factory.mktemp("project")
-    os.symlink(evaluator_root / "models" / "evaluator", root / "evaluator")
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        os.makedirs("models")
-        os.symlink(root / "evaluator", "models/evaluator")
-        train.train(tiny_config("dcgan", epochs=2, fid_samples=200, run_dir="runs/dcgan/1"), verbose=0)
-        train.train(tiny_config("acgan", fid_every=0, run_dir="runs/acgan/1"), verbose=0)
-        train.train(tiny_config("mlp", fid_every=0, run_dir="runs/mlp/1"), verbose=0)
-        with few_two_sample_steps():
-            result = evaluate.evaluate("models/acgan", n=200, data_dir=str(root / "data"))
-        with open("models/acgan/eval_evaluator_n200.json", "w") as f:
-            json.dump(result, f)
-        path, _ = report.build_report("models", "runs", "report")
-    finally:
-        os.chdir(cwd)
-    return root, root / path, result
+def project(exports, tmp_path_factory):
+    """The page of the shared exports (conftest.exports): dcgan (FID per epoch), acgan (make eval), mlp (never
+    evaluated)."""
+    root, _ = exports
+    path, _ = report.build_report(str(root / "models"), str(root / "runs"), str(tmp_path_factory.mktemp("report")))
+    with open(root / "models/acgan/eval_evaluator_n300.json") as f:
+        return root, Path(path), json.load(f)
 
 
 def test_every_model_appears_with_its_metrics_and_every_image_resolves(project):

@@ -16,22 +16,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import error_lines, run_cli, tiny_config
-from tfgan_cifar import serve, train
+from conftest import EXPORTS, error_lines, run_cli, tiny_config
+from tfgan_cifar import serve
 from tfgan_cifar.lib import latent
 from tfgan_cifar.serving import rest
 from tfgan_cifar.serving.load_test import load_test
 from tfgan_cifar.serving.models import ModelStore
 
-pytestmark = pytest.mark.xdist_group("serve")  # one test worker for all: its module fixture is built once
+pytestmark = pytest.mark.xdist_group(EXPORTS)  # one test worker for all: the exports are built once
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
+def models_dir(exports, tmp_path_factory):
+    """The shared acgan and dcgan exports (conftest.exports), copied (without the monitor's best/)."""
+    import shutil
     root = tmp_path_factory.mktemp("serve")
     for model in ("acgan", "dcgan"):
-        train.train(tiny_config(model, fid_every=0, run_dir=str(root / "runs" / model),
-                                export_dir=str(root / "models")), verbose=0)
+        shutil.copytree(exports[0] / "models" / model, root / "models" / model, ignore=shutil.ignore_patterns("best"))
     return root / "models"
 
 
