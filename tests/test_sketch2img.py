@@ -211,16 +211,17 @@ def test_bad_sketch_size_and_label_are_one_line_errors(trained, tmp_path):
     assert not os.path.exists(tmp_path / "x.png")
 
 
-def test_evaluate_scores_test_sketches_with_paired_distances(trained, evaluator_root, monkeypatch, tmp_path):
+def test_evaluate_scores_test_sketches_with_paired_distances(trained, evaluator_root, monkeypatch):
     from tfgan_cifar import evaluate
     monkeypatch.chdir(evaluator_root)
-    result = evaluate.evaluate(str(trained / "models" / "sketch2img"), n=200, data_dir=str(tmp_path), progress=False)
+    result = evaluate.evaluate(str(trained / "models" / "sketch2img"), n=200, data_dir=str(evaluator_root / "data"),
+                               progress=False)  # the worker's data folder: reference statistics computed once
     g, floor = result["generated"], result["real_test_floor"]
     assert result["samples"] == 200 and {"fid", "class_accuracy", "l1", "ssim"} <= set(g)
     assert 0 < g["l1"] < 1 and -1 <= g["ssim"] < 1 and floor["class_accuracy"] > g["class_accuracy"]
     # Edge F1 of the very samples scored, to the sketches they were drawn from; chance: real images, others' sketches.
     loaded, meta = savedmodel.load(str(trained / "models" / "sketch2img"))
-    held_out = data.random_subset(data.load("shapes", "test", str(tmp_path), 32), 200, 0)
+    held_out = data.random_subset(data.load("shapes", "test", image_size=32), 200, 0)
     inputs, _, _ = gans.VARIANTS["sketch2img"].evaluation_inputs(meta, held_out, 200)
     fake = savedmodel.generate(loaded, inputs, progress=False)
     assert g["sketch_f1"] == pytest.approx(sketch.agreement(fake, inputs["sketch"]))

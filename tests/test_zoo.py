@@ -74,7 +74,7 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     out = str(tmp_path / "results" / "acgan_levers.json")
     levers = sweep.parse_levers("g_class_weight=0.5; preset=seed")
     lines = []
-    records = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+    records = zoo.run_zoo(["acgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out,
                           work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
                           examples=256, progress=False, log=lambda message, **_: lines.append(message),
                           levers=levers, epochs=1)
@@ -94,7 +94,7 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     from tfgan_cifar.gans.acgan import ACGAN
     monkeypatch.setattr(ACGAN, "PRESET", dict(ACGAN.PRESET, g_class_weight=0.5))
     lines.clear()
-    [again] = zoo.run_zoo(["acgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+    [again] = zoo.run_zoo(["acgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out,
                           work_dir=str(tmp_path / "work"), evaluator_root=str(evaluator_root / "models" / "evaluator"),
                           examples=256, progress=False, log=lambda message, **_: lines.append(message),
                           levers=[{"g_class_weight": 0.5}], epochs=1)
@@ -108,7 +108,7 @@ def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(eva
     second epoch when make levers runs again."""
     import tensorflow as tf
     work, out, lines = tmp_path / "work", str(tmp_path / "levers.json"), []
-    run = lambda: zoo.run_zoo(["dcgan"], "shapes", str(tmp_path / "data"), budget=0, n=100, out=out,
+    run = lambda: zoo.run_zoo(["dcgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out,
                               work_dir=str(work), evaluator_root=str(evaluator_root / "models" / "evaluator"),
                               examples=256, progress=False, log=lambda message, **_: lines.append(message),
                               levers=[{}], epochs=2)
