@@ -2,6 +2,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -46,24 +47,31 @@ def tiny_config(model="dcgan", **overrides):
 # thread pool is forked (and devices can still be configured). The child runs the command as `python -m` or
 # `python script.py` would: its module or script as __main__ (its flags defined afresh), nothing of the project
 # imported before, fds 1 and 2 in files (native lines too), the test's environment and folder, stdin /dev/null,
-# an exit as the interpreter's (threads joined, atexit) less its teardown, SIGALRM at 600 s.
+# Python's own SIGINT handler (Ctrl-C is KeyboardInterrupt, as in an interpreter started from a shell), the
+# fault handler on (SIGABRT prints its threads), an exit as the interpreter's (threads joined, atexit) less its
+# teardown, SIGALRM at 600 s. A command in the background runs under a waiter that writes its pid first and its
+# exit code (negative: the signal that ended it) last, and the server takes the next request at once.
 CLI_SERVER = """
-import atexit, json, os, resource, runpy, signal, sys, threading, traceback
+import atexit, faulthandler, json, os, resource, runpy, signal, sys, threading, traceback
 import keras, tensorflow  # noqa: F401
 from absl import app, flags
 app.define_help_flags()
 builtin = set(flags.FLAGS)
-for line in sys.stdin:
-    target, argv, folder, env, out, file_size_limit = json.loads(line)
-    pid = os.fork()
-    if pid:
-        _, status = os.waitpid(pid, 0)
-        print(os.waitstatus_to_exitcode(status), flush=True)
-        continue
+
+
+def write(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def run(target, argv, folder, env, out, file_size_limit):
     signal.alarm(600)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     for fd, part in ((1, "stdout"), (2, "stderr")):
         os.dup2(os.open(f"{out}.{part}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+    faulthandler.enable()
     if file_size_limit:  # writes past it fail with EFBIG, as on a full disk
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
@@ -94,6 +102,29 @@ for line in sys.stdin:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+for line in sys.stdin:
+    *request, background = json.loads(line)
+    while True:  # waiters of background commands that have ended
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    pid = os.fork()
+    if pid == 0 and background:  # the waiter
+        pid = os.fork()
+        if pid:
+            write(request[4] + ".pid", str(pid))
+            write(request[4] + ".code", str(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])))
+            os._exit(0)
+    if pid == 0:
+        run(*request)
+    if background:
+        print(pid, flush=True)
+    else:
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
 """
 _cli_server = None
 
@@ -105,27 +136,69 @@ def run_cli(command, *args, cwd=None, file_size_limit=None):
     return run_forked(module_of(command), [f"tfgan-cifar {command}", *args], cwd, file_size_limit)
 
 
-def run_forked(target, argv, cwd=None, file_size_limit=None):
+def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, background=False):
     """Run module or script `target` as __main__ with `argv` in a process of its own, forked from this worker's
-    CLI_SERVER, and return a CompletedProcess with `.flags` (the absl flags it defined). Start-up lines, signals
-    to a running command, or a clean interpreter need a real one."""
+    CLI_SERVER, with `env` added to this process's environment; return a CompletedProcess with `.flags` (the
+    absl flags it defined), or at once, with `background`, a Forked to signal and wait for. Start-up lines or a
+    clean interpreter need a real one."""
     import json
     import tempfile
     global _cli_server
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     if _cli_server is None or _cli_server.poll() is not None:
         _cli_server = subprocess.Popen([sys.executable, "-c", CLI_SERVER], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-    with tempfile.TemporaryDirectory() as folder:
-        out = os.path.join(folder, "out")
-        request = [target, argv, str(cwd or ROOT), env, out, file_size_limit]
-        _cli_server.stdin.write(json.dumps(request) + "\n")
-        _cli_server.stdin.flush()
-        code = int(_cli_server.stdout.readline() or "-1")  # -1: the server itself died
-        read = lambda part: open(f"{out}.{part}").read() if os.path.exists(f"{out}.{part}") else ""
-        result = subprocess.CompletedProcess(argv, code, read("stdout"), read("stderr"))
+    folder = tempfile.mkdtemp(prefix="forked_")
+    out = os.path.join(folder, "out")
+    _cli_server.stdin.write(json.dumps([target, argv, str(cwd or ROOT), env, out, file_size_limit, background]) + "\n")
+    _cli_server.stdin.flush()
+    answer = int(_cli_server.stdout.readline() or "-1")  # -1: the server itself died
+    forked = Forked(argv, out)
+    if background:
+        return forked
+    forked.returncode = answer
+    return forked.result()
+
+
+class Forked:
+    """A command run_forked in the background: `pid`, `poll()`, `send_signal()`, `wait()`, then `result()`."""
+
+    def __init__(self, argv, out):
+        self.argv, self.out, self.returncode = argv, out, None
+
+    @property
+    def pid(self):
+        deadline = time.time() + 60
+        while not os.path.exists(self.out + ".pid") and time.time() < deadline:
+            time.sleep(0.002)
+        return int(open(self.out + ".pid").read())
+
+    def poll(self):
+        if self.returncode is None and os.path.exists(self.out + ".code"):
+            self.returncode = int(open(self.out + ".code").read())
+        return self.returncode
+
+    def send_signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout=600):
+        deadline = time.time() + timeout
+        while self.poll() is None:
+            if time.time() > deadline:
+                raise subprocess.TimeoutExpired(self.argv, timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def result(self):
+        """The ended command's CompletedProcess with `.flags` (its temporary files removed)."""
+        import json
+        import shutil
+        self.wait()
+        read = lambda part: open(f"{self.out}.{part}").read() if os.path.exists(f"{self.out}.{part}") else ""
+        result = subprocess.CompletedProcess(self.argv, self.returncode, read("stdout"), read("stderr"))
         result.flags = json.loads(read("flags") or "[]")
-    return result
+        shutil.rmtree(os.path.dirname(self.out), ignore_errors=True)
+        return result
 
 
 def error_lines(stderr):

@@ -2,20 +2,20 @@
 no augmentation, float32, no tfgan_cifar code), it trains, and the recipe is dcgan's named preset."""
 import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_forked
 from tfgan_cifar.tools import bench_quality_cifar as bq
 from tfgan_cifar.tools import results as results_format
 from tfgan_cifar.lib import data
 
 
-def test_reference_is_a_plain_dcgan_independent_of_the_project():
+def test_reference_is_a_plain_dcgan_independent_of_the_project(tmp_path):
     """Training and sampling the reference imports no tfgan_cifar module beyond the bench's own, and leaves the
-    float32 policy in place; what it is, is stated in REFERENCE (reported with its result)."""
+    float32 policy in place (in a process that has imported no tfgan_cifar module before); what it is, is stated
+    in REFERENCE (reported with its result)."""
     code = ("import sys, keras, numpy as np\n"
             "from tfgan_cifar.tools import bench_quality_cifar as bq\n"
             "before = {m for m in sys.modules if m.startswith('tfgan_cifar')}\n"
@@ -24,7 +24,8 @@ def test_reference_is_a_plain_dcgan_independent_of_the_project():
             "generate(np.zeros((2, 100), np.float32))\n"
             "print(keras.mixed_precision.dtype_policy().name, steps > 0,\n"
             "      sorted({m for m in sys.modules if m.startswith('tfgan_cifar')} - before))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    (tmp_path / "check.py").write_text(code)
+    out = run_forked(str(tmp_path / "check.py"), ["check.py"])
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "float32 True []"
     assert bq.REFERENCE["ema"] is None and bq.REFERENCE["augmentation"] is None

@@ -3,8 +3,6 @@ precision, the EMA generator and DiffAugment."""
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -44,12 +42,11 @@ def test_two_local_workers_train_and_agree_on_the_weights(tmp_path):
     for index in range(2):
         os.makedirs(tmp_path / f"w{index}")
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen([sys.executable, WORKER, "multiworker", str(tmp_path / f"w{index}" / "out.npz")],
-                                      cwd=ROOT, env=dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="3"),
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(run_forked(WORKER, [WORKER, "multiworker", str(tmp_path / f"w{index}" / "out.npz")],
+                                env=dict(TF_CONFIG=tf_config), background=True))
     for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-3000:]
+        res = p.result()
+        assert res.returncode == 0, res.stderr[-3000:]
     a, b = (np.load(tmp_path / f"w{i}" / "out.npz") for i in range(2))
     assert int(a["step"]) == int(b["step"]) == 2
     arrays = [k for k in a.files if k.startswith("arr_")]

@@ -6,13 +6,12 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, error_lines, run_cli, tiny_config
+from conftest import ROOT, error_lines, run_cli, run_forked, tiny_config
 from test_evaluation import CountingExtractor
 from tfgan_cifar.lib import data, savedmodel
 from tfgan_cifar import train
@@ -98,28 +97,26 @@ def test_a_finite_but_exploded_run_does_not_replace_a_good_export(good_run, tmp_
 
 def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(tmp_path):
     """SIGKILL while `make sample` writes a PNG left a hidden temporary file no later run removed."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from tfgan_cifar.lib import images
-    code = ("import os, time\nfrom tfgan_cifar.lib import images\n"
-            "os.replace = lambda *a: time.sleep(600)  # killed between writing and renaming\n"
-            f"images.atomic_write_bytes({str(tmp_path / 'grid.png')!r}, b'x' * 2_000_000)\n")
-    writer = subprocess.Popen([sys.executable, "-c", code])
+    folder = tmp_path / "out"
+    os.makedirs(folder)
+    (tmp_path / "writer.py").write_text(
+        "import os, time\nfrom tfgan_cifar.lib import images\n"
+        "os.replace = lambda *a: time.sleep(600)  # killed between writing and renaming\n"
+        f"images.atomic_write_bytes({str(folder / 'grid.png')!r}, b'x' * 2_000_000)\n")
+    writer = run_forked(str(tmp_path / "writer.py"), ["writer.py"], background=True)
     deadline = time.time() + 120
-    while not [n for n in os.listdir(tmp_path) if n.startswith(".grid.png.tmp-")] and time.time() < deadline:
+    while not [n for n in os.listdir(folder) if n.startswith(".grid.png.tmp-")] and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
     writer.send_signal(signal.SIGKILL)
     writer.wait()
-    [leftover] = os.listdir(tmp_path)
+    [leftover] = os.listdir(folder)
     assert leftover.startswith(f".grid.png.tmp-{writer.pid}-")
-    live = tmp_path / f".grid.png.tmp-{os.getpid()}-other"  # a live writer's file is not touched
+    live = folder / f".grid.png.tmp-{os.getpid()}-other"  # a live writer's file is not touched
     live.write_bytes(b"y")
-    images.atomic_write_bytes(str(tmp_path / "grid.png"), b"png")
-    assert sorted(os.listdir(tmp_path)) == sorted(["grid.png", live.name])
+    images.atomic_write_bytes(str(folder / "grid.png"), b"png")
+    assert sorted(os.listdir(folder)) == sorted(["grid.png", live.name])
 
 
 def test_export_refuses_non_finite_weights_and_keeps_the_previous_one(good_run, tmp_path):
@@ -337,26 +334,20 @@ def test_a_full_output_location_for_sample_and_export_is_one_line(good_run, tmp_
 
 
 def test_ctrl_c_says_where_training_stopped_and_how_to_resume(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     args = ["--dataset=shapes", "--examples=2048", "--batch_size=16", "--width=8", "--fid_every=0", "--epochs=50",
             "--ckpt_every=4", f"--run_dir={tmp_path}/run", f"--export_dir={tmp_path}/models"]
-    # The child gets the default SIGINT action even when this test runs in a background job, whose children
-    # inherit SIGINT ignored (then Python installs no handler and Ctrl-C does nothing, as the shell meant).
-    # -X faulthandler: if it still runs after Ctrl-C, SIGABRT makes it print where it is.
-    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "tfgan_cifar.train", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = run_forked("tfgan_cifar.train", ["train", *args], background=True)
     index = tmp_path / "run" / "checkpoints" / "checkpoint"
     deadline = time.time() + 300
     while not index.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     try:
-        _, stderr = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # its fault handler prints where its threads are
         proc.send_signal(signal.SIGABRT)
-        _, stderr = proc.communicate(timeout=60)
-        pytest.fail(f"still running 120 s after Ctrl-C; its threads:\n{stderr[-6000:]}")
+        pytest.fail(f"still running 120 s after Ctrl-C; its threads:\n{proc.result().stderr[-6000:]}")
+    stderr = proc.result().stderr
     lines = error_lines(stderr)
     assert proc.returncode == 130, stderr[-2000:]
     # The step in progress finishes and is saved: nothing trained is lost.

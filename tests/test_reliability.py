@@ -3,13 +3,11 @@ checkpoint is skipped, and a full disk is one clear line that leaves the last go
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-from conftest import ROOT, error_lines, run_cli, tiny_config
+from conftest import error_lines, run_cli, run_forked, tiny_config
 from tfgan_cifar import train
 
 STEPS = 64  # 2 epochs x 32 steps
@@ -36,16 +34,14 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     straight = run_cli("train", *train_args(tmp_path / "a"))
     assert straight.returncode == 0, straight.stderr
 
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen([sys.executable, "-m", "tfgan_cifar.train", *train_args(tmp_path / "b")], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = run_forked("tfgan_cifar.train", ["train", *train_args(tmp_path / "b")], background=True)
     index = tmp_path / "b" / "run" / "checkpoints" / "checkpoint"
     deadline = time.time() + 300
     while not index.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL
     import tensorflow as tf
     killed_at = int(tf.train.latest_checkpoint(str(index.parent)).rsplit("-", 1)[1])
     assert 0 < killed_at < 32, killed_at  # killed mid-epoch 1, after at least one checkpoint
