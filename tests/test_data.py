@@ -6,6 +6,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import SHARED_CIFAR
 from tfgan_cifar.lib import data, sources
@@ -101,7 +102,6 @@ def test_missing_cifar_explains_how_to_get_it(tmp_path, monkeypatch):
 
 
 def test_folder_skips_corrupt_files_and_counts_them(tmp_path, caplog):
-    from PIL import Image
     rng = np.random.default_rng(0)
     for c, name in enumerate(["cats", "dogs"]):
         os.makedirs(tmp_path / name)
@@ -125,11 +125,20 @@ def test_folder_errors(tmp_path):
         data.load(f"folder:{tmp_path}")
 
 
-def test_class_subset_and_bad_classes():
+def test_class_subset_and_bad_classes(tmp_path, monkeypatch):
     sub = data.load("shapes", examples=300, classes=[0, 3])
     assert set(sub.labels.tolist()) == {0, 3}
-    with pytest.raises(UsageError, match="out of range"):
+    # Where the class names are known, bad classes are refused before any image is drawn or read.
+    monkeypatch.setattr(data, "make_shapes", lambda *a, **k: pytest.fail("drew the images first"))
+    with pytest.raises(UsageError, match=r"--classes \[12\] out of range: shapes has classes 0..9"):
         data.load("shapes", examples=300, classes=[12])
+    with pytest.raises(UsageError, match="out of range: cifar10"):
+        data.load("cifar10", data_dir=str(tmp_path / "no_such_folder"), classes=[10])
+    for name in ("a", "b"):  # a folder's classes are its sub-folders: two here
+        os.makedirs(tmp_path / "set" / name)
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "set" / name / "0.png")
+    with pytest.raises(UsageError, match="out of range: folder:.* has classes 0..1"):
+        data.load(f"folder:{tmp_path / 'set'}", classes=[2])
     with pytest.raises(UsageError, match="unknown dataset"):
         data.parse_dataset("mnist")
 

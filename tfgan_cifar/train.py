@@ -95,14 +95,14 @@ def train(config, verbose=1):
         import tempfile
         scratch = tempfile.mkdtemp(prefix="tfgan_cifar_worker_")
         config.run_dir, config.export_dir, config.fid_every = os.path.join(scratch, "run"), scratch, 0
+    savedmodel.check_export_dir(config.export_dir, config.model)  # refused before the images are drawn or read
+    extractor = _extractor(config)
     train_set = data.load(config.dataset, "train", config.data_dir, config.image_size, config.classes,
                           config.examples, config.seed)
     train_set = gans.VARIANTS[config.model].prepare_data(train_set, "train", config)
     if len(train_set) < config.batch_size:
         raise UsageError(f"--batch_size {config.batch_size} is larger than the training split ({len(train_set)} images)")
 
-    savedmodel.check_export_dir(config.export_dir, config.model)
-    extractor = _extractor(config)
     run_dir = config.run_dir or os.path.join(RUNS_ROOT, config.model, time.strftime("%Y%m%d-%H%M%S"))
     config.run_dir = run_dir
     try:

@@ -26,9 +26,20 @@ def parse_dataset(spec):
     raise UsageError(f"unknown dataset {spec!r}; use shapes, cifar10 or folder:PATH")
 
 
+KNOWN_CLASSES = {"shapes": SHAPES_CLASSES, "cifar10": CIFAR10_CLASSES}  # a folder's are its sub-folders
+
+
+def check_classes(spec, classes, class_names):
+    bad = [c for c in classes or () if c >= len(class_names)]
+    if bad:
+        raise UsageError(f"--classes {bad} out of range: {spec} has classes 0..{len(class_names) - 1}")
+
+
 def load(spec, split="train", data_dir="data", image_size=32, classes=None, examples=20000, seed=0):
     """Load a split as an ImageSet at `image_size`, restricted to `classes` (original label ids kept)."""
     kind, path = parse_dataset(spec)
+    if kind in KNOWN_CLASSES:  # a bad --classes is refused before the images are drawn or read
+        check_classes(spec, classes, KNOWN_CLASSES[kind])
     if kind == "shapes":
         n = examples if split == "train" else max(examples // 5, 1000)
         data = make_shapes(n, seed=seed * 2 + (split != "train"))  # disjoint seeds for train and test
@@ -41,9 +52,7 @@ def load(spec, split="train", data_dir="data", image_size=32, classes=None, exam
         raise DataError(f"{spec} ({split}) has labels outside 0..{len(data.class_names) - 1}: "
                         f"{', '.join(map(str, outside[:5]))}{' ...' if len(outside) > 5 else ''}")
     if classes is not None:
-        bad = [c for c in classes if c >= len(data.class_names)]
-        if bad:
-            raise UsageError(f"--classes {bad} out of range: {spec} has classes 0..{len(data.class_names) - 1}")
+        check_classes(spec, classes, data.class_names)
         keep = np.isin(data.labels, classes)
         data = ImageSet(data.images[keep], data.labels[keep], data.class_names)
     if len(data) == 0:
