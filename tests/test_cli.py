@@ -98,16 +98,28 @@ def _fresh(*args, **env_changes):
                           env=env, timeout=300)
 
 
-def test_a_fresh_interpreter_starts_quietly_unless_asked():
+def test_a_fresh_interpreter_starts_quietly_unless_asked(monkeypatch):
     """TensorFlow 2.18+ prints its start-up lines regardless of TF_CPP_MIN_LOG_LEVEL; the commands drop them: a
-    bad command line started afresh is exit 2 and its one line, nothing else."""
+    bad command line started afresh is exit 2 and its one line, nothing else -- unless the user sets
+    TF_CPP_MIN_LOG_LEVEL or passes --verbose."""
+    from tfgan_cifar.lib import quiet as start_up
     quiet = _fresh("train", "--model=nope")
     assert quiet.returncode == 2
     variants = ", ".join(sorted(__import__("tfgan_cifar.gans").gans.VARIANTS))
     assert quiet.stderr == f"error: unknown model 'nope'; choose one of: {variants}\n"
-    for loud in (_fresh("train", "--model=nope", "--verbose"), _fresh("train", "--model=nope", TF_CPP_MIN_LOG_LEVEL="0")):
-        assert loud.returncode == 2 and "error: unknown model 'nope'" in loud.stderr
-        assert loud.stderr.count("\n") > 1  # TensorFlow's own lines are back (their text varies by machine)
+    loud = _fresh("train", "--model=nope", TF_CPP_MIN_LOG_LEVEL="0")
+    assert loud.returncode == 2 and "error: unknown model 'nope'" in loud.stderr
+    assert loud.stderr.count("\n") > 1  # TensorFlow's own lines are back (their text varies by machine)
+    # Asked for either way, the filter stays off (what `loud` showed for the variable), and every command takes
+    # --verbose.
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    for argv, filtered in ((["train", "--model=nope"], True), (["train", "--verbose"], False)):
+        monkeypatch.setattr(sys, "argv", argv)
+        assert start_up.wanted() is filtered, argv
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert start_up.wanted() is False
+    verbose = run_cli("train", "--model=nope", "--verbose")
+    assert verbose.returncode == 2 and error_lines(verbose.stderr) == [quiet.stderr.strip()]
 
 
 def test_the_start_up_filter_drops_only_start_up_lines():
