@@ -13,6 +13,10 @@ from tfgan_cifar.lib import metrics as metrics_module
 from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.tools import results, zoo
 
+# One test worker for all: the reference statistics and real floors in its data folder are scored once for every
+# entry, and these long tests are handed out first, not last (pytest-xdist schedules groups before single tests).
+pytestmark = pytest.mark.xdist_group("zoo")
+
 
 def test_every_variant_is_configured_for_the_zoo_with_its_cpu_preset_where_it_has_one(tmp_path):
     entries = zoo.zoo_entries(sorted(gans.VARIANTS))
@@ -38,7 +42,7 @@ def test_every_variant_is_configured_for_the_zoo_with_its_cpu_preset_where_it_ha
 def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evaluator_root, tmp_path):
     out, work = str(tmp_path / "results" / "zoo.json"), str(tmp_path / "work")
     lines = []
-    # The worker's data folder: reference statistics and the real floor are scored once for all eight.
+    # The worker's data folder: reference statistics and the real floor are scored once for every entry.
     run = lambda out=out: zoo.run_zoo([model], "shapes", str(evaluator_root / "data"), budget=1.0, n=100, out=out,
                                       work_dir=work, evaluator_root=str(evaluator_root / "models" / "evaluator"),
                                       examples=256, progress=False, log=lambda message, **_: lines.append(message))
