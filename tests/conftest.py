@@ -271,7 +271,7 @@ def exports(evaluator_root, tmp_path_factory):
     change): runs/<model>/1 and models/<model> of a tiny dcgan (3 epochs, FID per epoch, the best exported),
     acgan (one epoch of 16 steps on 512 images, so that the reference part holds the 2 x 4 images per class
     the intra-class diversity needs; FID per epoch) and mlp (no quality monitor), and `make eval` of the acgan
-    export, n = 300, run as a command: (root, its CompletedProcess)."""
+    export, n = 200, run as a command: (root, its CompletedProcess)."""
     import shutil
     root = tmp_path_factory.mktemp("exports")
     shutil.copytree(evaluator_root / "models", root / "models")
@@ -285,5 +285,5 @@ def exports(evaluator_root, tmp_path_factory):
                 train.train(tiny_config(model, run_dir=f"runs/{model}/1", export_dir="models", **settings), verbose=0)
     finally:
         os.chdir(cwd)
-    evaluation = run_cli("evaluate", "--model_dir=models/acgan", "--n=300", "--data_dir=data", cwd=root)
+    evaluation = run_cli("evaluate", "--model_dir=models/acgan", "--n=200", "--data_dir=data", cwd=root)
     return root, evaluation

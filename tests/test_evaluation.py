@@ -127,13 +127,13 @@ def test_a_conditional_run_logs_its_intra_class_diversity_each_epoch(exports, mo
 
 @pytest.mark.xdist_group(EXPORTS)
 def test_evaluate_cli_reports_metrics_and_the_real_floor(exports):
-    root, res = exports  # make eval of its acgan (one epoch), n = 300
+    root, res = exports  # make eval of its acgan (one epoch), n = 200
     assert res.returncode == 0, res.stderr[-3000:]
-    result = json.load(open(root / "models/acgan/eval_evaluator_n300.json"))
+    result = json.load(open(root / "models/acgan/eval_evaluator_n200.json"))
     for part in ("generated", "real_test_floor"):
         assert {"fid", "inception_score", "kid", "kid_std", "precision", "recall", "class_accuracy", "swd", "c2st",
                 "c2st_p"} <= set(result[part])
-    assert result["samples"] == 300 and result["features"] == "evaluator"
+    assert result["samples"] == 200 and result["features"] == "evaluator"
     ev = json.load(open(root / "models/evaluator/shapes_32/evaluator.json"))
     assert result["real_test_floor"]["class_accuracy"] >= ev["test_accuracy"] - 0.05
     floor, generated = result["real_test_floor"], result["generated"]

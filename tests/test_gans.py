@@ -9,6 +9,8 @@ from tfgan_cifar.lib import data
 from tfgan_cifar import gans
 from tfgan_cifar.lib.errors import UsageError
 
+pytestmark = pytest.mark.xdist_group("gans")  # one test worker: each variant is built and stepped once (two_steps)
+
 
 def batch(n=16, size=32, model="dcgan"):
     """A training batch for `model`: (images, labels), plus the sketches for sketch2img."""
@@ -37,13 +39,26 @@ def changed(before, model):
     return any(not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_variables))
 
 
+@pytest.fixture(scope="module")
+def two_steps():
+    """stepped(model) -> (gan, the first step's logs, the second's, G's and D's weights before): each variant
+    built and trained two steps once for the tests that read it."""
+    done = {}
+
+    def stepped(model):
+        if model not in done:
+            gan = gans.build(tiny_config(model))
+            gan.compile()
+            g0, d0 = weights(gan.generator), weights(gan.discriminator)
+            first = gan.train_step(batch(model=model))
+            done[model] = gan, first, gan.train_step(batch(model=model)), g0, d0
+        return done[model]
+    return stepped
+
+
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))
-def test_two_train_steps_change_both_networks(model):
-    gan = gans.build(tiny_config(model))
-    gan.compile()
-    g0, d0 = weights(gan.generator), weights(gan.discriminator)
-    first = gan.train_step(batch(model=model))
-    logs = gan.train_step(batch(model=model))
+def test_two_train_steps_change_both_networks(model, two_steps):
+    gan, first, logs, g0, d0 = two_steps(model)
     assert changed(g0, gan.generator) and changed(d0, gan.discriminator)
     for name, value in logs.items():
         assert np.isfinite(float(value)), name
@@ -186,11 +201,9 @@ def test_acgan_conditioning_multiplies_concatenates_or_normalises_by_class():
 
 
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))
-def test_export_load_sample_round_trip(model, tmp_path):
+def test_export_load_sample_round_trip(model, two_steps, tmp_path):
     from tfgan_cifar.lib import savedmodel, images
-    gan = gans.build(tiny_config(model))
-    gan.compile()
-    gan.train_step(batch(model=model))
+    gan = two_steps(model)[0]
     meta = savedmodel.metadata(gan, [str(i) for i in range(10)], 0, 1)
     loaded, meta = savedmodel.load(savedmodel.save_generator(gan, str(tmp_path / model), meta))
     z = main_input(gan, 6)

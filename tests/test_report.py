@@ -49,7 +49,7 @@ def project(exports, tmp_path_factory):
     evaluated)."""
     root, _ = exports
     path, _ = report.build_report(str(root / "models"), str(root / "runs"), str(tmp_path_factory.mktemp("report")))
-    with open(root / "models/acgan/eval_evaluator_n300.json") as f:
+    with open(root / "models/acgan/eval_evaluator_n200.json") as f:
         return root, Path(path), json.load(f)
 
 
