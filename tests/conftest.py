@@ -144,15 +144,15 @@ def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, backgroun
     import json
     import tempfile
     global _cli_server
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    base = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if _cli_server is None or _cli_server.poll() is not None:
         _cli_server = subprocess.Popen([sys.executable, "-c", CLI_SERVER], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-    folder = tempfile.mkdtemp(prefix="forked_")
-    out = os.path.join(folder, "out")
-    _cli_server.stdin.write(json.dumps([target, argv, str(cwd or ROOT), env, out, file_size_limit, background]) + "\n")
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=base)
+    out = os.path.join(tempfile.mkdtemp(prefix="forked_"), "out")
+    request = [target, argv, str(cwd or ROOT), dict(base, **(env or {})), out, file_size_limit, background]
+    _cli_server.stdin.write(json.dumps(request) + "\n")
     _cli_server.stdin.flush()
-    answer = int(_cli_server.stdout.readline() or "-1")  # -1: the server itself died
+    answer = int(_cli_server.stdout.readline() or "-1")  # the exit code (or the waiter's pid); -1: the server died
     forked = Forked(argv, out)
     if background:
         return forked
@@ -273,6 +273,8 @@ def exports(evaluator_root, tmp_path_factory):
     the intra-class diversity needs; FID per epoch) and mlp (no quality monitor), and `make eval` of the acgan
     export, n = 200, run as a command: (root, its CompletedProcess)."""
     import shutil
+
+    from tfgan_cifar import train
     root = tmp_path_factory.mktemp("exports")
     shutil.copytree(evaluator_root / "models", root / "models")
     cwd = os.getcwd()
@@ -281,7 +283,6 @@ def exports(evaluator_root, tmp_path_factory):
         with few_two_sample_steps():
             for model, settings in (("dcgan", dict(epochs=3)), ("acgan", dict(examples=512, steps_per_epoch=16)),
                                     ("mlp", dict(fid_every=0))):
-                from tfgan_cifar import train
                 train.train(tiny_config(model, run_dir=f"runs/{model}/1", export_dir="models", **settings), verbose=0)
     finally:
         os.chdir(cwd)
