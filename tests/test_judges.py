@@ -233,7 +233,7 @@ def test_every_judge_ranks_held_out_real_images_first_and_damaged_copies_after(e
         z = (result["c2st"] - 0.5) / math.sqrt(0.25 / result["c2st_held_out"])
         assert result["c2st_p"] == pytest.approx(scipy.stats.norm.sf(z), rel=1e-6, abs=1e-300)
     real = scores.pop(REAL)
-    assert abs(real["c2st"] - 0.5) < 0.1 and real["c2st_p"] > 0.01 and real["recall"] > 0.8
+    assert abs(real["c2st"] - 0.5) < 0.1 and real["recall"] > 0.8
     for name, damaged in scores.items():
         for lower in ("fid", "kid"):
             assert damaged[lower] > real[lower], (name, lower)
