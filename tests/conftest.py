@@ -161,17 +161,25 @@ def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, backgroun
 
 
 class Forked:
-    """A command run_forked in the background: `pid`, `poll()`, `send_signal()`, `wait()`, then `result()`."""
+    """A command run_forked in the background: `pid`, `poll()`, `send_signal()`, `wait()`, and `result()`, which
+    also removes its temporary files (call it last)."""
 
     def __init__(self, argv, out):
-        self.argv, self.out, self.returncode = argv, out, None
+        self.argv, self.out, self.returncode, self._pid = argv, out, None, None
+
+    def _read_pid(self):
+        if self._pid is None and os.path.exists(self.out + ".pid"):
+            self._pid = int(open(self.out + ".pid").read())
+        return self._pid
 
     @property
     def pid(self):
         deadline = time.time() + 60
-        while not os.path.exists(self.out + ".pid") and time.time() < deadline:
+        while self._read_pid() is None:
+            if time.time() > deadline:
+                raise TimeoutError(f"{self.argv[0]} did not start within 60 s")
             time.sleep(0.002)
-        return int(open(self.out + ".pid").read())
+        return self._pid
 
     def poll(self):
         if self.returncode is None and os.path.exists(self.out + ".code"):
@@ -194,6 +202,7 @@ class Forked:
         import json
         import shutil
         self.wait()
+        self._read_pid()  # kept for after the files are gone
         read = lambda part: open(f"{self.out}.{part}").read() if os.path.exists(f"{self.out}.{part}") else ""
         result = subprocess.CompletedProcess(self.argv, self.returncode, read("stdout"), read("stderr"))
         result.flags = json.loads(read("flags") or "[]")

@@ -110,7 +110,7 @@ def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_write(tmp_path)
         time.sleep(0.1)
     time.sleep(0.5)
     writer.send_signal(signal.SIGKILL)
-    writer.wait()
+    assert writer.result().returncode == -signal.SIGKILL
     [leftover] = os.listdir(folder)
     assert leftover.startswith(f".grid.png.tmp-{writer.pid}-")
     live = folder / f".grid.png.tmp-{os.getpid()}-other"  # a live writer's file is not touched
