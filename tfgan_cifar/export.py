@@ -22,11 +22,9 @@ def export_from_checkpoint(run_dir, export_dir="models", prefix="", raw=False):
 
 
 def _class_names(config):
-    kind, path = data.parse_dataset(config.dataset)
-    if kind == "shapes":
-        return data.SHAPES_CLASSES
-    if kind == "cifar10":
-        return data.CIFAR10_CLASSES
+    kind, _ = data.parse_dataset(config.dataset)
+    if kind in data.KNOWN_CLASSES:
+        return data.KNOWN_CLASSES[kind]
     return tuple(data.load(config.dataset, "train", config.data_dir, config.image_size).class_names)
 
 
