@@ -107,24 +107,34 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
         zoo.run_zoo(["acgan", "dcgan"], "shapes", "data", 0, 100, out, str(tmp_path / "w"), levers=levers, epochs=1)
 
 
-def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(evaluator_root, tmp_path, capsys):
-    """A lever killed after its first of two epochs (its newest checkpoint and result gone) trains only the
+def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(evaluator_root, tmp_path, capsys,
+                                                                           monkeypatch):
+    """A lever killed after its first of two epochs (its newest checkpoint gone, never scored) trains only the
     second epoch when make levers runs again."""
     import tensorflow as tf
+
+    from tfgan_cifar import evaluate
     work, out, lines = tmp_path / "work", str(tmp_path / "levers.json"), []
     run = lambda: zoo.run_zoo(["dcgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out,
                               work_dir=str(work), evaluator_root=str(evaluator_root / "models" / "evaluator"),
                               examples=256, progress=False, log=lambda message, **_: lines.append(message),
                               levers=[{}], epochs=2)
-    [first] = run()
+
+    class Killed(Exception):
+        pass
+
+    with monkeypatch.context() as patch:  # killed once trained, before its evaluation
+        patch.setattr(evaluate, "evaluate", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+        with pytest.raises(Killed):
+            run()
     folder = work / "dcgan" / "run" / "checkpoints"
     kept = str(folder / "ckpt-4")
-    assert os.path.exists(kept + ".index") and first["steps"] == 8
+    assert os.path.exists(kept + ".index") and os.path.exists(folder / "ckpt-8.index")
+    assert not (work / "dcgan" / "result.json").exists()
     for f in folder.glob("ckpt-8.*"):
         f.unlink()
     tf.compat.v1.train.update_checkpoint_state(str(folder), kept, [kept])
     metrics = work / "dcgan" / "run" / "metrics.jsonl"
-    (work / "dcgan" / "result.json").unlink()
     capsys.readouterr()
     [again] = run()
     assert "resumed " + kept + " at epoch 1, step 4" in capsys.readouterr().out
