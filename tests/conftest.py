@@ -65,7 +65,7 @@ def write(path, text):
     os.replace(path + ".tmp", path)
 
 
-def run(target, argv, folder, env, out, file_size_limit):
+def run(target, argv, folder, env, out, file_size_limit, two_sample_min_steps):
     signal.alarm(600)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -79,6 +79,9 @@ def run(target, argv, folder, env, out, file_size_limit):
     os.environ.update(env)
     os.chdir(folder)
     sys.argv = argv
+    if two_sample_min_steps:  # as few_two_sample_steps() does in the test's process
+        from tfgan_cifar.lib import two_sample
+        two_sample.MIN_STEPS = two_sample_min_steps
     code = 0
     try:
         if target.endswith(".py"):
@@ -129,18 +132,20 @@ for line in sys.stdin:
 _cli_server = None
 
 
-def run_cli(command, *args, cwd=None, file_size_limit=None):
+def run_cli(command, *args, cwd=None, file_size_limit=None, few_two_sample_steps=False):
     """Run `python -m tfgan_cifar COMMAND args` (what `tfgan-cifar COMMAND` runs, for commands and tools alike) in
     a process of its own (run_forked)."""
     from tfgan_cifar.__main__ import module_of
-    return run_forked(module_of(command), [f"tfgan-cifar {command}", *args], cwd, file_size_limit)
+    return run_forked(module_of(command), [f"tfgan-cifar {command}", *args], cwd, file_size_limit,
+                      few_two_sample_steps=few_two_sample_steps)
 
 
-def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, background=False):
+def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, background=False, few_two_sample_steps=False):
     """Run module or script `target` as __main__ with `argv` in a process of its own, forked from this worker's
     CLI_SERVER, with `env` added to this process's environment; return a CompletedProcess with `.flags` (the
-    absl flags it defined), or at once, with `background`, a Forked to signal and wait for. Start-up lines or a
-    clean interpreter need a real one."""
+    absl flags it defined), or at once, with `background`, a Forked to signal and wait for. With
+    `few_two_sample_steps`, the command's two-sample critics train FEW_TWO_SAMPLE_STEPS batches (its only
+    project module imported before the command). Start-up lines or a clean interpreter need a real one."""
     import json
     import tempfile
     global _cli_server
@@ -149,7 +154,8 @@ def run_forked(target, argv, cwd=None, file_size_limit=None, env=None, backgroun
         _cli_server = subprocess.Popen([sys.executable, "-c", CLI_SERVER], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=base)
     out = os.path.join(tempfile.mkdtemp(prefix="forked_"), "out")
-    request = [target, argv, str(cwd or ROOT), dict(base, **(env or {})), out, file_size_limit, background]
+    request = [target, argv, str(cwd or ROOT), dict(base, **(env or {})), out, file_size_limit,
+               FEW_TWO_SAMPLE_STEPS if few_two_sample_steps else None, background]
     _cli_server.stdin.write(json.dumps(request) + "\n")
     _cli_server.stdin.flush()
     answer = int(_cli_server.stdout.readline() or "-1")  # the exit code (or the waiter's pid); -1: the server died
@@ -216,15 +222,18 @@ def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
 
 
+FEW_TWO_SAMPLE_STEPS = 10
+
+
 @contextlib.contextmanager
 def few_two_sample_steps():
     """The two-sample critic trains two_sample.MIN_STEPS batches at least, however few the images, so that its
     figure has power on small sets; where a test does not read that figure (it scores with n = 100 to 300 only
-    to exercise a command) 10 batches do, and 140 fewer were about 7 s of every evaluation. Commands run as
-    processes keep the real number."""
+    to exercise a command) FEW_TWO_SAMPLE_STEPS do, and 140 fewer were about 7 s of every evaluation. Commands run
+    as processes keep the real number unless run with few_two_sample_steps=True."""
     from tfgan_cifar.lib import two_sample
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(two_sample, "MIN_STEPS", 10)
+        patch.setattr(two_sample, "MIN_STEPS", FEW_TWO_SAMPLE_STEPS)
         yield
 
 
@@ -280,7 +289,7 @@ def exports(evaluator_root, tmp_path_factory):
     change): runs/<model>/1 and models/<model> of a tiny dcgan (3 epochs, FID per epoch, the best exported),
     acgan (one epoch of 16 steps on 512 images, so that the reference part holds the 2 x 4 images per class
     the intra-class diversity needs; FID per epoch) and mlp (no quality monitor), and `make eval` of the acgan
-    export, n = 200, run as a command: (root, its CompletedProcess)."""
+    export, n = 200, run as a command (two-sample critics of few steps): (root, its CompletedProcess)."""
     import shutil
 
     from tfgan_cifar import train
@@ -295,5 +304,6 @@ def exports(evaluator_root, tmp_path_factory):
                 train.train(tiny_config(model, run_dir=f"runs/{model}/1", export_dir="models", **settings), verbose=0)
     finally:
         os.chdir(cwd)
-    evaluation = run_cli("evaluate", "--model_dir=models/acgan", "--n=200", "--data_dir=data", cwd=root)
+    evaluation = run_cli("evaluate", "--model_dir=models/acgan", "--n=200", "--data_dir=data", cwd=root,
+                         few_two_sample_steps=True)
     return root, evaluation
