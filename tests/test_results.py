@@ -147,6 +147,35 @@ def test_update_rewrites_a_table_with_links_relative_to_the_markdown_file(tmp_pa
     assert "old" not in text
 
 
+def test_a_lever_table_says_what_each_judge_says_of_every_row_against_its_baseline(tmp_path):
+    from tfgan_cifar.lib.errors import UsageError
+    record = lambda name, fid, swd, c2st: dict(
+        name=name, model="acgan", args="", steps=10, seconds=1.0, fid=fid, inception_score=1.0, kid=0.1, precision=0.5,
+        recall=0.5, class_accuracy=0.5, swd=swd, c2st=c2st, grid=f"{name}.png", n=100, reference="ref",
+        features="evaluator", real_floor={}, versions=dict(cpu="cpu"))
+    runs = [record("seed", 10.0, 20.0, 0.90), record("better", 9.0, 19.0, 0.80), record("split", 8.0, 25.0, 0.95),
+            # 0.05 is further from chance (0.5) than the baseline's 0.90: worse, though lower
+            record("below_chance", 9.0, 19.0, 0.05), record("old", 12.0, None, None), record("tie", 10.0, 19.0, 0.9)]
+    (tmp_path / "levers.json").write_text(json.dumps(dict(runs=runs)))
+    table = results.markdown_table(str(tmp_path / "levers.json"), baseline="seed").splitlines()
+    assert table[0].endswith("| grid | judges vs seed |") and table[1].count("---") == 17
+    verdicts = {line.split(" | ")[0][2:]: line.split(" | ")[-1][:-2] for line in table[2:8]}
+    assert verdicts == {"seed": "(the baseline)", "better": "all three better",
+                        "split": "FID better; SWD, two-sample worse", "below_chance": "FID, SWD better; two-sample worse", "old": "FID worse",
+                        "tie": "FID, two-sample the same; SWD better"}
+    assert table[8].startswith("| real test images (floor) |") and table[8].count("|") == table[0].count("|")
+    assert "judges vs" not in results.markdown_table(str(tmp_path / "levers.json"))
+    with pytest.raises(UsageError, match="no record named nope"):
+        results.markdown_table(str(tmp_path / "levers.json"), baseline="nope")
+    # A docs block asks for it in its mark.
+    (tmp_path / "docs").mkdir()
+    doc = tmp_path / "docs" / "page.md"
+    doc.write_text("<!-- results: levers.json baseline=seed -->\n<!-- /results -->\n")
+    from tfgan_cifar.tools import docs
+    assert docs.update(str(doc), root=str(tmp_path)) == ["levers.json"]
+    assert "| split | `acgan` |" in doc.read_text() and "| FID better; SWD, two-sample worse |" in doc.read_text()
+
+
 def test_floors_and_evaluator_files_have_their_own_tables(tmp_path):
     sets = {"real": dict(fid=0.0412, kid=-0.0001, recall=0.9, swd=4.567, c2st=0.5012),
             "blurred": dict(fid=12.0, kid=0.25, recall=0.1, swd=50.0, c2st=0.99)}

@@ -14,6 +14,12 @@ CHANCE = 0.5  # the two-sample test's accuracy when it cannot tell the sets apar
 KEEP_SORTED_BYTES = 2 ** 30  # 1 GB: the sorted projections of 2,048 CIFAR-size real images
 
 
+def distance(name, value):
+    """A judge's figure as a distance from real images, lower better: the two-sample accuracy's distance from
+    chance (a critic can score below it by chance), any other figure itself."""
+    return abs(value - CHANCE) if name == "c2st" else value
+
+
 def ratio(name, value, reference):
     """How much of a reference's distance `value` keeps: for a distance value / reference; for the two-sample
     test (name c2st), the ratio of the accuracies above chance."""

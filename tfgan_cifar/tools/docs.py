@@ -7,7 +7,8 @@ Blocks are marked in the markdown: `<!-- variants -->` ... `<!-- /variants -->` 
 from each variant's SUMMARY and PRESET (gans.markdown_table); `<!-- flags -->` the train flags, from RunConfig's
 fields (flags_table); `<!-- results: docs/results/X.json -->` ...
 `<!-- /results -->` the table of that results file (tools/results.markdown_table), grid links relative to the
-markdown file. Everything between marks is replaced; everything outside them is left as written.
+markdown file; `<!-- results: docs/results/X.json baseline=NAME -->` adds what each judge says of every row
+against record NAME. Everything between marks is replaced; everything outside them is left as written.
 """
 import dataclasses
 import glob
@@ -18,7 +19,8 @@ import sys
 from absl import flags
 
 # A block never spans another block's marks, and may be empty (a new block before its first update).
-MARK = re.compile(r"(<!-- (?P<kind>results|variants|flags)(?:: (?P<path>[^ ]+))? -->\n)"
+MARK = re.compile(r"(<!-- (?P<kind>results|variants|flags)"
+                  r"(?:: (?P<path>[^ ]+)(?: baseline=(?P<baseline>[^ ]+))?)? -->\n)"
                   r"(?P<body>(?:(?!<!-- /?(?:results|variants|flags))[\s\S])*?)\n?(?P<end><!-- /(?P=kind) -->)")
 
 
@@ -60,7 +62,7 @@ def render(markdown_path, root="."):
             path = os.path.join(root, match["path"])
             grid_dir = os.path.relpath(os.path.dirname(os.path.abspath(path)),
                                        os.path.dirname(os.path.abspath(markdown_path)))
-            body = markdown_table(path, grid_dir)
+            body = markdown_table(path, grid_dir, match["baseline"])
         return match.group(1) + body + "\n" + match["end"]
     return MARK.sub(block, text), names
 

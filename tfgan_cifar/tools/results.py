@@ -4,6 +4,7 @@ and the README tables made from them.
     python -m tfgan_cifar.tools.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
     python -m tfgan_cifar.tools.results --table=docs/results/spectral_norm.json      # the markdown table
+    python -m tfgan_cifar.tools.results --table=docs/results/acgan_levers.json --baseline=acgan_preset-seed
     make docs                                 # rewrite every results table in README.md and docs/*.md (tools/docs.py)
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
@@ -208,10 +209,30 @@ def evaluator_table(meta):
             f"{meta['trained_on']} | {meta['train_seconds']:.0f} s | {meta['precision']} | {meta['cpu']} |")
 
 
-def markdown_table(path, grid_dir=None):
+# The three judges that share nothing (docs/evaluation.md): the evaluator's Fréchet distance, SWD, the two-sample test.
+JUDGES = (("fid", "FID"), ("swd", "SWD"), ("c2st", "two-sample"))
+
+
+def judges_verdict(run, baseline):
+    """What each judge says of `run` against `baseline`: "all three better", "all three worse", or, where they
+    disagree, which call it better and which worse (a judge without a figure on either side is left out)."""
+    from tfgan_cifar.lib.judges import distance
+    said = {}
+    for key, title in JUDGES:
+        if run.get(key) is not None and baseline.get(key) is not None:
+            a, b = distance(key, run[key]), distance(key, baseline[key])
+            said.setdefault("better" if a < b else "worse" if a > b else "the same", []).append(title)
+    if len(said) == 1 and len(next(iter(said.values()))) == len(JUDGES):
+        return f"all three {next(iter(said))}"
+    return "; ".join(f"{', '.join(titles)} {verdict}" for verdict, titles in said.items())
+
+
+def markdown_table(path, grid_dir=None, baseline=None):
     """The table of a results file: one row per record, then the protocol of its metrics (grid links are
-    `grid_dir`/<grid> when given, the results folder as seen from the markdown file, else beside `path`); or the
-    table of a bench-quality-cifar, floors or evaluator file."""
+    `grid_dir`/<grid> when given, the results folder as seen from the markdown file, else beside `path`); with
+    `baseline` (a record's name), a last column of what each judge says of every other row against that one (a
+    lever table: docs say where the judges disagree); or the table of a bench-quality-cifar, floors or evaluator
+    file."""
     try:
         with open(path) as f:
             raw = json.load(f)
@@ -225,8 +246,16 @@ def markdown_table(path, grid_dir=None):
     if "recipe" in results:  # make bench-quality-cifar's file: its own table of sides, seeds and the ratio
         return sides_table(results)
     runs = results["runs"]
+    base = None
+    if baseline is not None:
+        base = next((r for r in runs if r["name"] == baseline), None)
+        if base is None:
+            raise UsageError(f"{path} has no record named {baseline}; its records: "
+                             f"{', '.join(r['name'] for r in runs)}")
     rows = ["| run | model | args | epochs (exported) | steps | seconds | FID | IS | KID | precision | recall | "
-            "class acc. | intra-class diversity | SWD | two-sample acc. | grid |", "| --- " * 16 + "|"]
+            "class acc. | intra-class diversity | SWD | two-sample acc. | grid |"
+            + (f" judges vs {baseline} |" if base else ""), "| --- " * (17 if base else 16) + "|"]
+    verdict = lambda r: "" if base is None else " (the baseline) |" if r is base else f" {judges_verdict(r, base)} |"
     for r in runs:
         grid = os.path.join(os.path.dirname(path) if grid_dir is None else grid_dir, r["grid"])
         exported = r.get("exported_epoch")
@@ -235,14 +264,14 @@ def markdown_table(path, grid_dir=None):
                     f"{_cell(r['fid'])} | {_cell(r['inception_score'])} | {_cell(r['kid'], 3)} | "
                     f"{_cell(r['precision'], 3)} | {_cell(r['recall'], 3)} | {_cell(r['class_accuracy'], 3)} | "
                     f"{_cell(r.get('intra_class_diversity'), 2)} | {_cell(r.get('swd'), 2)} | {_cell(r.get('c2st'), 3)} | "
-                    f"[png]({grid}) |")
+                    f"[png]({grid}) |" + verdict(r))
     groups = protocols(runs)
     for i, members in enumerate(groups.values(), 1):  # a floor per protocol: its figures depend on the features
         floor = members[-1]["real_floor"]
         cells = [_cell(floor.get(k), 2 if k in ("fid", "inception_score", "intra_class_diversity", "swd") else 3)
                  for k in METRICS]
         label = "real test images (floor)" if len(groups) < 2 else f"real test images (floor, protocol {i})"
-        rows.append(f"| {label} | | | | | | {' | '.join(cells)} | |")
+        rows.append(f"| {label} | | | | | | {' | '.join(cells)} | |" + (" |" if base else ""))
     if len(groups) < 2:
         described = next(iter(groups), "")
     else:
@@ -273,7 +302,7 @@ ONE_SIDED = ("Real images score best on FID, KID, recall, SWD (sliced Wasserstei
 def main(argv):
     F = flags.FLAGS
     if F.table:
-        print(markdown_table(F.table))
+        print(markdown_table(F.table, baseline=F.baseline or None))
         return
     if not (F.out and F.name and F.run_dir and F.model_dir and F.eval):
         raise UsageError("give --table=FILE, or --out, --name, --run_dir, --model_dir and --eval to add a record")
@@ -298,4 +327,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("upto", 0, "The record covers the run's first N epochs (its export was taken then and the "
                          "run resumed for longer since); 0: the whole run.")
     flags.DEFINE_string("table", "", "Print the markdown table of this results file instead.")
+    flags.DEFINE_string("baseline", "", "With --table: add what each judge (FID, SWD, two-sample test) says of every "
+                        "record against the record of this name.")
     run(main)
