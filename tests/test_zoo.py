@@ -86,6 +86,10 @@ def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, t
     assert len(starts) == 2 and starts[0].endswith("(ETA for the rest: 2 x 1 epochs of training + scoring)")
     assert starts[1].endswith(" min)")  # measured on the entry trained
     assert [r["name"] for r in records] == ["acgan_g_class_weight-0.5", "acgan_preset-seed"]
+    # Each entry ends with every judge's figure.
+    assert [line for line in lines if " steps, " in line] == [
+        f"[{i}/2] {r['name']}: {r['steps']} steps, FID {r['fid']:.3f}, SWD {r['swd']:.3f}, two-sample {r['c2st']:.3f}, "
+        f"recall {r['recall']:.3f}" for i, r in enumerate(records, 1)]
     assert [r["epochs"] for r in records] == [1, 1] and all(r["steps"] == 256 // 64 for r in records)
     common = "--examples=256 --epochs=1 --precision=float32"  # no --time_budget
     assert [r["args"] for r in records] == [f"{common} --g_class_weight=0.5", f"{common} --preset=seed"]

@@ -156,6 +156,7 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
             progress=True, log=print, levers=None, epochs=0):
     """Train, evaluate and record every model (or, with `levers`, the one model once per lever)."""
     from tfgan_cifar import gans
+    from tfgan_cifar.tools.results import JUDGES
     unknown = [m for m in models if m not in gans.VARIANTS]
     if unknown:
         raise UsageError(f"unknown model(s) {', '.join(unknown)}; choose from: all, {', '.join(sorted(gans.VARIANTS))}")
@@ -183,8 +184,9 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
         records.append(record)
         done = {"cached": "cached, ",
                 "rescored": "cached, scored again with the current metrics and evaluator, "}.get(status, "")
-        log(f"[{i + 1}/{len(configs)}] {entry.name}: {done}{record['steps']} steps, "
-            f"FID {record['fid']:.3f}, recall {record['recall']:.3f}", flush=True)
+        judged = "".join(f"{title} {record[key]:.3f}, " for key, title in JUDGES if record.get(key) is not None)
+        log(f"[{i + 1}/{len(configs)}] {entry.name}: {done}{record['steps']} steps, {judged}recall "
+            f"{record['recall']:.3f}", flush=True)
     return records
 
 
