@@ -47,7 +47,9 @@ def test_demo_trains_exports_draws_a_row_per_shape_and_scores_it(in_tmp, evaluat
     assert os.path.exists("models/acgan/saved_model.pb")
     out = capsys.readouterr().out
     assert "demo: acgan --preset=demo, 1 epochs on shapes" in out  # --epochs overrides the preset's 5
-    for key, title in (("fid", "FID"), ("class_accuracy", "class accuracy")):
+    for key, title in (("fid", "FID"), ("class_accuracy", "class accuracy"), ("swd", "SWD"), ("c2st", "two-sample")):
         line = next(l for l in out.splitlines() if l.strip().startswith(title))
-        assert f"{scores['samples'][key]:.{2 if key == 'fid' else 3}f}" in line
+        assert f"{scores['samples'][key]:.{2 if key in ('fid', 'swd') else 3}f}" in line
     assert scores["real"]["class_accuracy"] > 0.9 and scores["real"]["fid"] < scores["samples"]["fid"]
+    assert scores["real"]["swd"] < scores["samples"]["swd"]  # every judge puts real held-out images first
+    assert abs(scores["real"]["c2st"] - 0.5) < scores["samples"]["c2st"] - 0.5

@@ -6,8 +6,9 @@ CPU minutes; its export draws one row per shape, measured with the shapes evalua
 1. the shapes evaluator (models/evaluator/shapes_32/), trained once if missing;
 2. training: `acgan --preset=demo` on `shapes` (see gans/acgan.py), exported to models/acgan/;
 3. samples/demo.png: 10 rows, one per shape, from the export alone;
-4. FID, class accuracy and the share of samples recognised with confidence >= 0.9, each next to the
-   same figure for real held-out images (the floor).
+4. under every judge: FID, class accuracy and the share of samples recognised with confidence >= 0.9 (the
+   evaluator), SWD and the two-sample test (lib/judges.py), each next to the same figure for real held-out
+   images (the floor).
 """
 import time
 
@@ -28,7 +29,7 @@ def recognised(logits, labels):
 
 
 def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="models", examples=20000):
-    from tfgan_cifar.lib import data, evaluator, features, images, latent, metrics, savedmodel
+    from tfgan_cifar.lib import data, evaluator, features, images, judges, latent, metrics, savedmodel
     from tfgan_cifar import gans, train
     start = time.perf_counter()
     if not evaluator.is_current(evaluator.evaluator_dir("shapes", 32)):
@@ -51,20 +52,22 @@ def run(epochs, out, n, model="acgan", preset="demo", run_dir="", export_dir="mo
     real = data.load("shapes", "train", examples=examples)
     reference, _ = features.real_reference(extractor, "shapes", real, 32, limit=10000)
     held_out = data.random_subset(data.load("shapes", "test", examples=examples), len(labels))
+    independent = judges.Reference(data.reference_part(real).images)
     scores = {}
     for name, imgs, labs in (("samples", fake, labels), ("real", held_out.images, held_out.labels)):
         feats, logits = extractor(imgs)
         result = metrics.score(reference, feats, logits, labs, class_head=True, precision_recall_k=0)
         scores[name] = dict(fid=result["fid"], class_accuracy=result["class_accuracy"],
-                            recognised=recognised(logits, labs))
+                            recognised=recognised(logits, labs), **independent.score(imgs))
     print(f"\ndemo: {model} --preset={preset}, {config.epochs} epochs on shapes ({config.precision}), trained and "
           f"exported in {trained:.0f} s "
           f"(run {run_dir}, export {path})")
     print(f"grid: {out} (one row per shape: {', '.join(meta['class_names'])})")
-    print(f"shapes evaluator, {len(labels)} samples vs {len(reference['features'])} training images it never saw:")
+    print(f"{len(labels)} samples vs {len(reference['features'])} training images the evaluator never saw:")
     print(f"  {'':22s}{'samples':>10s}{'real images (floor)':>22s}")
     for key, title, fmt in (("fid", "FID", "{:.2f}"), ("class_accuracy", "class accuracy", "{:.3f}"),
-                            ("recognised", f"recognised (p >= {RECOGNISED})", "{:.3f}")):
+                            ("recognised", f"recognised (p >= {RECOGNISED})", "{:.3f}"), ("swd", "SWD", "{:.2f}"),
+                            ("c2st", "two-sample acc.", "{:.3f}")):
         print(f"  {title:22s}{fmt.format(scores['samples'][key]):>10s}{fmt.format(scores['real'][key]):>22s}")
     print(f"total {time.perf_counter() - start:.0f} s")
     return scores
