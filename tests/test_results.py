@@ -155,15 +155,26 @@ def test_a_lever_table_says_what_each_judge_says_of_every_row_against_its_baseli
         features="evaluator", real_floor={}, versions=dict(cpu="cpu"))
     runs = [record("seed", 10.0, 20.0, 0.90), record("better", 9.0, 19.0, 0.80), record("split", 8.0, 25.0, 0.95),
             # 0.05 is further from chance (0.5) than the baseline's 0.90: worse, though lower
-            record("below_chance", 9.0, 19.0, 0.05), record("old", 12.0, None, None), record("tie", 10.0, 19.0, 0.9)]
+            record("below_chance", 9.0, 19.0, 0.05), record("old", 12.0, None, None), record("tie", 10.0, 19.0, 0.9),
+            # FID by another training of the evaluator (the same rounded accuracy, another key): SWD and the
+            # two-sample test need no evaluator and still compare; other sample counts compare on nothing.
+            dict(record("retrained", 5.0, 19.0, 0.80), features_key="other"), dict(record("n1000", 5.0, 1.0, 0.5), n=1000)]
+    for r in runs[:-2]:
+        r["features_key"] = "first"
     (tmp_path / "levers.json").write_text(json.dumps(dict(runs=runs)))
     table = results.markdown_table(str(tmp_path / "levers.json"), baseline="seed").splitlines()
     assert table[0].endswith("| grid | judges vs seed |") and table[1].count("---") == 17
-    verdicts = {line.split(" | ")[0][2:]: line.split(" | ")[-1][:-2] for line in table[2:8]}
+    verdicts = {line.split(" | ")[0][2:]: line.split(" | ")[-1][:-2] for line in table[2:10]}
     assert verdicts == {"seed": "(the baseline)", "better": "all three better",
                         "split": "FID better; SWD, two-sample worse", "below_chance": "FID, SWD better; two-sample worse", "old": "FID worse",
-                        "tie": "FID, two-sample the same; SWD better"}
-    assert table[8].startswith("| real test images (floor) |") and table[8].count("|") == table[0].count("|")
+                        "tie": "FID, two-sample the same; SWD better",
+                        "retrained": "SWD, two-sample better; FID not compared (measured differently)",
+                        "n1000": "FID, SWD, two-sample not compared (measured differently)"}
+    # A floor per protocol; the two evaluators that read alike are told apart by their keys.
+    floors = [line.split(" | ")[0] for line in table[10:13]]
+    assert floors == [f"| real test images (floor, protocol {i})" for i in (1, 2, 3)] and table[13] == ""
+    assert "(1) N = 100 samples vs ref, evaluator features (key first): rows seed, better" in table[14]
+    assert "(2) N = 100 samples vs ref, evaluator features (key other): rows retrained; (3) N = 1,000" in table[14]
     assert "judges vs" not in results.markdown_table(str(tmp_path / "levers.json"))
     with pytest.raises(UsageError, match="no record named nope"):
         results.markdown_table(str(tmp_path / "levers.json"), baseline="nope")

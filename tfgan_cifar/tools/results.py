@@ -215,16 +215,29 @@ JUDGES = (("fid", "FID"), ("swd", "SWD"), ("c2st", "two-sample"))
 
 def judges_verdict(run, baseline):
     """What each judge says of `run` against `baseline`: "all three better", "all three worse", or, where they
-    disagree, which call it better and which worse (a judge without a figure on either side is left out)."""
+    disagree, which call it better and which worse. A judge without a figure on either side is left out, and so
+    are figures measured differently: every judge's on other samples counts or references, FID's with another
+    evaluator (two trainings of one recipe give other FIDs for the same samples; SWD and the two-sample test
+    need no trained network)."""
     from tfgan_cifar.lib.judges import distance
-    said = {}
+    said, apart = {}, []
     for key, title in JUDGES:
-        if run.get(key) is not None and baseline.get(key) is not None:
-            a, b = distance(key, run[key]), distance(key, baseline[key])
-            said.setdefault("better" if a < b else "worse" if a > b else "the same", []).append(title)
+        if run.get(key) is None or baseline.get(key) is None:
+            continue
+        if not _comparable(key, run, baseline):
+            apart.append(title)
+            continue
+        a, b = distance(key, run[key]), distance(key, baseline[key])
+        said.setdefault("better" if a < b else "worse" if a > b else "the same", []).append(title)
     if len(said) == 1 and len(next(iter(said.values()))) == len(JUDGES):
         return f"all three {next(iter(said))}"
-    return "; ".join(f"{', '.join(titles)} {verdict}" for verdict, titles in said.items())
+    return "; ".join([f"{', '.join(titles)} {verdict}" for verdict, titles in said.items()] +
+                     [f"{', '.join(apart)} not compared (measured differently)"] * bool(apart))
+
+
+def _comparable(key, run, baseline):
+    same = lambda *fields: all(run.get(f) == baseline.get(f) for f in fields)
+    return same("n", "reference") and (key != "fid" or protocol_of(run) == protocol_of(baseline))
 
 
 def markdown_table(path, grid_dir=None, baseline=None):
@@ -287,9 +300,17 @@ def protocols(runs):
     FIDs for the same samples: a table whose rows were scored differently says which were scored how."""
     groups = {}
     for r in runs:
-        features = r.get("features_detail") or r["features"]
-        groups.setdefault(f"N = {r['n']:,} samples vs {r['reference']}, {features} features", []).append(r)
-    return groups
+        groups.setdefault(protocol_of(r), []).append(r)
+    texts = [text for text, _ in groups]
+    return {text + (f" (key {key})" if texts.count(text) > 1 else ""): members
+            for (text, key), members in groups.items()}
+
+
+def protocol_of(record):
+    """(samples, reference and features in words, the evaluator's key): two trainings of the evaluator may round
+    to the same accuracy; their keys tell them apart."""
+    features = record.get("features_detail") or record["features"]
+    return f"N = {record['n']:,} samples vs {record['reference']}, {features} features", record.get("features_key")
 
 
 # Why the floor row is not the best cell of every column (measured in docs/evaluation.md).
