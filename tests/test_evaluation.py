@@ -182,3 +182,24 @@ def test_the_evaluator_never_saw_the_reference_and_an_older_one_is_refused(evalu
               open(old / "evaluator.json", "w"))
     with pytest.raises(UsageError, match="trained on the images the metrics use as reference.*make evaluator"):
         features.make("evaluator", "shapes", 32, evaluator_root=str(tmp_path / "models" / "evaluator"))
+
+
+def test_an_evaluator_is_named_by_its_weights_so_a_copy_or_retraining_to_the_same_weights_is_the_same_judge(
+        evaluator_root, tmp_path):
+    import hashlib
+    import shutil
+    from tfgan_cifar.lib import evaluator
+    path = evaluator.evaluator_dir("shapes", 32, str(evaluator_root / "models" / "evaluator"))
+    weights = evaluator.load(path).model.get_weights()  # read back from the saved file
+    digest = hashlib.sha256(b"".join(np.asarray(w, np.float32).tobytes() for w in weights)).hexdigest()
+    assert json.load(open(os.path.join(path, "evaluator.json")))["weights_sha256"] == digest
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    os.utime(copy / "model.keras", (1, 1))  # another file time, another folder: the same weights
+    assert features.evaluator_key(str(copy)) == features.evaluator_key(path) == digest[:8]
+    # An evaluator saved before it recorded its digest: named by folder and file time, so a retraining is new.
+    meta = json.load(open(copy / "evaluator.json"))
+    json.dump({k: v for k, v in meta.items() if k != "weights_sha256"}, open(copy / "evaluator.json", "w"))
+    before = features.evaluator_key(str(copy))
+    os.utime(copy / "model.keras", (2, 2))
+    assert before != features.evaluator_key(str(copy)) and before != digest[:8]

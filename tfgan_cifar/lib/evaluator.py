@@ -111,7 +111,7 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
     evaluator = Evaluator(model, meta)
     logits = evaluator(test_set.images)[1]  # as the judge sees images: one plain forward pass in float32
     meta.update(batch_size=batch_size, test_accuracy=float(np.mean(logits.argmax(1) == test_set.labels)),
-                train_seconds=round(meta["train_seconds"], 1))
+                train_seconds=round(meta["train_seconds"], 1), weights_sha256=weights_sha256(model))
     out_dir = out_dir or evaluator_dir(dataset, image_size)
     os.makedirs(out_dir, exist_ok=True)
     tmp = os.path.join(out_dir, ".model.tmp.keras")
@@ -120,6 +120,17 @@ def train(dataset="shapes", data_dir="data", image_size=32, epochs=None, batch_s
     images.atomic_write_bytes(os.path.join(out_dir, "evaluator.json"), json.dumps(meta, indent=2).encode())
     evaluator.path = out_dir
     return evaluator
+
+
+def weights_sha256(model):
+    """The digest of a model's weights, in order: the same training on the same kind of CPU gives the same one."""
+    import hashlib
+
+    import numpy as np
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight, np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _fit_small(train_set, image_size, classes, epochs, batch_size, seed, verbose, widths):

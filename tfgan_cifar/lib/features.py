@@ -7,6 +7,7 @@
              gives the class accuracy of conditional samples.
 """
 import hashlib
+import json
 import os
 import sys
 
@@ -96,8 +97,17 @@ def describe_evaluator(meta):
 
 
 def evaluator_key(path):
-    """Names one trained evaluator (its folder and its model file's time: retrained, a new key) without loading it;
-    keys the reference statistics and tells the zoo that a record was scored by another evaluator."""
+    """Names one trained evaluator without loading it: the digest of its weights (evaluator.json's weights_sha256),
+    so that the same weights, trained again or copied, are the same judge; an evaluator saved before it had one is
+    named by its folder and its model file's time. Keys the reference statistics and tells the zoo and the tables
+    that a record was scored by another evaluator."""
+    try:
+        with open(os.path.join(path, "evaluator.json")) as f:
+            digest = json.load(f).get("weights_sha256")
+    except (OSError, ValueError):
+        digest = None
+    if digest:
+        return digest[:8]
     stamp = os.path.getmtime(os.path.join(path, "model.keras"))
     return hashlib.sha1(f"{path}:{stamp}".encode()).hexdigest()[:8]
 
