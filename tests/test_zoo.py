@@ -71,6 +71,19 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
     assert again[0]["grid_sha256"] == record["grid_sha256"]
     assert results.markdown_table(elsewhere).count("\n| ") == 3  # header rule, the row, the floor
 
+    # Another session or machine, its work folder gone: the results file's own record (the same settings, by
+    # their digest, and the same evaluator) is reused; a record of other settings is not.
+    lines.clear()
+    work = str(tmp_path / "another_machine")
+    assert run(elsewhere) == again and any(": cached, " in line for line in lines)
+    assert not os.path.exists(os.path.join(work, model, "run"))  # nothing trained
+    [entry] = zoo.zoo_entries([model])
+    config = zoo.zoo_config(entry, "shapes", str(evaluator_root / "data"), 1.0, work, examples=256)
+    assert zoo.cached_record(model, config, 100, work, elsewhere) == again[0]
+    assert zoo.cached_record(model, config, 200, work, elsewhere) is None  # another sample count
+    other = zoo.zoo_config(entry, "shapes", str(evaluator_root / "data"), 2.0, work, examples=256)
+    assert zoo.cached_record(model, other, 100, work, elsewhere) is None  # another budget
+
 
 def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, tmp_path, monkeypatch):
     """make levers: one flag and a named preset, each a record and a grid named after the lever."""

@@ -11,7 +11,8 @@ that a table of a dozen levers stays a few hundred KB, go in a folder named afte
         --epochs=10 --out=docs/results/acgan_levers.json
 
 Resumable and cached: each model's finished result is kept in <work_dir>/<model>/result.json with the
-settings it was made with; a later call skips models whose settings did not change and runs the others.
+settings it was made with, and in the results file with their digest; a later call skips models whose settings
+(and evaluator) did not change and runs the others, so a table can be made over several sessions or machines.
 An interrupted epoch-based entry (--epochs) continues from its last checkpoint; an interrupted budget-based
 one starts again (a resumed run's clock would start again, so it would train longer than the others).
 A progress line per model, with an ETA.
@@ -77,14 +78,27 @@ def settings_key(config, n):
     return dict({k: v for k, v in values.items() if k not in NOT_ARGS | {"precision"}}, n=n)
 
 
-def cached_record(name, config, n, work_dir):
-    """The record of an earlier run of this entry with the same settings, or None."""
+def settings_sha256(config, n):
+    """settings_key as a digest, kept in the record: a results file tells which settings its rows were made with."""
+    import hashlib
+    return hashlib.sha256(json.dumps(settings_key(config, n), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_record(name, config, n, work_dir, out):
+    """The record of an earlier run of this entry with the same settings, or None: from the work folder, or else
+    from the results file `out` itself (a table made over several sessions or machines, whose work folders are
+    gone: its record is reused while its settings' digest and, in run_model, its evaluator are the same)."""
     cache = os.path.join(work_dir, name, "result.json")
     if os.path.exists(cache):
         with open(cache) as f:
             cached = json.load(f)
         if completed_settings(cached.get("settings") or {}, config.model) == settings_key(config, n):
             return cached["record"]
+    if os.path.exists(out):
+        from tfgan_cifar.tools import results
+        digest = settings_sha256(config, n)
+        return next((r for r in results.load(out)["runs"]
+                     if r.get("name") == name and r.get("settings_sha256") == digest), None)
     return None
 
 
@@ -146,7 +160,8 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
     results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
-    record = results.add(out, results.make_record(name, config.run_dir, evaluation, grid_name))
+    record = results.add(out, dict(results.make_record(name, config.run_dir, evaluation, grid_name),
+                                   settings_sha256=settings_sha256(config, n)))
     with open(os.path.join(work_dir, name, "result.json"), "w") as f:
         json.dump(dict(settings=settings_key(config, n), record=record), f, indent=1)
     return record, status
@@ -166,7 +181,7 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
     configs = [zoo_config(e, dataset, data_dir, budget, work_dir, examples, epochs=epochs)
                for e in entries]  # all checked first
     length = f"{epochs} epochs" if epochs else f"{budget:g} s"
-    cached = [cached_record(e.name, c, n, work_dir) for e, c in zip(entries, configs)]
+    cached = [cached_record(e.name, c, n, work_dir, out) for e, c in zip(entries, configs)]
     records, fresh, fresh_seconds = [], 0, 0.0  # the ETA comes from entries trained in this call
     for i, (entry, config) in enumerate(zip(entries, configs)):
         if cached[i] is None:
