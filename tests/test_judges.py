@@ -282,3 +282,15 @@ def test_the_real_floor_is_scored_once_and_again_when_anything_it_depends_on_cha
     Judges(extractor, "shapes", fewer, 32, data_dir=str(tmp_path / "b")).score_floor(held_out.images,
                                                                                      held_out.labels)
     assert len(scored) == 4 and len(list(tmp_path.glob("**/floor_*.json"))) == 5
+
+
+def test_the_airbench_training_is_deterministic_on_one_machine():
+    """What the evaluator's key (its weights' digest) relies on: the same seed and images give the same weights,
+    bit for bit, under the machine's precision. (Across sessions the trainings differed: docs/evaluation.md.)"""
+    from tfgan_cifar.lib import airbench, evaluator, precision
+    images = data.make_shapes(512, seed=3)
+    policy, _ = precision.choose()
+    digests = [evaluator.weights_sha256(airbench.fit(images.images, images.labels, 10, 1, 128, seed=seed,
+                                                     policy=policy, progress=False, widths=(8, 16, 16))[0])
+               for seed in (0, 0, 1)]
+    assert digests[0] == digests[1] != digests[2]
