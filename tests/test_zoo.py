@@ -83,6 +83,16 @@ def test_zoo_trains_evaluates_and_records_a_variant_then_reuses_it(model, evalua
     assert zoo.cached_record(model, config, 200, work, elsewhere) is None  # another sample count
     other = zoo.zoo_config(entry, "shapes", str(evaluator_root / "data"), 2.0, work, examples=256)
     assert zoo.cached_record(model, other, 100, work, elsewhere) is None  # another budget
+    # Scored there by another evaluator: kept as it is, under its own protocol, since its export is not here.
+    published = json.load(open(elsewhere))
+    published["runs"][0].update(features_key="another", features_detail="evaluator (another training)")
+    json.dump(published, open(elsewhere, "w"))
+    lines.clear()
+    work = str(tmp_path / "a_third_machine")
+    [kept] = run(elsewhere)
+    assert (kept["features_key"], kept["fid"]) == ("another", again[0]["fid"])
+    assert any(": cached, as another evaluator scored it" in line for line in lines)
+    assert not os.path.exists(os.path.join(work, model, "run"))
 
 
 def test_levers_train_one_model_once_per_lever_for_some_epochs(evaluator_root, tmp_path, monkeypatch):

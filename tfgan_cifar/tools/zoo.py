@@ -129,7 +129,7 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     metrics or the evaluator changed since: metrics.VERSION, features_key); add its record and grid to `out`. A
     zoo grid is <name>.png beside `out`, 10x10; a `lever` grid is <out's stem>/<name>.png, 10 rows of 5 (a lever
     table's baseline is a different run from the zoo's entry of the same name).
-    Returns (record, "cached" | "rescored" | "trained")."""
+    Returns (record, "cached" | "kept" (another evaluator's) | "rescored" | "trained")."""
     from tfgan_cifar import evaluate, gans, train
     from tfgan_cifar.lib import evaluator, features, metrics
     from tfgan_cifar.tools import results
@@ -139,19 +139,23 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     grid, columns = os.path.join(results_dir, grid_name), 5 if lever else 10
     folder = evaluator.evaluator_dir(config.dataset, config.image_size, evaluator_root)
     judged_by = features.evaluator_key(folder) if os.path.exists(os.path.join(folder, "model.keras")) else None
-    # Cached figures hold while the metrics and the evaluator whose features they used are the same.
-    if record is not None and record.get("metrics_version") == metrics.VERSION and \
-            record.get("features_key") == judged_by:
+    # Cached figures hold while the metrics and the evaluator whose features they used are the same. Another
+    # evaluator's (a results file from another machine, the export not here to score again) are kept as they are:
+    # tables number their protocols and compare FID only within one.
+    same_evaluator = record is not None and record.get("features_key") == judged_by
+    kept = record is not None and not same_evaluator and not os.path.isdir(path) and os.path.exists(grid) and \
+        results.file_sha256(grid) == record.get("grid_sha256")
+    if record is not None and record.get("metrics_version") == metrics.VERSION and (same_evaluator or kept):
         saved = os.path.join(config.run_dir, "config.json")
         if os.path.exists(saved):  # its flags beyond today's preset (a variant's defaults may have moved)
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
         if not os.path.exists(grid) or results.file_sha256(grid) != record.get("grid_sha256"):
             # a results file elsewhere than the first time: its grid goes beside it, replacing an older one
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
-        if not record.get("features_detail") and judged_by:  # a record from before records named their evaluator
+        if not record.get("features_detail") and same_evaluator and judged_by:  # from before records named it
             with open(os.path.join(folder, "evaluator.json")) as f:  # the same key: this very evaluator
                 record = dict(record, features_detail=features.describe_evaluator(json.load(f)))
-        return results.add(out, dict(record, grid=grid_name)), "cached"
+        return results.add(out, dict(record, grid=grid_name)), "kept" if kept else "cached"
     status = "rescored" if record is not None and os.path.isdir(path) else "trained"
     if status == "trained":
         if resumable(config, n):
@@ -198,6 +202,7 @@ def run_zoo(models, dataset, data_dir, budget, n, out, work_dir, evaluator_root=
             fresh, fresh_seconds = fresh + 1, fresh_seconds + time.perf_counter() - start
         records.append(record)
         done = {"cached": "cached, ",
+                "kept": "cached, as another evaluator scored it (its export is not here to score again), ",
                 "rescored": "cached, scored again with the current metrics and evaluator, "}.get(status, "")
         judged = "".join(f"{title} {record[key]:.3f}, " for key, title in JUDGES if record.get(key) is not None)
         log(f"[{i + 1}/{len(configs)}] {entry.name}: {done}{record['steps']} steps, {judged}recall "
