@@ -143,13 +143,13 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     # evaluator's (a results file from another machine, the export not here to score again) are kept as they are:
     # tables number their protocols and compare FID only within one.
     same_evaluator = record is not None and record.get("features_key") == judged_by
-    kept = record is not None and not same_evaluator and not os.path.isdir(path) and os.path.exists(grid) and \
-        results.file_sha256(grid) == record.get("grid_sha256")
+    grid_current = record is not None and os.path.exists(grid) and results.file_sha256(grid) == record.get("grid_sha256")
+    kept = record is not None and not same_evaluator and not os.path.isdir(path) and grid_current
     if record is not None and record.get("metrics_version") == metrics.VERSION and (same_evaluator or kept):
         saved = os.path.join(config.run_dir, "config.json")
         if os.path.exists(saved):  # its flags beyond today's preset (a variant's defaults may have moved)
             record = dict(record, args=results.args_of(gans.saved_config(saved)))
-        if not os.path.exists(grid) or results.file_sha256(grid) != record.get("grid_sha256"):
+        if not grid_current:
             # a results file elsewhere than the first time: its grid goes beside it, replacing an older one
             results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
         if not record.get("features_detail") and same_evaluator and judged_by:  # from before records named it
