@@ -142,10 +142,10 @@ def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(eva
 
     from tfgan_cifar import evaluate
     work, out, lines = tmp_path / "work", str(tmp_path / "levers.json"), []
-    run = lambda: zoo.run_zoo(["dcgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out,
-                              work_dir=str(work), evaluator_root=str(evaluator_root / "models" / "evaluator"),
-                              examples=256, progress=False, log=lambda message, **_: lines.append(message),
-                              levers=[{}], epochs=2)
+    run = lambda progress=False: zoo.run_zoo(
+        ["dcgan"], "shapes", str(evaluator_root / "data"), budget=0, n=100, out=out, work_dir=str(work),
+        evaluator_root=str(evaluator_root / "models" / "evaluator"), examples=256, progress=progress,
+        log=lambda message, **_: lines.append(message), levers=[{}], epochs=2)
 
     class Killed(Exception):
         pass
@@ -163,8 +163,11 @@ def test_an_interrupted_epoch_based_entry_continues_from_its_last_checkpoint(eva
     tf.compat.v1.train.update_checkpoint_state(str(folder), kept, [kept])
     metrics = work / "dcgan" / "run" / "metrics.jsonl"
     capsys.readouterr()
-    [again] = run()
-    assert "resumed " + kept + " at epoch 1, step 4" in capsys.readouterr().out
+    [again] = run(progress=True)
+    shown = capsys.readouterr().out
+    assert "resumed " + kept + " at epoch 1, step 4" in shown
+    # with progress, a line per epoch trained (not a terminal here), so a long lever shows how far it is
+    assert "Epoch 2/2" in shown and "Epoch 1/2" not in shown
     assert again["steps"] == 8 and again["epochs"] == 2
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2]
 

@@ -73,6 +73,11 @@ def restore(checkpoint, run_dir, prefix=""):
     raise UsageError(f"no readable checkpoint in {run_dir}/checkpoints to restore")
 
 
+def console_verbosity():
+    """Keras's verbose for a run shown to a person: a bar on a terminal, a line per epoch in a log file."""
+    return 1 if sys.stdout.isatty() else 2
+
+
 def train(config, verbose=1):
     """Run training as configured; returns (gan, run_dir, export_path)."""
     import keras
@@ -302,7 +307,7 @@ def main(argv):
 
     from tfgan_cifar import gans
     config = config_lib.config_from_flags(flags.FLAGS, gans.VARIANTS)
-    gan, run_dir, path = train(config, verbose=1 if sys.stdout.isatty() else 2)
+    gan, run_dir, path = train(config, verbose=console_verbosity())
     print(f"run directory:  {run_dir}  (TensorBoard: make tensorboard, or tensorboard --logdir {run_dir})")
     print(f"sample grids:   {run_dir}/samples/   loss curve: {run_dir}/loss_curve.png")
     print(f"exported model: {path}")

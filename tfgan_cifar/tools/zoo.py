@@ -15,7 +15,7 @@ settings it was made with, and in the results file with their digest; a later ca
 (and evaluator) did not change and runs the others, so a table can be made over several sessions or machines.
 An interrupted epoch-based entry (--epochs) continues from its last checkpoint; an interrupted budget-based
 one starts again (a resumed run's clock would start again, so it would train longer than the others).
-A progress line per model, with an ETA.
+A progress line per model, with an ETA, and its training's epochs as `make train` shows them.
 """
 import dataclasses
 import json
@@ -160,7 +160,7 @@ def run_model(name, config, n, work_dir, out, evaluator_root, progress, record=N
     if status == "trained":
         if resumable(config, n):
             config = dataclasses.replace(config, resume=True, overwrite=False)
-        _, _, path = train.train(config, verbose=0)
+        _, _, path = train.train(config, verbose=train.console_verbosity() if progress else 0)
     evaluation = evaluate.evaluate(path, n=n, dataset=config.dataset, data_dir=config.data_dir,
                                    evaluator_root=evaluator_root, progress=progress)
     results.write_grid(path, grid, data_dir=config.data_dir, columns=columns)
