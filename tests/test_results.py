@@ -203,14 +203,8 @@ def test_floors_and_evaluator_files_have_their_own_tables(tmp_path):
         "| cifar10 | airbench | 89.18% | 90.52% | 16 | 40083 images | 1294 s | mixed_bfloat16 | AMD EPYC |")
 
 
-# Records written before records hashed their grids, whose exports are gone (so their grids cannot be re-made and
-# compared): re-made when the lever table is re-measured (issue 47).
-UNHASHED = {"acgan_levers.json": 16}
-
-
 def test_every_committed_record_has_its_grid_and_the_grid_is_the_one_it_was_made_with():
     folder = os.path.join(ROOT, "docs", "results")
-    unhashed = {}
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".json") or "runs" not in json.load(open(os.path.join(folder, name))):
             continue
@@ -219,8 +213,5 @@ def test_every_committed_record_has_its_grid_and_the_grid_is_the_one_it_was_made
                 continue
             path = os.path.join(folder, record["grid"])
             assert os.path.isfile(path), f"{name}: {record['name']}'s grid {record['grid']} is missing"
-            if "grid_sha256" in record:
-                assert results.file_sha256(path) == record["grid_sha256"], f"{name}: {record['grid']} is not its grid"
-            else:
-                unhashed[name] = unhashed.get(name, 0) + 1
-    assert unhashed == UNHASHED  # a new record without its hash fails here too
+            assert "grid_sha256" in record, f"{name}: {record['name']} does not name its grid's SHA-256"
+            assert results.file_sha256(path) == record["grid_sha256"], f"{name}: {record['grid']} is not its grid"

@@ -4,7 +4,7 @@ and the README tables made from them.
     python -m tfgan_cifar.tools.results --out=docs/results/spectral_norm.json --name=sagan_after \
         --run_dir=runs/sagan/X --model_dir=models/sagan --eval=models/sagan/eval_evaluator_n10000.json
     python -m tfgan_cifar.tools.results --table=docs/results/spectral_norm.json      # the markdown table
-    python -m tfgan_cifar.tools.results --table=docs/results/acgan_levers.json --baseline=acgan_preset-seed
+    python -m tfgan_cifar.tools.results --table=docs/results/acgan_levers_three_judges.json --baseline=acgan_preset-seed
     make docs                                 # rewrite every results table in README.md and docs/*.md (tools/docs.py)
 
 A file is {"runs": [record, ...]}; a record has model, args (flags beyond the variant's defaults), dataset,
