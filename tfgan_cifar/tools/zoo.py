@@ -8,7 +8,7 @@ epochs or a budget, recorded the same way (one record and grid per lever; the gr
 that a table of a dozen levers stays a few hundred KB, go in a folder named after the results file):
 
     python -m tfgan_cifar.tools.zoo --models=acgan --levers='baseline; conditioning=multiply; preset=seed' \
-        --epochs=10 --out=docs/results/acgan_levers_three_judges.json
+        --epochs=10 --out=docs/results/acgan_levers.json
 
 Resumable and cached: each model's finished result is kept in <work_dir>/<model>/result.json with the
 settings it was made with, and in the results file with their digest; a later call skips models whose settings
