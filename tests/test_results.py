@@ -187,6 +187,30 @@ def test_a_lever_table_says_what_each_judge_says_of_every_row_against_its_baseli
     assert "| split | `acgan` |" in doc.read_text() and "| FID better; SWD, two-sample worse |" in doc.read_text()
 
 
+def test_with_the_baseline_trained_again_a_judge_calls_only_what_lies_outside_the_range_of_its_runs(tmp_path):
+    record = lambda name, args, fid, swd, c2st: dict(
+        name=name, model="acgan", args=args, steps=10, seconds=1.0, fid=fid, inception_score=1.0, kid=0.1,
+        precision=0.5, recall=0.5, class_accuracy=0.5, swd=swd, c2st=c2st, grid=f"{name}.png", n=100,
+        reference="ref", features="evaluator", real_floor={}, versions=dict(cpu="cpu"))
+    base = "--dataset=cifar10 --precision=mixed_bfloat16"
+    # The baseline's three runs span FID 50-60, SWD 8.0-8.5 and two-sample 0.95-0.99 (distance 0.45-0.49).
+    runs = [record("default", base, 60.0, 8.4, 0.99), record("lever", base + " --ema=0.999", 49.0, 8.2, 0.999),
+            record("default_seed-1", base + " --seed=1", 50.0, 8.0, 0.97),
+            record("split", base + " --tac=1", 61.0, 7.9, 0.96),
+            record("default_seed-2", "--seed=2 " + base, 55.0, 8.5, 0.95),
+            # another model's run with --seed is not a repeat of the baseline
+            dict(record("other_model", base + " --seed=1", 55.0, 8.1, 0.98), model="dcgan")]
+    (tmp_path / "levers.json").write_text(json.dumps(dict(runs=runs)))
+    table = results.markdown_table(str(tmp_path / "levers.json"), baseline="default").splitlines()
+    verdicts = {line.split(" | ")[0][2:]: line.split(" | ")[-1][:-2] for line in table[2:8]}
+    assert verdicts == {"default": "(the baseline)", "default_seed-1": "(the baseline, --seed=1)",
+                        "default_seed-2": "(the baseline, --seed=2)",
+                        "lever": "FID better; SWD within the baseline's 3 runs; two-sample worse",
+                        "split": "FID worse; SWD better; two-sample within the baseline's 3 runs",
+                        "other_model": "all three within the baseline's 3 runs"}
+    assert results.judges_verdict(runs[1], runs[0]) == "FID, SWD better; two-sample worse"  # one run: no range
+
+
 def test_floors_and_evaluator_files_have_their_own_tables(tmp_path):
     sets = {"real": dict(fid=0.0412, kid=-0.0001, recall=0.9, swd=4.567, c2st=0.5012),
             "blurred": dict(fid=12.0, kid=0.25, recall=0.1, swd=50.0, c2st=0.99)}

@@ -213,12 +213,13 @@ def evaluator_table(meta):
 JUDGES = (("fid", "FID"), ("swd", "SWD"), ("c2st", "two-sample"))
 
 
-def judges_verdict(run, baseline):
+def judges_verdict(run, baseline, repeats=()):
     """What each judge says of `run` against `baseline`: "all three better", "all three worse", or, where they
     disagree, which call it better and which worse. A judge without a figure on either side is left out, and so
     are figures measured differently: every judge's on other samples counts or references, FID's with another
     evaluator (two trainings of one recipe give other FIDs for the same samples; SWD and the two-sample test
-    need no trained network)."""
+    need no trained network). With `repeats` (the baseline trained again with other seeds), a judge calls a
+    run better or worse only outside the range of the baseline's runs, else "within the baseline's N runs"."""
     from tfgan_cifar.lib.judges import distance
     said, apart = {}, []
     for key, title in JUDGES:
@@ -227,12 +228,22 @@ def judges_verdict(run, baseline):
         if not _comparable(key, run, baseline):
             apart.append(title)
             continue
-        a, b = distance(key, run[key]), distance(key, baseline[key])
-        said.setdefault("better" if a < b else "worse" if a > b else "the same", []).append(title)
+        a = distance(key, run[key])
+        sides = [distance(key, b[key]) for b in (baseline, *repeats)
+                 if b.get(key) is not None and _comparable(key, b, baseline)]
+        within = "the same" if len(sides) == 1 else f"within the baseline's {len(sides)} runs"
+        said.setdefault("better" if a < min(sides) else "worse" if a > max(sides) else within, []).append(title)
     if len(said) == 1 and len(next(iter(said.values()))) == len(JUDGES):
         return f"all three {next(iter(said))}"
     return "; ".join([f"{', '.join(titles)} {verdict}" for verdict, titles in said.items()] +
                      [f"{', '.join(apart)} not compared (measured differently)"] * bool(apart))
+
+
+def repeats_of(baseline, runs):
+    """The records that are `baseline` trained again with another --seed (the same model and flags otherwise)."""
+    flags = lambda r: sorted(a for a in r["args"].split() if not a.startswith("--seed="))
+    return [r for r in runs if r is not baseline and r["model"] == baseline["model"] and r["args"] != baseline["args"]
+            and flags(r) == flags(baseline)]
 
 
 def _comparable(key, run, baseline):
@@ -244,7 +255,8 @@ def markdown_table(path, grid_dir=None, baseline=None):
     """The table of a results file: one row per record, then the protocol of its metrics (grid links are
     `grid_dir`/<grid> when given, the results folder as seen from the markdown file, else beside `path`); with
     `baseline` (a record's name), a last column of what each judge says of every other row against that one (a
-    lever table: docs say where the judges disagree); or the table of a bench-quality-cifar, floors or evaluator
+    lever table: docs say where the judges disagree; where the table holds the baseline trained with other seeds,
+    against the range of all its runs); or the table of a bench-quality-cifar, floors or evaluator
     file."""
     try:
         with open(path) as f:
@@ -268,7 +280,10 @@ def markdown_table(path, grid_dir=None, baseline=None):
     rows = ["| run | model | args | epochs (exported) | steps | seconds | FID | IS | KID | precision | recall | "
             "class acc. | intra-class diversity | SWD | two-sample acc. | grid |"
             + (f" judges vs {baseline} |" if base else ""), "| --- " * (17 if base else 16) + "|"]
-    verdict = lambda r: "" if base is None else " (the baseline) |" if r is base else f" {judges_verdict(r, base)} |"
+    repeats = repeats_of(base, runs) if base else []
+    seed = lambda r: next((a for a in r["args"].split() if a.startswith("--seed=")), "--seed=0")
+    verdict = lambda r: ("" if base is None else " (the baseline) |" if r is base else f" (the baseline, {seed(r)}) |"
+                         if any(r is x for x in repeats) else f" {judges_verdict(r, base, repeats)} |")
     for r in runs:
         grid = os.path.join(os.path.dirname(path) if grid_dir is None else grid_dir, r["grid"])
         exported = r.get("exported_epoch")
