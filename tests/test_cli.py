@@ -64,6 +64,8 @@ CASES = [
     ("train", ["--model=dcgan", "--edge_threshold=0.3"], "does not apply to dcgan; it applies to: sketch2img"),
     ("sweep", ["--grid=learning_rate=1,2"], "unknown or fixed key"),
     ("sweep", ["--grid=n_critic=x"], "not a valid int"),
+    ("tradeoff", ["--files=a.json", "--out=a.png", "--goal=0.9,1.2"], "--goal takes two fractions"),
+    ("tradeoff", ["--files=a.json", "--out=a.png"], "cannot read results file a.json"),
 ]
 
 

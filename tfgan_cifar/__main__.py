@@ -4,8 +4,8 @@ import runpy
 import sys
 
 COMMANDS = ("train", "export", "sample", "evaluate", "train_evaluator", "serve", "demo")
-TOOLS = ("report", "results", "sweep", "zoo", "bench", "bench_quality", "bench_quality_cifar", "floors", "docs",
-         "tensorboard_shot")
+TOOLS = ("report", "results", "tradeoff", "sweep", "zoo", "bench", "bench_quality", "bench_quality_cifar", "floors",
+         "docs", "tensorboard_shot")
 
 
 def module_of(name):
