@@ -18,6 +18,7 @@ SKETCH  ?=
 PER_SKETCH ?=
 REPEATS ?=
 MODELS  ?=
+WORK_DIR ?=
 ARGS    ?=
 
 flag = $(if $(2),--$(1)=$(2))
@@ -113,12 +114,13 @@ zoo:                  ## every variant on CIFAR-10 at one budget each, evaluated
 		$(call flag,n,$(N)) $(ARGS)
 
 # One variant once per lever (each set of flags alone), evaluated; resumable; docs/results/<MODEL>_levers.json.
-levers:               ## one MODEL once per lever: LEVERS='baseline; class_fake_weight=0; preset=seed' [EPOCHS=10] (or BUDGET)
+# Runs are kept under WORK_DIR by name: give a table of other epochs its own, or it retrains the same names.
+levers:               ## one MODEL once per lever: LEVERS='baseline; class_fake_weight=0; preset=seed' [EPOCHS=10] (or BUDGET) [WORK_DIR]
 	$(PYTHON) -m tfgan_cifar.tools.zoo --data_dir=$(or $(DATA_DIR),data) --dataset=$(or $(DATASET),cifar10) \
 		--models=$(MODEL) --levers="$(LEVERS)" \
 		$(if $(filter command line environment,$(origin BUDGET)),--budget=$(BUDGET),--epochs=$(or $(EPOCHS),10)) \
 		--out=$(if $(filter command line environment,$(origin OUT)),$(OUT),docs/results/$(MODEL)_levers.json) \
-		--work_dir=bench/levers/$(MODEL) $(call flag,n,$(N)) $(ARGS)
+		--work_dir=$(or $(WORK_DIR),bench/levers/$(MODEL)) $(call flag,n,$(N)) $(ARGS)
 
 bench-quality:        ## sample quality per CPU budget on shapes (MODEL or all, BUDGET)
 	$(PYTHON) -m tfgan_cifar.tools.bench_quality --models=$(MODEL) --budget=$(BUDGET) $(ARGS)
