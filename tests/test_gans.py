@@ -200,6 +200,13 @@ def test_acgan_conditioning_multiplies_concatenates_or_normalises_by_class():
         tiny_config("acgan", conditioning="projection")
 
 
+def test_acgan_adc_refuses_a_weight_on_generated_images_it_would_ignore():
+    """ADC-GAN's classifier has classes of its own for generated images, so --class_fake_weight has no meaning."""
+    assert tiny_config("acgan", class_loss="adc").class_fake_weight == 0.0
+    with pytest.raises(UsageError, match="class_loss=adc trains its classifier on generated images by definition"):
+        tiny_config("acgan", class_loss="adc", class_fake_weight=1.0)
+
+
 @pytest.mark.parametrize("model", sorted(gans.VARIANTS))
 def test_export_load_sample_round_trip(model, two_steps, tmp_path):
     from tfgan_cifar.lib import savedmodel, images

@@ -162,3 +162,25 @@ def test_data_to_data_cross_entropy_matches_the_paper_written_out():
     np.testing.assert_allclose(losses.data_to_data_cross_entropy(embeddings.astype(np.float32),
                                                                  cosines.astype(np.float32), same).numpy(), 0.0,
                                atol=1e-6)
+
+
+def test_adc_losses_are_one_softmax_over_real_and_generated_classes():
+    """ADC-GAN (Hou et al., 2022) written out with numpy: C is a softmax over 2K classes, the first K "real
+    image of class c", the last K "generated image of class c". D: -log C(y | x_real) - log C(K + y | x_fake);
+    G: -log C(y | x_fake) + log C(K + y | x_fake)."""
+    rng = np.random.default_rng(5)
+    k, real, fake = 3, rng.normal(size=(4, 6)) * 3, rng.normal(size=(4, 6)) * 3
+    labels = np.array([0, 2, 1, 2])
+    log_c = lambda logits: logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    rows = np.arange(4)
+    d = -np.mean(log_c(real)[rows, labels]) - np.mean(log_c(fake)[rows, labels + k])
+    g = np.mean(-log_c(fake)[rows, labels] + log_c(fake)[rows, labels + k])
+    np.testing.assert_allclose(losses.adc_discriminator_class_loss(real.astype(np.float32), fake.astype(np.float32),
+                                                                   labels, k).numpy(), d, rtol=1e-5)
+    np.testing.assert_allclose(losses.adc_generator_class_loss(fake.astype(np.float32), labels, k).numpy(), g,
+                               rtol=1e-5)
+    # G's loss is 0 where C cannot tell its image's real class from its generated one, whatever else C says.
+    tied = fake.copy()
+    tied[rows, labels + k] = tied[rows, labels]
+    np.testing.assert_allclose(losses.adc_generator_class_loss(tied.astype(np.float32), labels, k).numpy(), 0.0,
+                               atol=1e-6)

@@ -8,7 +8,8 @@ generators do), multiplied into z as a learned embedding (the paper's and the se
 to it; --class_fake_weight scales D's class loss on generated images (1: the original; 0, the default: D's
 classifier learns from real images only); --g_class_weight / --d_class_weight the class loss in G's and D's
 objective; --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to-data cross-entropy (Kang et
-al., 2021) and --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019); --mode_seeking_weight adds
+al., 2021), --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019) and --class_loss=adc makes it
+ADC-GAN's 2K-way classifier of real and generated classes (Hou et al., 2022); --mode_seeking_weight adds
 MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --norm=spectral and
 --loss=hinge|bce (hinge, the default) change D and the adversarial loss as in SN-GAN; --g_lr/--d_lr set TTUR.
 --preset=seed is the seed reports' recipe (BCE, multiplied embedding, class loss on fakes), which collapses
@@ -16,6 +17,7 @@ within classes."""
 import tensorflow as tf
 
 from tfgan_cifar.lib import losses, networks
+from tfgan_cifar.lib.errors import UsageError
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN, LABEL, LATENT
 
@@ -65,15 +67,19 @@ class ACGAN(GAN):
                                   conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = ("hinge (or BCE) + auxiliary class cross-entropy, D's on real images (and fakes: --class_fake_weight; "
-               "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier; G's optional MSGAN mode-seeking term); G: "
-               "class-conditional BN (or z x label embedding, or z ++ embedding); D: DCGAN (BN or spectral norm) + "
-               "class head")
+               "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier, or ADC-GAN's real/generated classes; G's optional "
+               "MSGAN mode-seeking term); G: class-conditional BN (or z x label embedding, or z ++ embedding); D: DCGAN "
+               "(BN or spectral norm) + class head")
 
     @classmethod
     def validate_config(cls, config):
         cls.check_choice(config, "loss", tuple(losses.ADVERSARIAL))
         cls.check_choice(config, "norm", ("batch", "spectral", "none"))
-        cls.check_choice(config, "class_loss", ("ce", "d2dce", "tac"))
+        cls.check_choice(config, "class_loss", ("ce", "d2dce", "tac", "adc"))
+        if config.class_loss == "adc" and config.class_fake_weight:
+            raise UsageError("--class_loss=adc trains its classifier on generated images by definition (their own "
+                             f"K classes); --class_fake_weight={config.class_fake_weight} would be ignored, leave "
+                             "it at 0")
         cls.check_choice(config, "conditioning", ("multiply", "concat", "cbn"))
 
     def build_generator(self):
@@ -81,15 +87,19 @@ class ACGAN(GAN):
                                         condition=self.config.conditioning)
 
     def build_discriminator(self):
-        head = {"d2dce": "proxy", "tac": "twin"}.get(self.config.class_loss, "softmax")
+        # adc reads the twin head's two K-way outputs as one 2K-way classifier (real classes, then generated).
+        head = {"d2dce": "proxy", "tac": "twin", "adc": "twin"}.get(self.config.class_loss, "softmax")
         return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
                                             num_classes=self.num_classes, class_head=head)
 
     def discriminator_class_loss(self, real_head, fake_head, labels):
         """D's class loss: on real images, plus --class_fake_weight times that on generated ones (tac: plus
-        the twin classifier's on generated ones). A head is [class logits] (ce), [class logits, twin
-        logits] (tac) or [proxy cosines, embeddings] (d2dce)."""
+        the twin classifier's on generated ones; adc: ADC-GAN's 2K-way loss on both). A head is [class logits]
+        (ce), [class logits, twin logits] (tac, adc) or [proxy cosines, embeddings] (d2dce)."""
         c = self.config
+        if c.class_loss == "adc":
+            return losses.adc_discriminator_class_loss(tf.concat(real_head, -1), tf.concat(fake_head, -1), labels,
+                                                       self.num_classes)
         if c.class_loss == "d2dce":
             return (losses.data_to_data_cross_entropy(real_head[1], real_head[0], labels)
                     + c.class_fake_weight * losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels))
@@ -101,7 +111,10 @@ class ACGAN(GAN):
 
     def generator_class_loss(self, fake_head, labels):
         """G's: the classifier's cross-entropy on its images (tac: minus the twin's, so G cannot lower the
-        first by making classes easier to tell apart than the data's, the bias of AC-GAN that TAC-GAN removes)."""
+        first by making classes easier to tell apart than the data's, the bias of AC-GAN that TAC-GAN removes;
+        adc: ADC-GAN's, towards D's real class of the label and away from its generated one)."""
+        if self.config.class_loss == "adc":
+            return losses.adc_generator_class_loss(tf.concat(fake_head, -1), labels, self.num_classes)
         if self.config.class_loss == "d2dce":
             return losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels)
         loss = losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes)

@@ -155,7 +155,9 @@ class RunConfig:
         "also scaled by --class_fake_weight).")
     class_loss: Optional[str] = hyper(help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
         "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
-        "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises).")
+        "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises) or 'adc' "
+        "(ADC-GAN's one classifier over 2K classes, real and generated images of each class; G moves its images "
+        "from the generated class of their label to the real one).")
     mode_seeking_weight: Optional[float] = hyper(help="acgan: weight of MSGAN's mode-seeking term in G's loss "
         "(Mao et al., 2019): 1 / (d_image / d_z + 1e-5), d the mean absolute difference of two draws z1, z2 of one "
         "label and of their images, so that G cannot map different z to one image of a class; 0 turns it off.")

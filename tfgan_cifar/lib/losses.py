@@ -57,6 +57,28 @@ def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
     return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
 
 
+def adc_discriminator_class_loss(real_logits, fake_logits, labels, num_classes):
+    """ADC-GAN's classifier loss (Hou et al., 2022): one softmax over 2K classes, "real image of class c" (the
+    first K logits) and "generated image of class c" (the last K); real images are taught their class among the
+    first K, generated ones theirs among the last K. Logits [B, 2K]."""
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    ce = lambda logits, target: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        target, tf.cast(logits, tf.float32)))
+    return ce(real_logits, labels) + ce(fake_logits, labels + num_classes)
+
+
+def adc_generator_class_loss(fake_logits, labels, num_classes):
+    """G's side of ADC-GAN: -log C(real, y | G(z, y)) + log C(generated, y | G(z, y)), the mean over the batch.
+    The softmax's normaliser cancels, so it is the generated-class logit minus the real-class one: G is pulled
+    towards where D's classifier puts real images of y and away from where it puts its own, which (unlike
+    AC-GAN's cross-entropy) is minimised by the data's class-conditional distribution, not by images easier
+    to classify than the data's."""
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+    logits = tf.cast(fake_logits, tf.float32)
+    return tf.reduce_mean(tf.gather(logits, labels + num_classes, batch_dims=1)
+                          - tf.gather(logits, labels, batch_dims=1))
+
+
 def mode_seeking_loss(images_a, images_b, z_a, z_b, eps=1e-5):
     """MSGAN's mode-seeking term (Mao et al., 2019, eq. 3, as their code minimises it): 1 / (d_I / d_z + eps),
     d_I = mean |images_a - images_b|, d_z = mean |z_a - z_b|, the images drawn from z_a and z_b under the same
