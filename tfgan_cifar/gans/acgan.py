@@ -76,11 +76,11 @@ class ACGAN(GAN):
         cls.check_choice(config, "loss", tuple(losses.ADVERSARIAL))
         cls.check_choice(config, "norm", ("batch", "spectral", "none"))
         cls.check_choice(config, "class_loss", ("ce", "d2dce", "tac", "adc"))
+        cls.check_choice(config, "conditioning", ("multiply", "concat", "cbn"))
         if config.class_loss == "adc" and config.class_fake_weight:
             raise UsageError("--class_loss=adc trains its classifier on generated images by definition (their own "
                              f"K classes); --class_fake_weight={config.class_fake_weight} would be ignored, leave "
                              "it at 0")
-        cls.check_choice(config, "conditioning", ("multiply", "concat", "cbn"))
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
