@@ -154,7 +154,7 @@ class RunConfig:
     d_class_weight: Optional[float] = hyper(help="acgan: weight of the class loss in D's loss (its generated-image part "
         "also scaled by --class_fake_weight).")
     class_loss: Optional[str] = hyper(help="acgan: the auxiliary classifier's loss, 'ce' (softmax cross-entropy, "
-        "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies) or "
+        "the original), 'd2dce' (ReACGAN's data-to-data cross-entropy on normalised embeddings and class proxies), "
         "'tac' (ce plus TAC-GAN's twin classifier on generated images, whose cross-entropy G maximises) or 'adc' "
         "(ADC-GAN's one classifier over 2K classes, real and generated images of each class; G moves its images "
         "from the generated class of their label to the real one).")
