@@ -52,6 +52,27 @@ def test_acgan_class_losses():
                                rtol=1e-5)
 
 
+def test_generator_class_loss_capped_at_a_confidence_is_zero_for_recognised_images():
+    """--g_class_confidence=p: mean(max(CE - log(1/p), 0)), numpy written out; an image whose label has probability
+    >= p gets no gradient, the others the plain cross-entropy's."""
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(8, 4)).astype(np.float32) * 3, np.arange(8) % 4
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    xent = -np.log(probs[np.arange(8), labels])
+    for p in (0.2, 0.5):
+        assert 0 < (xent < np.log(1 / p)).sum() < 8  # some images recognised, some not
+        np.testing.assert_allclose(losses.acgan_generator_class_loss(logits, labels, 4, confidence=p).numpy(),
+                                   np.maximum(xent - np.log(1 / p), 0).mean(), rtol=1e-5)
+    x = tf.constant(logits)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = losses.acgan_generator_class_loss(x, labels, 4, confidence=0.5)
+    grad = tape.gradient(loss, x).numpy()
+    recognised = xent < np.log(2)
+    np.testing.assert_array_equal(grad[recognised], 0.0)
+    np.testing.assert_allclose(grad[~recognised], (probs - np.eye(4)[labels])[~recognised] / 8, rtol=1e-4, atol=1e-7)
+
+
 def test_mode_seeking_loss_is_msgan_written_out():
     """1 / (mean |a - b| / mean |z_a - z_b| + 1e-5); one image for two latent vectors: 1e5, the largest."""
     rng = np.random.default_rng(0)

@@ -146,7 +146,7 @@ def test_the_default_acgan_discriminator_sees_augmented_images_and_without_diffa
 @pytest.mark.parametrize("levers", [dict(loss="bce", class_fake_weight=1.0, conditioning="multiply"), {},
                                     dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
                                     dict(class_loss="tac"), dict(class_loss="adc"),
-                                    dict(mode_seeking_weight=2.0)])
+                                    dict(mode_seeking_weight=2.0), dict(g_class_confidence=0.1)])
 def test_acgan_step_is_odena_et_al(levers):
     """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
     generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
@@ -156,7 +156,8 @@ def test_acgan_step_is_odena_et_al(levers):
     class term adds the twin classifier's CE on generated images, G's subtracts it; MSGAN: G's loss adds
     mode_seeking_weight / (mean |G(z1, y) - G(z2, y)| / mean |z1 - z2| + 1e-5), z2 a third draw. ADC-GAN: the
     two heads are one softmax over 2K classes; D's class term is CE(y | real) + CE(K + y | fake) over them, G's
-    CE(y | fake) - CE(K + y | fake)."""
+    CE(y | fake) - CE(K + y | fake). --g_class_confidence=p: G's CE(y | fake) is mean over images of
+    max(CE - log(1/p), 0)."""
     gan, ref = twins("acgan", diffaugment="", **levers)  # the algorithm box; the default's DiffAugment: test_gans
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(3)
     replay(gan, zs)
@@ -193,7 +194,11 @@ def test_acgan_step_is_odena_et_al(levers):
         if adc:
             g_class = ce(labels, both(fake_head)) - ce(labels + gan.num_classes, both(fake_head))
         else:
-            g_class = ce(labels, fake_head[0]) - (ce(labels, fake_head[1]) if tac else 0.0)
+            per_image = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, fake_head[0])
+            capped = tf.reduce_mean(tf.nn.relu(per_image - np.log(1 / levers.get("g_class_confidence", 1.0))))
+            if "g_class_confidence" in levers:  # the cap bites on some images of the batch, not on all
+                assert 0 < np.sum(per_image.numpy() < np.log(1 / levers["g_class_confidence"])) < len(labels)
+            g_class = capped - (ce(labels, fake_head[1]) if tac else 0.0)
         g_loss = g_source(fake_source) + g_weight * g_class
         if "mode_seeking_weight" in levers:
             ratio = tf.reduce_mean(tf.abs(fake - G([zs[2], labels], training=True))) / tf.reduce_mean(

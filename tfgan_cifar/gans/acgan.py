@@ -10,7 +10,8 @@ classifier learns from real images only); --g_class_weight / --d_class_weight th
 objective; --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to-data cross-entropy (Kang et
 al., 2021), --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019) and --class_loss=adc makes it
 ADC-GAN's 2K-way classifier of real and generated classes (Hou et al., 2022); --mode_seeking_weight adds
-MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --norm=spectral and
+MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --g_class_confidence=p
+stops G's class loss on an image once D's classifier gives its label probability p; --norm=spectral and
 --loss=hinge|bce (hinge, the default) change D and the adversarial loss as in SN-GAN; --g_lr/--d_lr set TTUR.
 --preset=seed is the seed reports' recipe (BCE, multiplied embedding, class loss on fakes), which collapses
 within classes."""
@@ -40,7 +41,7 @@ class ACGAN(GAN):
     # constant rate under FID and SWD and tied under the two-sample test (50.9 / 55.0, 8.3 / 15.4, 0.998 / 0.999).
     PRESET = dict(GAN.PRESET, loss="hinge", norm="batch", class_loss="ce", class_fake_weight=0.0, g_class_weight=1.0,
                   d_class_weight=1.0, conditioning="cbn", diffaugment="translation,cutout", lr_decay="linear",
-                  lr_decay_start=0.5, mode_seeking_weight=0.0)
+                  lr_decay_start=0.5, mode_seeking_weight=0.0, g_class_confidence=1.0)
     # What runs saved before these flags existed did.
     PREDATED = dict(loss="bce", conditioning="multiply", class_fake_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
@@ -64,7 +65,8 @@ class ACGAN(GAN):
                      # The recipe of the seed reports (Odena et al.'s losses on the DCGAN networks).
                      "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
                                   class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0,
-                                  conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0)}
+                                  conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0,
+                                  g_class_confidence=1.0)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = ("hinge (or BCE) + auxiliary class cross-entropy, D's on real images (and fakes: --class_fake_weight; "
                "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier, or ADC-GAN's real/generated classes; G's optional "
@@ -81,6 +83,9 @@ class ACGAN(GAN):
             raise UsageError("--class_loss=adc trains its classifier on generated images by definition (their own "
                              f"K classes); --class_fake_weight={config.class_fake_weight} would be ignored, leave "
                              "it at 0")
+        if config.class_loss in ("adc", "d2dce") and config.g_class_confidence != 1.0:
+            raise UsageError(f"--g_class_confidence caps the softmax cross-entropy of --class_loss=ce or tac; "
+                             f"--class_loss={config.class_loss} has its own loss, leave it at 1")
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
@@ -110,14 +115,15 @@ class ACGAN(GAN):
         return loss
 
     def generator_class_loss(self, fake_head, labels):
-        """G's: the classifier's cross-entropy on its images (tac: minus the twin's, so G cannot lower the
-        first by making classes easier to tell apart than the data's, the bias of AC-GAN that TAC-GAN removes;
-        adc: ADC-GAN's, towards D's real class of the label and away from its generated one)."""
+        """G's: the classifier's cross-entropy on its images, capped at --g_class_confidence (tac: minus the
+        twin's, so G cannot lower the first by making classes easier to tell apart than the data's, the bias of
+        AC-GAN that TAC-GAN removes; adc: ADC-GAN's, towards D's real class of the label and away from its
+        generated one)."""
         if self.config.class_loss == "adc":
             return losses.adc_generator_class_loss(tf.concat(fake_head, -1), labels, self.num_classes)
         if self.config.class_loss == "d2dce":
             return losses.data_to_data_cross_entropy(fake_head[1], fake_head[0], labels)
-        loss = losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes)
+        loss = losses.acgan_generator_class_loss(fake_head[0], labels, self.num_classes, self.config.g_class_confidence)
         if self.config.class_loss == "tac":
             loss -= losses.acgan_generator_class_loss(fake_head[1], labels, self.num_classes)
         return loss

@@ -161,6 +161,9 @@ class RunConfig:
     mode_seeking_weight: Optional[float] = hyper(help="acgan: weight of MSGAN's mode-seeking term in G's loss "
         "(Mao et al., 2019): 1 / (d_image / d_z + 1e-5), d the mean absolute difference of two draws z1, z2 of one "
         "label and of their images, so that G cannot map different z to one image of a class; 0 turns it off.")
+    g_class_confidence: Optional[float] = hyper(help="acgan (--class_loss=ce or tac): the probability of its label "
+        "at which D's classifier has recognised a generated image: G's class loss is mean(max(CE - log(1/p), 0)), so "
+        "recognised images are not pushed further toward the classifier's most confident ones (1: always, the original).")
     sketch_dir: Optional[str] = setting("", kind=HYPER,
         help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
@@ -261,6 +264,8 @@ def validate(config, variants):
     for name in ("class_fake_weight", "g_class_weight", "d_class_weight", "r1_weight", "mode_seeking_weight"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < float("inf"), f"--{name} must be a finite number >= 0, got {value}"))
+    checks.append((config.g_class_confidence is None or 0 < config.g_class_confidence <= 1,
+                   f"--g_class_confidence must be in (0, 1], got {config.g_class_confidence}"))
     for name in ("beta1", "beta2", "label_smoothing"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))

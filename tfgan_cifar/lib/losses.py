@@ -4,6 +4,7 @@ Thin wrappers over TF-GAN's `losses_impl` where it has the loss; the wrappers fi
 matter (no label smoothing unless asked, mean reduction) so a variant's train_step reads like the paper.
 """
 import functools
+import math
 
 import keras
 import tensorflow as tf
@@ -52,9 +53,17 @@ def acgan_discriminator_class_loss(real_class_logits, fake_class_logits, labels,
                                            generated_weights=fake_weight, **_NO_COLLECTION)
 
 
-def acgan_generator_class_loss(fake_class_logits, labels, num_classes):
-    """Cross-entropy of the auxiliary classifier on generated images, for the requested labels."""
-    return _tfgan.acgan_generator_loss(fake_class_logits, tf.one_hot(labels, num_classes), **_NO_COLLECTION)
+def acgan_generator_class_loss(fake_class_logits, labels, num_classes, confidence=1.0):
+    """Cross-entropy of the auxiliary classifier on generated images, for the requested labels. With
+    confidence p < 1, mean(max(CE - log(1/p), 0)): an image whose label the classifier already gives
+    probability p adds no loss and no gradient, so G is not pushed past "recognised" toward the classifier's
+    most confident (least varied) images of the class."""
+    one_hot = tf.one_hot(labels, num_classes)
+    if confidence == 1.0:
+        return _tfgan.acgan_generator_loss(fake_class_logits, one_hot, **_NO_COLLECTION)
+    per_image = _tfgan.acgan_generator_loss(fake_class_logits, one_hot, reduction=tf.compat.v1.losses.Reduction.NONE,
+                                            **_NO_COLLECTION)
+    return tf.reduce_mean(tf.nn.relu(per_image - math.log(1.0 / confidence)))
 
 
 def adc_discriminator_class_loss(real_logits, fake_logits, labels, num_classes):
