@@ -29,7 +29,8 @@ def test_points_are_each_records_figures_over_its_own_floor(files):
     found = tradeoff.points(files, "class_accuracy", "intra_class_diversity", models=["acgan"])
     assert [(s, n) for s, n, *_ in found] == [("levers", "base"), ("levers", "tac"), ("levers", "dom"),
                                               ("levers", "zero"), ("longer", "long")]
-    np.testing.assert_allclose([p[2:] for p in found], [[0.8, 0.5], [0.4, 0.7], [0.5, 0.4], [0.2, 0.0], [1.0, 0.6]])
+    np.testing.assert_allclose([p[2:4] for p in found], [[0.8, 0.5], [0.4, 0.7], [0.5, 0.4], [0.2, 0.0], [1.0, 0.6]])
+    assert {p[4] for p in found} == {"acgan"}
     # without a model filter the unconditional record (no class accuracy) is still left out
     assert len(tradeoff.points(files, "class_accuracy", "intra_class_diversity")) == 5
 
@@ -38,13 +39,20 @@ def test_the_frontier_is_the_points_nothing_beats_on_both_axes(files):
     found = tradeoff.points(files, "class_accuracy", "intra_class_diversity", models=["acgan"])
     # base (0.8, 0.5) is beaten by long (1.0, 0.6); dom and zero by base
     assert [p[1] for p in tradeoff.frontier(found)] == ["tac", "long"]
-    tie = [("f", "a", 0.5, 0.5), ("f", "b", 0.5, 0.5), ("f", "c", 0.5, 0.4)]
+    tie = [("f", "a", 0.5, 0.5, "m"), ("f", "b", 0.5, 0.5, "n"), ("f", "c", 0.5, 0.4, "m")]
     assert [p[1] for p in tradeoff.frontier(tie)] == ["a", "b"]  # equal points do not beat each other; c is beaten
 
 
 def test_a_name_two_files_share_is_labelled_with_its_file():
-    found = [("levers", "tac", 0.4, 0.7), ("longer", "tac", 0.5, 0.6), ("longer", "base", 0.9, 0.5)]
+    found = [("levers", "tac", 0.4, 0.7, "acgan"), ("longer", "tac", 0.5, 0.6, "acgan"), ("longer", "base", 0.9, 0.5, "acgan")]
     assert [tradeoff.label(p, found) for p in found] == ["tac (levers)", "tac (longer)", "base"]
+
+
+def test_each_file_has_a_colour_and_each_model_a_marker_named_only_when_there_are_several():
+    found = [("zoo", "a", 0.4, 0.7, "acgan"), ("zoo", "c", 0.5, 0.6, "cgan"), ("longer", "a", 0.9, 0.5, "acgan")]
+    assert [(legend, colour, marker, [p[1] for p in mine]) for legend, colour, marker, mine in tradeoff.series(found)] \
+        == [("zoo: acgan", "C0", "o", ["a"]), ("zoo: cgan", "C0", "s", ["c"]), ("longer: acgan", "C1", "o", ["a"])]
+    assert [legend for legend, *_ in tradeoff.series([p for p in found if p[4] == "acgan"])] == ["zoo", "longer"]
 
 
 def test_the_goal_is_two_fractions_and_bad_ones_are_refused():

@@ -19,8 +19,8 @@ TITLES = dict(class_accuracy="class accuracy", intra_class_diversity="within-cla
 
 
 def points(paths, x, y, models=()):
-    """[(file stem, record name, x / floor x, y / floor y)] of every record of `models` (all when empty) that has
-    both metrics and its floor's."""
+    """[(file stem, record name, x / floor x, y / floor y, model)] of every record of `models` (all when empty)
+    that has both metrics and its floor's."""
     from tfgan_cifar.tools import results
     found = []
     for path in paths:
@@ -29,13 +29,13 @@ def points(paths, x, y, models=()):
             floor = r.get("real_floor") or {}
             if (models and r.get("model") not in models) or any(r.get(k) is None or not floor.get(k) for k in (x, y)):
                 continue
-            found.append((stem, r["name"], r[x] / floor[x], r[y] / floor[y]))
+            found.append((stem, r["name"], r[x] / floor[x], r[y] / floor[y], r.get("model")))
     return found
 
 
 def frontier(found):
     """The points no other point beats on both axes (at least as high on each, higher on one)."""
-    return [p for p in found if not any(q[2] >= p[2] and q[3] >= p[3] and q[2:] != p[2:] for q in found)]
+    return [p for p in found if not any(q[2] >= p[2] and q[3] >= p[3] and q[2:4] != p[2:4] for q in found)]
 
 
 def label(point, found):
@@ -45,10 +45,19 @@ def label(point, found):
     return f"{name} ({stem})" if any(q[1] == name and q[0] != stem for q in found) else name
 
 
+def series(found):
+    """[(legend, colour, marker, points)]: one colour per file, one marker per model (named in the legend only
+    when there are several), in the order they first appear."""
+    stems, models = (list(dict.fromkeys(p[k] for p in found)) for k in (0, 4))
+    return [(f"{stem}: {model}" if len(models) > 1 else stem, f"C{i}", "os^Dv<>"[j % 7], mine)
+            for i, stem in enumerate(stems) for j, model in enumerate(models)
+            if (mine := [p for p in found if p[0] == stem and p[4] == model])]
+
+
 def plot(path, found, x, y, goal=None, title=""):
-    """The scatter: one colour per file, the frontier's points named (a dozen names of a crowded corner would
-    cover each other), real images starred, the goal's box (x >= goal[0], y >= goal[1], fractions of real
-    images') shaded."""
+    """The scatter: one colour per file and, when several models are drawn, one marker per model; the frontier's
+    points named (a dozen names of a crowded corner would cover each other), real images starred, the goal's
+    box (x >= goal[0], y >= goal[1], fractions of real images') shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -59,17 +68,16 @@ def plot(path, found, x, y, goal=None, title=""):
     if goal:
         ax.fill_between([goal[0], 2], goal[1], 2, color="tab:green", alpha=0.15,
                         label=f"goal: {TITLES.get(x, x)} >= {goal[0]:g}, {TITLES.get(y, y)} >= {goal[1]:g} of real")
-    for i, stem in enumerate(dict.fromkeys(s for s, *_ in found)):
-        mine = [p for p in found if p[0] == stem]
-        ax.scatter([p[2] for p in mine], [p[3] for p in mine], color=f"C{i}", label=stem, zorder=3)
+    for legend, colour, marker, mine in series(found):
+        ax.scatter([p[2] for p in mine], [p[3] for p in mine], color=colour, marker=marker, label=legend, zorder=3)
         for p in mine:
             if p in named:
-                ax.annotate(label(p, found), p[2:], fontsize=7, xytext=(4, 3), textcoords="offset points")
+                ax.annotate(label(p, found), p[2:4], fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.plot([1], [1], "k*", markersize=14, label="real held-out images", zorder=4)
     ax.set_xlabel(f"{TITLES.get(x, x)}, fraction of real images'")
     ax.set_ylabel(f"{TITLES.get(y, y)}, fraction of real images'")
-    ax.set_xlim(0, max([1.05] + [px + 0.05 for *_, px, _ in found]))  # easy images can beat real ones' accuracy
-    ax.set_ylim(0, max([1.05] + [py + 0.05 for *_, py in found]))
+    ax.set_xlim(0, max([1.05] + [p[2] + 0.05 for p in found]))  # easy images can beat real ones' accuracy
+    ax.set_ylim(0, max([1.05] + [p[3] + 0.05 for p in found]))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ax.set_title(title, fontsize=9)
