@@ -2,7 +2,7 @@
 scatter plot with a goal's box: where a table's rows lie against each other and against what is asked of them,
 at a glance. The default pair is a conditional model's trade: class accuracy against within-class diversity.
 
-    python -m tfgan_cifar.tools.tradeoff --models=acgan --goal=0.9,0.8 --out=docs/results/acgan_tradeoff.png \
+    python -m tfgan_cifar.tools.tradeoff --models=acgan,cgan --goal=0.9,0.8 --out=docs/results/conditional_tradeoff.png \
         --files=docs/results/acgan_levers_on_default.json,docs/results/acgan_levers_three_judges.json
 
 Each record's figures are divided by its own floor (real held-out images under the same evaluator), so tables
