@@ -84,7 +84,7 @@ class ACGAN(GAN):
                              f"K classes); --class_fake_weight={config.class_fake_weight} would be ignored, leave "
                              "it at 0")
         if config.class_loss in ("adc", "d2dce") and config.g_class_confidence != 1.0:
-            raise UsageError(f"--g_class_confidence caps the softmax cross-entropy of --class_loss=ce or tac; "
+            raise UsageError("--g_class_confidence caps the softmax cross-entropy of --class_loss=ce or tac; "
                              f"--class_loss={config.class_loss} has its own loss, leave it at 1")
 
     def build_generator(self):
