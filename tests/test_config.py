@@ -68,6 +68,8 @@ def test_turning_a_presets_decay_off_turns_off_its_start_too():
     ("acgan", {"g_class_confidence": 0.0}, "--g_class_confidence must be in (0, 1], got 0.0"),
     ("acgan", {"g_class_confidence": 1.5}, "--g_class_confidence must be in (0, 1], got 1.5"),
     ("acgan", {"class_loss": "adc", "g_class_confidence": 0.5}, "--class_loss=adc has its own loss, leave it at 1"),
+    ("acgan", {"minibatch_std": -1}, "--minibatch_std must be >= 0, got -1"),
+    ("dcgan", {"minibatch_std": 4}, "--minibatch_std does not apply to dcgan; it applies to: acgan"),
     ("dcgan", {"features": "vgg"}, "--features must be one of evaluator, inception, got 'vgg'"),
     ("dcgan", {"lr_decay": "cosine"}, "--lr_decay must be one of none, linear, got 'cosine'"),
     ("dcgan", {"strategy": "ring"}, "--strategy must be one of default, mirrored, multiworker, tpu, got 'ring'"),

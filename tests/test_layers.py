@@ -1,9 +1,12 @@
-"""Self-attention, conditional batch norm and the projection term against hand-computed values."""
+"""Self-attention, conditional batch norm, the projection term and the minibatch standard deviation against
+hand-computed values."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from tfgan_cifar.lib.layers import ConditionalBatchNorm, Projection, SelfAttention
+from tfgan_cifar.lib import networks
+from tfgan_cifar.lib.layers import ConditionalBatchNorm, MinibatchStddev, Projection, SelfAttention
 
 
 def test_self_attention_is_identity_at_init_and_gamma_trains():
@@ -52,3 +55,38 @@ def test_projection_is_embedding_dot_features():
     out = proj([features, labels]).numpy()
     table = proj.embedding.embeddings.numpy()  # [classes, features]
     np.testing.assert_allclose(out[:, 0], np.sum(table[labels.numpy()] * features.numpy(), -1), rtol=1e-5)
+
+
+def _minibatch_std_reference(x, group_size):
+    """numpy, written out: groups are images i, i + n/g, i + 2n/g, ... (one group when g does not divide n); per group
+    the mean over features of the population standard deviation over the group's images."""
+    n = len(x)
+    g = group_size if n % group_size == 0 else n
+    stat = np.zeros(n)
+    for j in range(n // g):
+        members = list(range(j, n, n // g))
+        stat[members] = np.mean(np.sqrt(np.var(x[members].astype(np.float64), axis=0) + 1e-8))
+    return np.concatenate([x, np.broadcast_to(stat[:, None, None, None], (*x.shape[:3], 1))], -1)
+
+
+@pytest.mark.parametrize("n, group_size", [(8, 4), (8, 2), (6, 4), (4, 4)])
+def test_minibatch_std_is_each_groups_mean_feature_spread(n, group_size):
+    x = np.random.default_rng(n + group_size).normal(size=(n, 4, 4, 3)).astype(np.float32)
+    x[: n // 2] *= 3.0  # groups of different spread, so a wrong grouping gives other numbers
+    np.testing.assert_allclose(MinibatchStddev(group_size)(x).numpy(), _minibatch_std_reference(x, group_size),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_minibatch_std_makes_a_score_depend_on_the_rest_of_its_group():
+    """With it, D's scores of the other images of a group change when one image of the group changes, and those of
+    the other group do not; without it, no other image's score changes."""
+    x = np.random.default_rng(0).uniform(-1, 1, size=(8, 32, 32, 3)).astype(np.float32)
+    other = x.copy()
+    other[4] *= 20  # groups of 4 in a batch of 8: images 0, 2, 4, 6 and 1, 3, 5, 7
+    same_group, other_group = [0, 2, 6], [1, 3, 5, 7]
+    for group_size in (0, 4):
+        keras.utils.set_random_seed(0)
+        d = networks.dcgan_discriminator(32, width=8, minibatch_std=group_size)
+        change = np.abs(d(x, training=False).numpy()[:, 0] - d(other, training=False).numpy()[:, 0])
+        assert np.all(change[other_group] == 0)
+        assert np.all(change[same_group] > 1e-4) if group_size else np.all(change[same_group] == 0)

@@ -146,7 +146,8 @@ def test_the_default_acgan_discriminator_sees_augmented_images_and_without_diffa
 @pytest.mark.parametrize("levers", [dict(loss="bce", class_fake_weight=1.0, conditioning="multiply"), {},
                                     dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
                                     dict(class_loss="tac"), dict(class_loss="adc"),
-                                    dict(mode_seeking_weight=2.0), dict(g_class_confidence=0.1)])
+                                    dict(mode_seeking_weight=2.0), dict(g_class_confidence=0.1),
+                                    dict(minibatch_std=4)])
 def test_acgan_step_is_odena_et_al(levers):
     """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
     generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
@@ -157,7 +158,8 @@ def test_acgan_step_is_odena_et_al(levers):
     mode_seeking_weight / (mean |G(z1, y) - G(z2, y)| / mean |z1 - z2| + 1e-5), z2 a third draw. ADC-GAN: the
     two heads are one softmax over 2K classes; D's class term is CE(y | real) + CE(K + y | fake) over them, G's
     CE(y | fake) - CE(K + y | fake). --g_class_confidence=p: G's CE(y | fake) is mean over images of
-    max(CE - log(1/p), 0)."""
+    max(CE - log(1/p), 0). --minibatch_std: D, with ProGAN's layer, sees real and generated images in separate
+    calls, so a group's spread is that of one kind of image."""
     gan, ref = twins("acgan", diffaugment="", **levers)  # the algorithm box; the default's DiffAugment: test_gans
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(3)
     replay(gan, zs)

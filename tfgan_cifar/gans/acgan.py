@@ -11,7 +11,8 @@ objective; --class_loss=d2dce swaps the softmax classifier for ReACGAN's data-to
 al., 2021), --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019) and --class_loss=adc makes it
 ADC-GAN's 2K-way classifier of real and generated classes (Hou et al., 2022); --mode_seeking_weight adds
 MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --g_class_confidence=p
-stops G's class loss on an image once D's classifier gives its label probability p; --norm=spectral and
+stops G's class loss on an image once D's classifier gives its label probability p; --minibatch_std=g gives D
+ProGAN's minibatch standard deviation over groups of g images (Karras et al., 2018); --norm=spectral and
 --loss=hinge|bce (hinge, the default) change D and the adversarial loss as in SN-GAN; --g_lr/--d_lr set TTUR.
 --preset=seed is the seed reports' recipe (BCE, multiplied embedding, class loss on fakes), which collapses
 within classes."""
@@ -41,7 +42,7 @@ class ACGAN(GAN):
     # constant rate under FID and SWD and tied under the two-sample test (50.9 / 55.0, 8.3 / 15.4, 0.998 / 0.999).
     PRESET = dict(GAN.PRESET, loss="hinge", norm="batch", class_loss="ce", class_fake_weight=0.0, g_class_weight=1.0,
                   d_class_weight=1.0, conditioning="cbn", diffaugment="translation,cutout", lr_decay="linear",
-                  lr_decay_start=0.5, mode_seeking_weight=0.0, g_class_confidence=1.0)
+                  lr_decay_start=0.5, mode_seeking_weight=0.0, g_class_confidence=1.0, minibatch_std=0)
     # What runs saved before these flags existed did.
     PREDATED = dict(loss="bce", conditioning="multiply", class_fake_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
@@ -66,7 +67,7 @@ class ACGAN(GAN):
                      "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
                                   class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0,
                                   conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0,
-                                  g_class_confidence=1.0)}
+                                  g_class_confidence=1.0, minibatch_std=0)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = ("hinge (or BCE) + auxiliary class cross-entropy, D's on real images (and fakes: --class_fake_weight; "
                "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier, or ADC-GAN's real/generated classes; G's optional "
@@ -95,7 +96,8 @@ class ACGAN(GAN):
         # adc reads the twin head's two K-way outputs as one 2K-way classifier (real classes, then generated).
         head = {"d2dce": "proxy", "tac": "twin", "adc": "twin"}.get(self.config.class_loss, "softmax")
         return networks.dcgan_discriminator(self.image_size, self.config.width, norm=self.config.norm,
-                                            num_classes=self.num_classes, class_head=head)
+                                            num_classes=self.num_classes, class_head=head,
+                                            minibatch_std=self.config.minibatch_std)
 
     def discriminator_class_loss(self, real_head, fake_head, labels):
         """D's class loss: on real images, plus --class_fake_weight times that on generated ones (tac: plus

@@ -164,6 +164,9 @@ class RunConfig:
     g_class_confidence: Optional[float] = hyper(help="acgan (--class_loss=ce or tac): the probability of its label "
         "at which D's classifier has recognised a generated image: G's class loss is mean(max(CE - log(1/p), 0)), so "
         "recognised images are not pushed further toward the classifier's most confident ones (1: always, the original).")
+    minibatch_std: Optional[int] = hyper(help="acgan: ProGAN's minibatch standard deviation in D, over groups of this "
+        "many images (Karras et al., 2018): one more feature map before D's heads, the spread of each group's "
+        "features, so that D can tell a batch of look-alike images from a varied one; 0 turns it off.")
     sketch_dir: Optional[str] = setting("", kind=HYPER,
         help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")
@@ -269,7 +272,7 @@ def validate(config, variants):
     for name in ("beta1", "beta2", "label_smoothing"):
         value = getattr(config, name)
         checks.append((value is None or 0 <= value < 1, f"--{name} must be in [0, 1), got {value}"))
-    for name, low in (("nz", 1), ("width", 8), ("n_critic", 1)):
+    for name, low in (("nz", 1), ("width", 8), ("n_critic", 1), ("minibatch_std", 0)):
         value = getattr(config, name)
         checks.append((value is None or value >= low, f"--{name} must be >= {low}, got {value}"))
     for ok, message in checks:

@@ -1,5 +1,6 @@
 """Layers Keras does not ship: spectral normalisation as in the paper, SAGAN's self-attention,
-class-conditional batch norm, the projection discriminator's class term and sketch2img's latent planes."""
+class-conditional batch norm, the projection discriminator's class term, sketch2img's latent planes and ProGAN's
+minibatch standard deviation."""
 import keras
 from keras import layers, ops
 
@@ -239,6 +240,34 @@ class ProxyCosine(layers.Layer):
         return dict(super().get_config(), num_classes=self.num_classes)
 
 
+class MinibatchStddev(layers.Layer):
+    """ProGAN's minibatch standard deviation (Karras et al., 2018, section 3; StyleGAN's grouped form): within each
+    group of `group_size` images (image i with i + n/g, i + 2n/g, ...), the standard deviation of every feature over
+    the group, averaged into one number, appended to each of the group's images as a constant feature map
+    [B, H, W, C] -> [B, H, W, C + 1]. D then sees how varied a set of its inputs is, so a generator whose images of
+    a batch look alike can be told apart by that alone. A batch that `group_size` does not divide is one group."""
+
+    def __init__(self, group_size=4, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, x):
+        shape = ops.shape(x)
+        n = shape[0]
+        g = ops.where(ops.equal(n % self.group_size, 0), self.group_size, n)
+        y = ops.reshape(ops.cast(x, "float32"), (g, -1, shape[1], shape[2], shape[3]))
+        y = ops.sqrt(ops.var(y, axis=0) + 1e-8)  # [n / g, H, W, C]: each feature's spread over its group
+        y = ops.mean(y, axis=(1, 2, 3), keepdims=True)
+        y = ops.tile(y, (g, shape[1], shape[2], 1))  # row j of the batch is group j mod n/g, as reshaped above
+        return ops.concatenate([x, ops.cast(y, x.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return dict(super().get_config(), group_size=self.group_size)
+
+
 keras.saving.get_custom_objects().update(
     {"SelfAttention": SelfAttention, "ConditionalBatchNorm": ConditionalBatchNorm, "Projection": Projection,
-     "ProxyCosine": ProxyCosine})
+     "ProxyCosine": ProxyCosine, "MinibatchStddev": MinibatchStddev})

@@ -9,7 +9,7 @@ import math
 import keras
 from keras import layers
 
-from tfgan_cifar.lib.layers import LatentPlanes, ProxyCosine, sn
+from tfgan_cifar.lib.layers import LatentPlanes, MinibatchStddev, ProxyCosine, sn
 
 PROXY_EMBEDDING = 512  # ReACGAN's embedding size on CIFAR-10 (StudioGAN's d_embed_dim)
 
@@ -94,13 +94,14 @@ def dcgan_generator(nz, image_size, width=64, num_classes=0, condition="concat",
 
 
 def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label_plane=False, class_head=False,
-                        sketch_input=False, name="discriminator"):
+                        sketch_input=False, minibatch_std=0, name="discriminator"):
     """DCGAN discriminator: stride-2 convs with LeakyReLU(0.2), normalisation after all but the first (or
     norm='spectral': spectral norm on every layer), a linear score. Options: the label as an extra input
     plane (cgan), an auxiliary class head (acgan: class_head=True or "softmax" adds class logits, "twin"
     adds TAC-GAN's twin classifier's logits after them, "proxy" adds ReACGAN's head, the cosines to K class
     proxies and the 512-d embedding), a 1-channel
-    sketch input stacked on the image (sketch2img). Inputs: [image, (sketch), (label)]."""
+    sketch input stacked on the image (sketch2img), ProGAN's minibatch standard deviation over groups of
+    `minibatch_std` images as a last feature map (0: none). Inputs: [image, (sketch), (label)]."""
     stages = _levels(image_size)
     image = keras.Input(shape=(image_size, image_size, 3), name="image")
     inputs, planes = [image], [image]
@@ -123,6 +124,8 @@ def dcgan_discriminator(image_size, width=64, norm="batch", num_classes=0, label
         h = sn(layers.Conv2D(channels, 4, strides=2, padding="same", use_bias=norm in (None, "none"),
                              kernel_initializer=init()), spectral)(h)
         h = layers.LeakyReLU(0.2)(normalization(norm)(h))
+    if minibatch_std:
+        h = MinibatchStddev(minibatch_std)(h)
     h = layers.Flatten()(h)
     score = sn(layers.Dense(1, kernel_initializer=init(), dtype="float32", name="score"), spectral)(h)
     outputs = score
