@@ -68,7 +68,8 @@ def test_the_plot_shades_the_goals_box(files, tmp_path):
     found = tradeoff.points(files, "class_accuracy", "intra_class_diversity", models=["acgan"])
     plain, shaded = str(tmp_path / "plain.png"), str(tmp_path / "goal.png")
     tradeoff.plot(plain, found, "class_accuracy", "intra_class_diversity")
-    tradeoff.plot(shaded, found, "class_accuracy", "intra_class_diversity", goal=(0.9, 0.8))
+    tradeoff.plot(shaded, found, "class_accuracy", "intra_class_diversity", goal=(0.9, 0.8),
+                  floors=[("blurred", 0.6, 0.6)])  # a damaged real set outside the box leaves the box as it was
     a, b = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in (plain, shaded))
     # the box's fill: tab:green (44, 160, 44) at alpha 0.15 over white
     fill = np.array([255 - 0.15 * (255 - 44), 255 - 0.15 * (255 - 160), 255 - 0.15 * (255 - 44)])
@@ -76,3 +77,18 @@ def test_the_plot_shades_the_goals_box(files, tmp_path):
     assert in_fill[0].sum() == 0 and in_fill[1].mean() > 0.005
     ys, xs = np.nonzero(in_fill[1])  # the upper right of the axes: x >= 0.9, y >= 0.8 of ranges from 0 to ~1.05
     assert ys.mean() < 0.35 * b.shape[0] and xs.mean() > 0.7 * b.shape[1]
+
+
+def test_damaged_real_images_are_read_over_their_files_real_row(tmp_path):
+    from tfgan_cifar.lib.judges import DAMAGED
+    from tfgan_cifar.tools.floors import REAL
+    blurred, shrunk = list(DAMAGED)[0], list(DAMAGED)[2]
+    floors = tmp_path / "floors.json"
+    sets = {REAL: dict(class_accuracy=0.8, intra_class_diversity=0.5), blurred: dict(class_accuracy=0.4,
+            intra_class_diversity=0.4), shrunk: dict(class_accuracy=0.2, intra_class_diversity=None),
+            "dcgan samples": dict(class_accuracy=0.6, intra_class_diversity=0.45)}  # a generated set: not drawn
+    floors.write_text(json.dumps({"sets": sets}))
+    assert tradeoff.damaged(str(floors), "class_accuracy", "intra_class_diversity") == [(blurred, 0.5, 0.8)]
+    floors.write_text(json.dumps({"sets": {blurred: sets[blurred]}}))
+    with pytest.raises(UsageError, match="has no class_accuracy and intra_class_diversity"):
+        tradeoff.damaged(str(floors), "class_accuracy", "intra_class_diversity")

@@ -6,7 +6,9 @@ at a glance. The default pair is a conditional model's trade: class accuracy aga
         --files=docs/results/acgan_levers_on_default.json,docs/results/acgan_levers_three_judges.json
 
 Each record's figures are divided by its own floor (real held-out images under the same evaluator), so tables
-scored by different evaluators share the axes; real images are the point (1, 1).
+scored by different evaluators share the axes; real images are the point (1, 1). `--floors=docs/results/floors_
+cifar10.json` (make floors) adds the damaged copies of the real images -- blurred, noised, shrunk -- the same way,
+over that file's real row: where images with all of real data's variety but less of its detail lie.
 """
 import os
 
@@ -33,6 +35,21 @@ def points(paths, x, y, models=()):
     return found
 
 
+def damaged(path, x, y):
+    """[(damage, x / real x, y / real y)] of every damaged copy of the real images in a floors file (tools/floors.py;
+    its generated sets are not drawn) over that file's real held-out images, scored by the same evaluator."""
+    import json
+    from tfgan_cifar.lib.judges import DAMAGED
+    from tfgan_cifar.tools.floors import REAL
+    with open(path) as f:
+        sets = json.load(f)["sets"]
+    real = sets.get(REAL) or {}
+    if any(not real.get(k) for k in (x, y)):
+        raise UsageError(f"--floors: {path} has no {x} and {y} for {REAL!r}")
+    return [(name, s[x] / real[x], s[y] / real[y]) for name, s in sets.items()
+            if name in DAMAGED and s.get(x) is not None and s.get(y) is not None]
+
+
 def frontier(found):
     """The points no other point beats on both axes (at least as high on each, higher on one)."""
     return [p for p in found if not any(q[2] >= p[2] and q[3] >= p[3] and q[2:4] != p[2:4] for q in found)]
@@ -54,10 +71,11 @@ def series(found):
             if (mine := [p for p in found if p[0] == stem and p[4] == model])]
 
 
-def plot(path, found, x, y, goal=None, title=""):
+def plot(path, found, x, y, goal=None, title="", floors=()):
     """The scatter: one colour per file and, when several models are drawn, one marker per model; the frontier's
-    points named (a dozen names of a crowded corner would cover each other), real images starred, the goal's
-    box (x >= goal[0], y >= goal[1], fractions of real images') shaded."""
+    points named (a dozen names of a crowded corner would cover each other), real images starred, their damaged
+    copies (`floors`, from damaged()) grey crosses, named, the goal's box (x >= goal[0], y >= goal[1], fractions
+    of real images') shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -74,10 +92,15 @@ def plot(path, found, x, y, goal=None, title=""):
             if p in named:
                 ax.annotate(label(p, found), p[2:4], fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.plot([1], [1], "k*", markersize=14, label="real held-out images", zorder=4)
+    for i, (name, fx, fy) in enumerate(floors):
+        ax.plot([fx], [fy], "X", color="0.45", markersize=9, zorder=4, label="real images, damaged" if i == 0 else None)
+        ax.annotate(f"real, {name}", (fx, fy), fontsize=6.5, color="0.3", xytext=(0, -11), ha="center",
+                    textcoords="offset points")
     ax.set_xlabel(f"{TITLES.get(x, x)}, fraction of real images'")
     ax.set_ylabel(f"{TITLES.get(y, y)}, fraction of real images'")
-    ax.set_xlim(0, max([1.05] + [p[2] + 0.05 for p in found]))  # easy images can beat real ones' accuracy
-    ax.set_ylim(0, max([1.05] + [p[3] + 0.05 for p in found]))
+    shown = [p[2:4] for p in found] + [f[1:3] for f in floors]
+    ax.set_xlim(0, max([1.05] + [px + 0.05 for px, _ in shown]))  # easy images can beat real ones' accuracy
+    ax.set_ylim(0, max([1.05] + [py + 0.05 for _, py in shown]))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ax.set_title(title, fontsize=9)
@@ -111,11 +134,13 @@ def main(argv):
     if not found:
         raise UsageError(f"no record of {who} in {', '.join(paths)} has {F.x} and {F.y} with their real floor")
     inside = [label(p, found) for p in found if goal and p[2] >= goal[0] and p[3] >= goal[1]]
+    floors = damaged(F.floors, F.x, F.y) if F.floors else []
     plot(F.out, found, F.x, F.y, goal, F.title or f"{who}: {len(found)} runs, each over its own "
-         "real floor")
+         "real floor", floors)
     print(f"wrote {F.out}: {len(found)} runs; the frontier (named in the plot): "
           f"{', '.join(label(p, found) for p in frontier(found))}"
-          + (f"; in the goal's box: {', '.join(inside) or 'none'}" if goal else ""))
+          + (f"; in the goal's box: {', '.join(inside) or 'none'}" if goal else "")
+          + "".join(f"; real, {name}: {fx:.2f}, {fy:.2f}" for name, fx, fy in floors))
 
 
 if __name__ == "__main__":
@@ -126,5 +151,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("y", "intra_class_diversity", "The metric on the y axis.")
     flags.DEFINE_string("goal", "", "x,y: the goal as fractions of real images' figures, shaded (e.g. 0.9,0.8).")
     flags.DEFINE_string("title", "", "The plot's title; default names the model and the number of runs.")
+    flags.DEFINE_string("floors", "", "A floors file (make floors): its damaged real images drawn over its real row.")
     flags.DEFINE_string("out", "", "The PNG to write.")
     run(main)
