@@ -70,6 +70,7 @@ def test_turning_a_presets_decay_off_turns_off_its_start_too():
     ("acgan", {"class_loss": "adc", "g_class_confidence": 0.5}, "--class_loss=adc has its own loss, leave it at 1"),
     ("acgan", {"minibatch_std": -1}, "--minibatch_std must be >= 0, got -1"),
     ("dcgan", {"minibatch_std": 4}, "--minibatch_std does not apply to dcgan; it applies to: acgan"),
+    ("acgan", {"minibatch_std_by_class": True}, "--minibatch_std_by_class orders the groups of --minibatch_std"),
     ("dcgan", {"features": "vgg"}, "--features must be one of evaluator, inception, got 'vgg'"),
     ("dcgan", {"lr_decay": "cosine"}, "--lr_decay must be one of none, linear, got 'cosine'"),
     ("dcgan", {"strategy": "ring"}, "--strategy must be one of default, mirrored, multiworker, tpu, got 'ring'"),

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from tfgan_cifar.lib import networks
-from tfgan_cifar.lib.layers import ConditionalBatchNorm, MinibatchStddev, Projection, SelfAttention
+from tfgan_cifar.lib.layers import (ConditionalBatchNorm, MinibatchStddev, Projection, SelfAttention,
+                                   class_grouped_order)
 
 
 def test_self_attention_is_identity_at_init_and_gamma_trains():
@@ -90,3 +91,16 @@ def test_minibatch_std_makes_a_score_depend_on_the_rest_of_its_group():
         change = np.abs(d(x, training=False).numpy()[:, 0] - d(other, training=False).numpy()[:, 0])
         assert np.all(change[other_group] == 0)
         assert np.all(change[same_group] > 1e-4) if group_size else np.all(change[same_group] == 0)
+
+
+@pytest.mark.parametrize("group_size", [2, 4])
+def test_class_grouped_order_gives_each_group_consecutive_images_of_the_label_sorted_batch(group_size):
+    labels = np.random.default_rng(group_size).integers(0, 10, 64)
+    order = np.asarray(tf.function(lambda y: class_grouped_order(y, group_size),
+                                   input_signature=[tf.TensorSpec([None], tf.int32)])(labels.astype(np.int32)))
+    assert sorted(order) == list(range(64))
+    by_label = np.argsort(labels, kind="stable")  # numpy's stable sort, written out independently
+    groups = 64 // group_size
+    for j in range(groups):  # MinibatchStddev's group j: images j, j + 64/g, ...
+        np.testing.assert_array_equal(order[j::groups], by_label[j * group_size:(j + 1) * group_size])
+    assert list(np.asarray(class_grouped_order(labels[:62], 4))) == list(range(62))  # 4 does not divide 62

@@ -147,7 +147,7 @@ def test_the_default_acgan_discriminator_sees_augmented_images_and_without_diffa
                                     dict(loss="bce", g_class_weight=0.5, d_class_weight=2.0, class_fake_weight=0.25),
                                     dict(class_loss="tac"), dict(class_loss="adc"),
                                     dict(mode_seeking_weight=2.0), dict(g_class_confidence=0.1),
-                                    dict(minibatch_std=4)])
+                                    dict(minibatch_std=4), dict(minibatch_std=4, minibatch_std_by_class=True)])
 def test_acgan_step_is_odena_et_al(levers):
     """The paper (first case): D maximises log-likelihood of the right source and the right class, on real and
     generated images: BCE(real) + BCE(fake) + CE(class | real) + CE(class | fake); then G: non-saturating
@@ -159,11 +159,15 @@ def test_acgan_step_is_odena_et_al(levers):
     two heads are one softmax over 2K classes; D's class term is CE(y | real) + CE(K + y | fake) over them, G's
     CE(y | fake) - CE(K + y | fake). --g_class_confidence=p: G's CE(y | fake) is mean over images of
     max(CE - log(1/p), 0). --minibatch_std: D, with ProGAN's layer, sees real and generated images in separate
-    calls, so a group's spread is that of one kind of image."""
+    calls, so a group's spread is that of one kind of image; --minibatch_std_by_class: the batch and its labels
+    first put in the order whose groups (images j, j + n/g, ...) are runs of the label-sorted batch."""
     gan, ref = twins("acgan", diffaugment="", **levers)  # the algorithm box; the default's DiffAugment: test_gans
     initial, (real, labels), zs = snapshot(gan), batch(BATCH, model="acgan"), latent(3)
     replay(gan, zs)
     gan.train_step((real, labels))
+    if levers.get("minibatch_std_by_class"):
+        order = np.argsort(np.asarray(labels), kind="stable").reshape(-1, levers["minibatch_std"]).T.reshape(-1)
+        real, labels = tf.gather(real, order), tf.gather(labels, order)
 
     G, D = ref.generator, ref.discriminator
     bce = keras.losses.BinaryCrossentropy(from_logits=True)

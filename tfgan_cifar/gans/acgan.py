@@ -12,7 +12,8 @@ al., 2021), --class_loss=tac adds TAC-GAN's twin classifier (Gong et al., 2019) 
 ADC-GAN's 2K-way classifier of real and generated classes (Hou et al., 2022); --mode_seeking_weight adds
 MSGAN's term (Mao et al., 2019) that asks two latent vectors of one label for two images; --g_class_confidence=p
 stops G's class loss on an image once D's classifier gives its label probability p; --minibatch_std=g gives D
-ProGAN's minibatch standard deviation over groups of g images (Karras et al., 2018); --norm=spectral and
+ProGAN's minibatch standard deviation over groups of g images (Karras et al., 2018), of one class each with
+--minibatch_std_by_class; --norm=spectral and
 --loss=hinge|bce (hinge, the default) change D and the adversarial loss as in SN-GAN; --g_lr/--d_lr set TTUR.
 --preset=seed is the seed reports' recipe (BCE, multiplied embedding, class loss on fakes), which collapses
 within classes."""
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from tfgan_cifar.lib import losses, networks
 from tfgan_cifar.lib.errors import UsageError
+from tfgan_cifar.lib.layers import class_grouped_order
 from tfgan_cifar.gans import register
 from tfgan_cifar.gans.base import GAN, LABEL, LATENT
 
@@ -42,7 +44,8 @@ class ACGAN(GAN):
     # constant rate under FID and SWD and tied under the two-sample test (50.9 / 55.0, 8.3 / 15.4, 0.998 / 0.999).
     PRESET = dict(GAN.PRESET, loss="hinge", norm="batch", class_loss="ce", class_fake_weight=0.0, g_class_weight=1.0,
                   d_class_weight=1.0, conditioning="cbn", diffaugment="translation,cutout", lr_decay="linear",
-                  lr_decay_start=0.5, mode_seeking_weight=0.0, g_class_confidence=1.0, minibatch_std=0)
+                  lr_decay_start=0.5, mode_seeking_weight=0.0, g_class_confidence=1.0, minibatch_std=0,
+                  minibatch_std_by_class=False)
     # What runs saved before these flags existed did.
     PREDATED = dict(loss="bce", conditioning="multiply", class_fake_weight=1.0)
     # The demo's recipe (make demo): on `shapes`, half the width and twice the learning rates, held for the
@@ -67,7 +70,7 @@ class ACGAN(GAN):
                      "seed": dict(width=64, g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, loss="bce", norm="batch",
                                   class_loss="ce", class_fake_weight=1.0, g_class_weight=1.0, d_class_weight=1.0,
                                   conditioning="multiply", diffaugment="", lr_decay="none", mode_seeking_weight=0.0,
-                                  g_class_confidence=1.0, minibatch_std=0)}
+                                  g_class_confidence=1.0, minibatch_std=0, minibatch_std_by_class=False)}
     METRICS = ("d_loss", "g_loss", "d_class_loss", "real_class_acc", "fake_class_acc")
     SUMMARY = ("hinge (or BCE) + auxiliary class cross-entropy, D's on real images (and fakes: --class_fake_weight; "
                "or ReACGAN's D2D-CE, or TAC-GAN's twin classifier, or ADC-GAN's real/generated classes; G's optional "
@@ -87,6 +90,9 @@ class ACGAN(GAN):
         if config.class_loss in ("adc", "d2dce") and config.g_class_confidence != 1.0:
             raise UsageError("--g_class_confidence caps the softmax cross-entropy of --class_loss=ce or tac; "
                              f"--class_loss={config.class_loss} has its own loss, leave it at 1")
+        if config.minibatch_std_by_class and not config.minibatch_std:
+            raise UsageError("--minibatch_std_by_class orders the groups of --minibatch_std; give it a group size "
+                             "(e.g. --minibatch_std=4)")
 
     def build_generator(self):
         return networks.dcgan_generator(self.nz, self.image_size, self.config.width, num_classes=self.num_classes,
@@ -133,6 +139,9 @@ class ACGAN(GAN):
     def train_step(self, data):
         real, labels = data
         batch, c = tf.shape(real)[0], self.config
+        if c.minibatch_std_by_class:  # the fakes take the same labels, so their groups are of one class too
+            order = class_grouped_order(labels, c.minibatch_std)
+            real, labels = tf.gather(real, order), tf.gather(labels, order)
         d_adversarial, g_adversarial = losses.adversarial_pair(c.loss)
         fake = self.generate(self.sample_z(batch), labels, training=True)
         with tf.GradientTape() as tape:

@@ -167,6 +167,9 @@ class RunConfig:
     minibatch_std: Optional[int] = hyper(help="acgan: ProGAN's minibatch standard deviation in D, over groups of this "
         "many images (Karras et al., 2018): one more feature map before D's heads, the spread of each group's "
         "features, so that D can tell a batch of look-alike images from a varied one; 0 turns it off.")
+    minibatch_std_by_class: Optional[bool] = hyper(help="acgan, with --minibatch_std: each batch is put in an order in "
+        "which every group holds images of one class (where the batch has enough of it), so that the spread D sees is "
+        "a within-class one.")
     sketch_dir: Optional[str] = setting("", kind=HYPER,
         help="sketch2img: your own sketches, a folder mirroring --dataset=folder:PATH "
         "(same class folders and file names); default: edges of the images.")

@@ -268,6 +268,18 @@ class MinibatchStddev(layers.Layer):
         return dict(super().get_config(), group_size=self.group_size)
 
 
+def class_grouped_order(labels, group_size):
+    """A permutation of a batch after which each of MinibatchStddev's groups (images j, j + n/g, j + 2n/g, ...)
+    holds g consecutive images of the batch sorted by label -- one class wherever the class has g images there --
+    so that the group's spread is a within-class one. A batch that g does not divide is left in its order (the
+    layer then makes it one group)."""
+    n = ops.shape(labels)[0]
+    position = ops.arange(n, dtype="int32")
+    by_label = ops.argsort(ops.cast(labels, "int32") * n + position)  # unique keys: a stable sort, same on any run
+    grouped = lambda: ops.reshape(ops.transpose(ops.reshape(by_label, (-1, group_size))), (-1,))
+    return ops.cond(ops.equal(n % group_size, 0), grouped, lambda: position)
+
+
 keras.saving.get_custom_objects().update(
     {"SelfAttention": SelfAttention, "ConditionalBatchNorm": ConditionalBatchNorm, "Projection": Projection,
      "ProxyCosine": ProxyCosine, "MinibatchStddev": MinibatchStddev})
