@@ -212,14 +212,20 @@ def test_with_the_baseline_trained_again_a_judge_calls_only_what_lies_outside_th
 
 
 def test_floors_and_evaluator_files_have_their_own_tables(tmp_path):
-    sets = {"real": dict(fid=0.0412, kid=-0.0001, recall=0.9, swd=4.567, c2st=0.5012),
-            "blurred": dict(fid=12.0, kid=0.25, recall=0.1, swd=50.0, c2st=0.99)}
+    sets = {"real": dict(fid=0.0412, kid=-0.0001, recall=0.9, class_accuracy=0.8918, intra_class_diversity=0.9898,
+                         swd=4.567, c2st=0.5012),
+            "blurred": dict(fid=12.0, kid=0.25, recall=0.1, class_accuracy=0.5772, intra_class_diversity=0.6247,
+                            swd=50.0, c2st=0.99),
+            "dcgan": dict(fid=98.6, kid=1.79, recall=0.505, swd=14.11, c2st=0.9607)}  # unconditional: no classes
     floors = dict(n=10000, reference="cifar10 reference part", features="evaluator (airbench)", sets=sets,
                   date="2026-12-03", versions=dict(cpu="AMD EPYC"))
     (tmp_path / "floors.json").write_text(json.dumps(floors))
     table = results.markdown_table(str(tmp_path / "floors.json")).splitlines()
-    assert table[0] == "| images (10,000 each) | FID | KID | recall | SWD | two-sample acc. |"
-    assert table[2:4] == ["| real | 0.04 | -0.0001 | 0.900 | 4.57 | 0.501 |", "| blurred | 12.00 | 0.2500 | 0.100 | 50.00 | 0.990 |"]
+    assert table[0] == ("| images (10,000 each) | FID | KID | recall | class acc. | intra-class diversity | SWD | "
+                        "two-sample acc. |")
+    assert table[2:5] == ["| real | 0.04 | -0.0001 | 0.900 | 0.892 | 0.99 | 4.57 | 0.501 |",
+                          "| blurred | 12.00 | 0.2500 | 0.100 | 0.577 | 0.62 | 50.00 | 0.990 |",
+                          "| dcgan | 98.60 | 1.7900 | 0.505 | | | 14.11 | 0.961 |"]
     meta = dict(dataset="cifar10", architecture="airbench", test_accuracy=0.8918, test_accuracy_tta=0.9052, epochs=16,
                 trained_on="40083 images", train_seconds=1294.4, precision="mixed_bfloat16", cpu="AMD EPYC")
     (tmp_path / "evaluator.json").write_text(json.dumps(meta))

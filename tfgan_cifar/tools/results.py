@@ -192,9 +192,12 @@ def sides_table(results):
 
 def floors_table(results):
     """make floors's table: every judge's figures for real held-out images, damaged copies and generated sets."""
-    lines = [f"| images ({results['n']:,} each) | FID | KID | recall | SWD | two-sample acc. |", "| --- " * 6 + "|"]
+    lines = [f"| images ({results['n']:,} each) | FID | KID | recall | class acc. | intra-class diversity | SWD | "
+             "two-sample acc. |", "| --- " * 8 + "|"]
     for name, s in results["sets"].items():
-        lines.append(f"| {name} | {s['fid']:.2f} | {s['kid']:.4f} | {s['recall']:.3f} | {s['swd']:.2f} | "
+        labelled = "".join(f" {s[k]:.{d}f} |" if s.get(k) is not None else " |"  # unconditional samples: blank
+                           for k, d in (("class_accuracy", 3), ("intra_class_diversity", 2)))
+        lines.append(f"| {name} | {s['fid']:.2f} | {s['kid']:.4f} | {s['recall']:.3f} |{labelled} {s['swd']:.2f} | "
                      f"{s['c2st']:.3f} |")
     return "\n".join(lines) + (f"\n\nAgainst {results['reference']}; FID, KID and recall in {results['features']} "
                                f"features. CPU: {results['versions']['cpu']}, {results['date']}.")
