@@ -6,10 +6,11 @@ at a glance. The default pair is a conditional model's trade: class accuracy aga
         --files=docs/results/acgan_levers_on_default.json,docs/results/acgan_levers_three_judges.json
 
 Each record's figures are divided by its own floor (real held-out images under the same evaluator), so tables
-scored by different evaluators share the axes; real images are the point (1, 1). `--floors=docs/results/floors_
-cifar10.json` (make floors) adds the damaged copies of the real images -- blurred, noised, shrunk -- the same way,
-over that file's real row: where images with all of real data's variety but less of its detail lie.
+scored by different evaluators share the axes; real images are the point (1, 1). `--floors=FILE` (what make
+floors writes) adds the damaged copies of the real images -- blurred, noised, shrunk -- the same way, over that
+file's real row: where images with all of real data's variety but less of its detail lie.
 """
+import json
 import os
 
 from absl import flags
@@ -38,7 +39,6 @@ def points(paths, x, y, models=()):
 def damaged(path, x, y):
     """[(damage, x / real x, y / real y)] of every damaged copy of the real images in a floors file (tools/floors.py;
     its generated sets are not drawn) over that file's real held-out images, scored by the same evaluator."""
-    import json
     from tfgan_cifar.lib.judges import DAMAGED
     from tfgan_cifar.tools.floors import REAL
     with open(path) as f:
