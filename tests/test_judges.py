@@ -1,6 +1,7 @@
 """The judges that share nothing with the evaluator: SWD on Laplacian-pyramid patches (checked against ProGAN's
 own formulation and analytic values) and the classifier two-sample test."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import scipy.ndimage
 import scipy.special
 import scipy.stats
 
+from conftest import SHARED_CIFAR
 from tfgan_cifar.lib import data, judges, swd, two_sample
 
 
@@ -294,3 +296,56 @@ def test_the_airbench_training_is_deterministic_on_one_machine():
                                                      policy=policy, progress=False, widths=(8, 16, 16))[0])
                for seed in (0, 0, 1)]
     assert digests[0] == digests[1] != digests[2]
+
+
+def test_jpeg_compression_is_tensorflows_encoder_and_decoder_at_that_quality():
+    """Pillow's encoding and decoding (lib/images.jpeg_compressed) against TensorFlow's own JPEG ops with the same
+    settings (4:2:0 chroma, the accurate integer DCT): bit for bit, at either quality, colour or grey."""
+    import tensorflow as tf
+
+    from tfgan_cifar.lib import images
+    colour = data.make_shapes(16, seed=1).images
+    grey = colour[..., :1]
+    for quality in (75, 50):
+        for x in (colour, grey):
+            expected = np.stack([tf.io.decode_jpeg(tf.io.encode_jpeg(im, quality=quality, chroma_downsampling=True),
+                                                   dct_method="INTEGER_ACCURATE").numpy() for im in x])
+            got = images.jpeg_compressed(x, quality)
+            assert got.shape == x.shape and np.array_equal(got, expected), (quality, x.shape)
+            assert np.abs(got.astype(int) - x).mean() > 1  # it is lossy on these sharp-edged shapes
+    with pytest.raises(ValueError, match="jpeg_compressed wants"):
+        images.jpeg_compressed(colour[0])
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED_CIFAR, "cifar10_jpeg.npz")), reason="no shared CIFAR-10")
+def test_quality_75_is_the_shared_cifar10_copys_own_compression():
+    """Images decoded from the shared copy's files barely change when compressed again at quality 75 (the same
+    quantisation tables and chroma sampling: only rounding moves), and change far more at any other quality."""
+    import io
+
+    from PIL import Image
+
+    from tfgan_cifar.lib import images
+    with np.load(os.path.join(SHARED_CIFAR, "cifar10_jpeg.npz")) as shared:
+        files, offsets = shared["jpeg"], shared["offsets"]
+    picked = range(0, len(offsets) - 1, 300)  # 200 images across both splits
+    decoded = np.stack([np.asarray(Image.open(io.BytesIO(files[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
+                        for i in picked])
+    change = {q: np.abs(images.jpeg_compressed(decoded, q).astype(int) - decoded).mean() for q in (60, 75, 90)}
+    assert change[75] < 0.3 and change[60] > 4 * change[75] and change[90] > 4 * change[75], change
+
+
+def test_the_compressed_rows_score_each_set_jpeg_compressed_with_its_labels():
+    from tfgan_cifar.lib import images
+    from tfgan_cifar.tools.floors import score_compressed
+
+    class Recorder:  # a judge that hands back what it was given
+        def score(self, images_uint8, labels, what):
+            return dict(images=images_uint8, labels=labels, what=what)
+    a, b = data.make_shapes(6, seed=2), data.make_shapes(4, seed=3)
+    rows = score_compressed(Recorder(), {"real": (a.images, a.labels), "samples": (b.images, None)}, 60)
+    assert list(rows) == ["real, JPEG q60", "samples, JPEG q60"]
+    assert np.array_equal(rows["real, JPEG q60"]["images"], images.jpeg_compressed(a.images, 60))
+    assert np.array_equal(rows["samples, JPEG q60"]["images"], images.jpeg_compressed(b.images, 60))
+    assert rows["real, JPEG q60"]["labels"] is a.labels and rows["samples, JPEG q60"]["labels"] is None
+    assert rows["real, JPEG q60"]["what"] == "real, JPEG q60"

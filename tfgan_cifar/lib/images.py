@@ -108,3 +108,22 @@ def save_figure(path, fig):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
+
+
+def jpeg_compressed(images_uint8, quality=75):
+    """Each image encoded as a baseline JPEG file at IJG quality `quality` with 4:2:0 chroma subsampling, and
+    decoded again (Pillow/libjpeg). At 75 this is the processing the shared CIFAR-10 copy's images went through
+    (its files carry IJG's quality-75 tables and 4:2:0 sampling): a judge comparing generated images with those
+    real ones should see the same 8x8-block quantisation on both sides (docs/evaluation.md)."""
+    import io
+    from PIL import Image
+    images = np.asarray(images_uint8, np.uint8)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"jpeg_compressed wants uint8 [N, H, W, 1 or 3] images, got shape {images.shape}")
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        buf = io.BytesIO()
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+            buf, format="JPEG", quality=quality, subsampling="4:2:0")
+        out[i] = np.asarray(Image.open(buf)).reshape(image.shape)
+    return out

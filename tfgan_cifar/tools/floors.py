@@ -4,9 +4,13 @@ trusted when the real images score best on it and the damaged ones worse than tr
 
     python -m tfgan_cifar.tools.floors --dataset=cifar10 --data_dir=data      # -> docs/results/floors_cifar10.json
         [--samples='dcgan cpu_fast=samples/dcgan.npz,...']                    # generated sets to compare
+        [--jpeg_quality=75]                       # and each real or generated set JPEG-compressed, as its own row
 
 (`make floors DATASET=cifar10`.) The evaluator comes from `make evaluator DATASET=...`; `--samples` takes .npz
-files with an `images` array (what `make sample OUT=x.npz` writes), scored the same way.
+files with an `images` array (what `make sample OUT=x.npz` writes), scored the same way. `--jpeg_quality` asks
+whether a judge sees compression rather than pictures: the real images of a JPEG-compressed copy (the shared
+CIFAR-10 one is quality 75) carry its 8x8-block traces and generated images do not, so a judge that tells them apart
+by those would move when the generated sets are compressed the same way.
 """
 import json
 import os
@@ -30,6 +34,14 @@ def score_floors(judges, held_out, size):
     return {name: judges.score(images, held_out.labels, name) for name, images in sets.items()}
 
 
+def score_compressed(judges, sets, quality):
+    """{"<name>, JPEG q<quality>": every judge's figures} of each set {name: (uint8 images, labels or None)}
+    JPEG-compressed at that IJG quality (lib/images.jpeg_compressed)."""
+    from tfgan_cifar.lib.images import jpeg_compressed
+    return {f"{name}, JPEG q{quality}": judges.score(jpeg_compressed(images, quality), labels, f"{name}, JPEG q{quality}")
+            for name, (images, labels) in sets.items()}
+
+
 def main(argv):
     from tfgan_cifar.evaluate import Judges
     from tfgan_cifar.lib import data, features
@@ -37,6 +49,8 @@ def main(argv):
     F = flags.FLAGS
     if F.n < 100:
         raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
+    if not 0 <= F.jpeg_quality <= 95:
+        raise UsageError(f"--jpeg_quality must be an IJG quality in 1..95 (0: off), got {F.jpeg_quality}")
     samples = [spec.split("=", 1) for spec in F.samples]
     for spec in samples:
         if len(spec) != 2 or not spec[1].endswith(".npz"):
@@ -50,9 +64,14 @@ def main(argv):
     start = time.perf_counter()
     judges = Judges(extractor, F.dataset, train_set, F.image_size, None, F.data_dir, F.seed, progress=True)
     scores = score_floors(judges, held_out, F.image_size)
+    generated = {}
     for name, path in samples:
         with np.load(path) as f:
-            scores[name] = judges.score(f["images"][:F.n], f["label"][:F.n] if "label" in f.files else None, name)
+            generated[name] = (f["images"][:F.n], f["label"][:F.n] if "label" in f.files else None)
+        scores[name] = judges.score(*generated[name], name)
+    if F.jpeg_quality:
+        real = (data.resize_uint8(held_out.images, F.image_size), held_out.labels)
+        scores.update(score_compressed(judges, dict({REAL: real}, **generated), F.jpeg_quality))
     out = F.out or f"docs/results/floors_{F.dataset.replace(':', '_').replace('/', '_')}.json"
     result = dict(dataset=F.dataset, n=len(held_out), reference=judges.described, features=extractor.describe(),
                   seconds=round(time.perf_counter() - start, 1), date=time.strftime("%Y-%m-%d"), versions=versions(),
@@ -72,4 +91,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("n", 10000, "Held-out real images (and damaged copies) to score.")
     flags.DEFINE_string("out", "", "JSON file; default docs/results/floors_<dataset>.json.")
     flags.DEFINE_list("samples", [], "Generated image sets to score beside the floors: NAME=FILE.npz (no '=' or ',' in NAME), comma-separated.")
+    flags.DEFINE_integer("jpeg_quality", 0, "Also score the real held-out images and every --samples set JPEG-compressed "
+                         "at this IJG quality (75: the shared CIFAR-10 copy's own), each as a row of its own; 0: off.")
     run(main)
