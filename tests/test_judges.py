@@ -335,17 +335,37 @@ def test_quality_75_is_the_shared_cifar10_copys_own_compression():
     assert change[75] < 0.3 and change[60] > 4 * change[75] and change[90] > 4 * change[75], change
 
 
-def test_the_compressed_rows_score_each_set_jpeg_compressed_with_its_labels():
-    from tfgan_cifar.lib import images
+def test_the_compressed_rows_score_each_set_with_its_labels_at_that_quality():
     from tfgan_cifar.tools.floors import score_compressed
 
     class Recorder:  # a judge that hands back what it was given
-        def score(self, images_uint8, labels, what):
-            return dict(images=images_uint8, labels=labels, what=what)
+        def score(self, images_uint8, labels, what, jpeg_quality):
+            return dict(images=images_uint8, labels=labels, what=what, jpeg_quality=jpeg_quality)
     a, b = data.make_shapes(6, seed=2), data.make_shapes(4, seed=3)
     rows = score_compressed(Recorder(), {"real": (a.images, a.labels), "samples": (b.images, None)}, 60)
     assert list(rows) == ["real, JPEG q60", "samples, JPEG q60"]
-    assert np.array_equal(rows["real, JPEG q60"]["images"], images.jpeg_compressed(a.images, 60))
-    assert np.array_equal(rows["samples, JPEG q60"]["images"], images.jpeg_compressed(b.images, 60))
-    assert rows["real, JPEG q60"]["labels"] is a.labels and rows["samples, JPEG q60"]["labels"] is None
-    assert rows["real, JPEG q60"]["what"] == "real, JPEG q60"
+    assert rows["real, JPEG q60"] == dict(images=a.images, labels=a.labels, what="real, JPEG q60", jpeg_quality=60)
+    assert rows["samples, JPEG q60"]["images"] is b.images and rows["samples, JPEG q60"]["labels"] is None
+
+
+def test_judges_at_a_jpeg_quality_score_the_compressed_images_and_keep_their_floor_apart(evaluator_root, tmp_path):
+    """make eval --jpeg_quality: every judge sees the images as compressed at that quality (FID, KID and SWD are
+    deterministic, so equal; the two-sample critic trains afresh), and the real floor so scored is cached under a
+    key of its own."""
+    from tfgan_cifar.evaluate import Judges
+    from tfgan_cifar.lib import features, images
+    extractor = features.make("evaluator", "shapes", 32, evaluator_root=str(evaluator_root / "models" / "evaluator"))
+    train, test = data.load("shapes", "train", examples=2000), data.load("shapes", "test", examples=2000)
+    held_out = data.random_subset(test, 100)
+    judges_ = Judges(extractor, "shapes", train, 32, data_dir=str(tmp_path))
+    matched = judges_.score(held_out.images, held_out.labels, jpeg_quality=50)
+    compressed = judges_.score(images.jpeg_compressed(held_out.images, 50), held_out.labels)
+    plain = judges_.score(held_out.images, held_out.labels)
+    for key in ("fid", "kid", "recall", "class_accuracy", "swd"):
+        assert matched[key] == pytest.approx(compressed[key], rel=1e-6), key
+    assert matched["c2st"] == pytest.approx(compressed["c2st"], abs=0.05)
+    assert matched["fid"] != pytest.approx(plain["fid"], rel=1e-3)  # quality 50 does change the shapes' pixels
+    floor = judges_.score_floor(held_out.images, held_out.labels, jpeg_quality=50)
+    assert floor["fid"] == pytest.approx(matched["fid"], rel=1e-6)
+    assert judges_.score_floor(held_out.images, held_out.labels)["fid"] == pytest.approx(plain["fid"], rel=1e-6)
+    assert len(list(tmp_path.glob("reference_stats/floor_*.json"))) == 2

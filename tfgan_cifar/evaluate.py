@@ -35,21 +35,27 @@ class Judges:
                           f"unseen by the evaluator)")
         self.cache_dir, self.reference_digest = os.path.dirname(self.reference_cache), _digest(reference_images)
 
-    def score(self, images_uint8, labels=None, what="images"):
+    def score(self, images_uint8, labels=None, what="images", jpeg_quality=0):
+        """Every judge's figures; with `jpeg_quality`, of the images JPEG-compressed at that quality first (the
+        reference's own compression, where it had one: then no judge can tell the sets apart by it)."""
         from tfgan_cifar.lib import metrics
+        from tfgan_cifar.lib.images import jpeg_compressed
         if self.progress:
-            print(f"{what}: {self.extractor.name} features, SWD, two-sample test")
+            print(f"{what}: {self.extractor.name} features, SWD, two-sample test"
+                  + (f" (JPEG quality {jpeg_quality})" if jpeg_quality else ""))
+        if jpeg_quality:
+            images_uint8 = jpeg_compressed(images_uint8, jpeg_quality)
         feats, logits = self.extractor(images_uint8, progress=self.progress)
         result = metrics.score(self.reference, feats, logits, labels, self.extractor.has_class_head, seed=self.seed)
         return dict(result, **self.independent.score(images_uint8))
 
-    def score_floor(self, images_uint8, labels):
+    def score_floor(self, images_uint8, labels, jpeg_quality=0):
         """score() of held-out real images, kept beside the reference statistics: the floor does not depend on
         the model, so make zoo and a repeated make eval score it once. Keyed by both image sets and the labels,
-        the extractor, the metrics' version and the seed."""
+        the extractor, the metrics' version, the seed and the JPEG quality."""
         from tfgan_cifar.lib import metrics
         key = _digest(images_uint8, labels, self.reference_digest, self.extractor.name, self.extractor.key,
-                      metrics.VERSION, self.seed)
+                      metrics.VERSION, self.seed, *([jpeg_quality] if jpeg_quality else []))
         path = os.path.join(self.cache_dir, f"floor_{self.extractor.name}_n{len(images_uint8)}_{key[:16]}.json")
         try:
             with open(path) as f:  # JSON keys are strings: the per-class figures get their class ids back
@@ -60,7 +66,7 @@ class Judges:
             return cached
         except (OSError, ValueError, AttributeError):
             pass
-        result = self.score(images_uint8, labels, "real test images")
+        result = self.score(images_uint8, labels, "real test images", jpeg_quality)
         os.makedirs(self.cache_dir, exist_ok=True)
         with open(path + ".tmp", "w") as f:
             json.dump(result, f, default=float)
@@ -76,7 +82,7 @@ def _digest(*parts):
 
 
 def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir="data", inception_path="", seed=0,
-             evaluator_root="models/evaluator", progress=True):
+             evaluator_root="models/evaluator", progress=True, jpeg_quality=0):
     from tfgan_cifar import gans
     from tfgan_cifar.lib import data, features, savedmodel
     loaded, meta = savedmodel.load(model_dir)
@@ -98,11 +104,12 @@ def evaluate(model_dir, n=10000, features_kind="evaluator", dataset="", data_dir
     fake = savedmodel.generate(loaded, inputs, progress=progress)
     paired = paired_distances(fake, data.resize_uint8(targets, size)) if targets is not None else {}
     variant_generated, variant_floor = gans.VARIANTS[meta["model"]].evaluation_extras(meta, inputs, fake, held_out)
-    generated = dict(judges.score(fake, labels, "generated images"), **paired, **variant_generated)
+    generated = dict(judges.score(fake, labels, "generated images", jpeg_quality), **paired, **variant_generated)
     # The floor: held-out real images with their true labels, scored exactly like samples.
-    floor = dict(judges.score_floor(data.resize_uint8(held_out.images, size), held_out.labels), **variant_floor)
+    floor = dict(judges.score_floor(data.resize_uint8(held_out.images, size), held_out.labels, jpeg_quality),
+                 **variant_floor)
     return dict(model=meta["model"], model_dir=model_dir, epoch=meta["epoch"], features=extractor.name,
-                features_detail=extractor.describe(), features_key=extractor.key, samples=n,
+                features_detail=extractor.describe(), features_key=extractor.key, samples=n, jpeg_quality=jpeg_quality,
                 floor_samples=len(held_out), reference=judges.described,
                 reference_cache=judges.reference_cache, seconds=round(time.perf_counter() - start, 1),
                 generated=generated, real_test_floor=floor)
@@ -142,7 +149,9 @@ def format_table(result):
             ("  chance: real, other's", "sketch_f1_chance")]
     g, r = result["generated"], result["real_test_floor"]
     lines = [f"{result['model']} (epoch {result['epoch']}): {result['samples']} samples vs {result['reference']}, "
-             f"{result.get('features_detail', result['features'])} features", f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
+             f"{result.get('features_detail', result['features'])} features"
+             + (f"; both sets JPEG-compressed at quality {result['jpeg_quality']}" if result.get("jpeg_quality") else ""),
+             f"{'metric':24s}{'generated':>14s}{'real test floor':>18s}"]
     for title, key in rows:
         if key in g or key in r:
             fmt = (lambda d: f"{d[key]:.4f} ± {d['kid_std']:.4f}") if key == "kid" else (lambda d: f"{d[key]:.4f}")
@@ -155,18 +164,32 @@ def main(argv):
     if F.n < 100:
         raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
     dataset = F.dataset if F["dataset"].present else ""  # the one the model was trained on
-    result = evaluate(F.model_dir, F.n, F.features, dataset, F.data_dir, F.inception_path, F.seed)
-    out = F.out or os.path.join(F.model_dir, f"eval_{result['features']}_n{F.n}.json")
+    check_jpeg_quality(F.jpeg_quality)
+    result = evaluate(F.model_dir, F.n, F.features, dataset, F.data_dir, F.inception_path, F.seed,
+                      jpeg_quality=F.jpeg_quality)
+    out = F.out or os.path.join(F.model_dir, f"eval_{result['features']}_n{F.n}"
+                                             f"{f'_jpeg{F.jpeg_quality}' if F.jpeg_quality else ''}.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
     print(format_table(result))
     print(f"wrote {out}")
 
 
+def check_jpeg_quality(quality):
+    if not 0 <= quality <= 95:
+        raise UsageError(f"--jpeg_quality must be an IJG quality in 1..95 (0: off), got {quality}")
+
+
+def define_jpeg_flag(what):
+    flags.DEFINE_integer("jpeg_quality", 0, f"{what} JPEG-compressed at this IJG quality with 4:2:0 chroma before "
+                         "scoring (75: the shared CIFAR-10 copy's own compression, docs/evaluation.md); 0: off.")
+
+
 def define_flags():
     flags.DEFINE_string("model_dir", "models/dcgan", "Exported generator to evaluate.")
     flags.DEFINE_integer("n", 10000, "Generated images to score.")
-    flags.DEFINE_string("out", "", "JSON results file; default <model_dir>/eval_<features>_n<N>.json.")
+    flags.DEFINE_string("out", "", "JSON results file; default <model_dir>/eval_<features>_n<N>[_jpeg<Q>].json.")
+    define_jpeg_flag("Score the samples and the real floor")
     define_config_flags(("dataset", "data_dir", "seed") + FEATURE_SETTINGS)
 
 

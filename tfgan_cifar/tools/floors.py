@@ -37,20 +37,18 @@ def score_floors(judges, held_out, size):
 def score_compressed(judges, sets, quality):
     """{"<name>, JPEG q<quality>": every judge's figures} of each set {name: (uint8 images, labels or None)}
     JPEG-compressed at that IJG quality (lib/images.jpeg_compressed)."""
-    from tfgan_cifar.lib.images import jpeg_compressed
-    return {f"{name}, JPEG q{quality}": judges.score(jpeg_compressed(images, quality), labels, f"{name}, JPEG q{quality}")
+    return {f"{name}, JPEG q{quality}": judges.score(images, labels, f"{name}, JPEG q{quality}", quality)
             for name, (images, labels) in sets.items()}
 
 
 def main(argv):
-    from tfgan_cifar.evaluate import Judges
+    from tfgan_cifar.evaluate import Judges, check_jpeg_quality
     from tfgan_cifar.lib import data, features
     from tfgan_cifar.tools.results import versions
     F = flags.FLAGS
     if F.n < 100:
         raise UsageError(f"--n must be >= 100 (FID needs a covariance), got {F.n}")
-    if not 0 <= F.jpeg_quality <= 95:
-        raise UsageError(f"--jpeg_quality must be an IJG quality in 1..95 (0: off), got {F.jpeg_quality}")
+    check_jpeg_quality(F.jpeg_quality)
     samples = [spec.split("=", 1) for spec in F.samples]
     for spec in samples:
         if len(spec) != 2 or not spec[1].endswith(".npz"):
@@ -91,6 +89,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("n", 10000, "Held-out real images (and damaged copies) to score.")
     flags.DEFINE_string("out", "", "JSON file; default docs/results/floors_<dataset>.json.")
     flags.DEFINE_list("samples", [], "Generated image sets to score beside the floors: NAME=FILE.npz (no '=' or ',' in NAME), comma-separated.")
-    flags.DEFINE_integer("jpeg_quality", 0, "Also score the real held-out images and every --samples set JPEG-compressed "
-                         "at this IJG quality (75: the shared CIFAR-10 copy's own), each as a row of its own; 0: off.")
+    from tfgan_cifar.evaluate import define_jpeg_flag
+    define_jpeg_flag("Also score, each as a row of its own, the real held-out images and every --samples set")
     run(main)
