@@ -114,7 +114,7 @@ def jpeg_compressed(images_uint8, quality=75):
     """Each image encoded as a baseline JPEG file at IJG quality `quality` with 4:2:0 chroma subsampling, and
     decoded again (Pillow/libjpeg). At 75 this is the processing the shared CIFAR-10 copy's images went through
     (its files carry IJG's quality-75 tables and 4:2:0 sampling): a judge comparing generated images with those
-    real ones should see the same 8x8-block quantisation on both sides (docs/evaluation.md)."""
+    real ones should see the same colour resolution and quantisation on both sides (docs/evaluation.md)."""
     import io
     from PIL import Image
     images = np.asarray(images_uint8, np.uint8)

@@ -9,8 +9,8 @@ trusted when the real images score best on it and the damaged ones worse than tr
 (`make floors DATASET=cifar10`.) The evaluator comes from `make evaluator DATASET=...`; `--samples` takes .npz
 files with an `images` array (what `make sample OUT=x.npz` writes), scored the same way. `--jpeg_quality` asks
 whether a judge sees compression rather than pictures: the real images of a JPEG-compressed copy (the shared
-CIFAR-10 one is quality 75) carry its 8x8-block traces and generated images do not, so a judge that tells them apart
-by those would move when the generated sets are compressed the same way.
+CIFAR-10 one is quality 75) carry its traces (colour at half resolution, quantised 8x8 blocks) and generated images
+do not, so a judge that tells them apart by those moves when the generated sets are compressed the same way.
 """
 import json
 import os
